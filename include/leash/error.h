@@ -1,0 +1,29 @@
+/* Error codes: every leash_ function returns 0 or one of these (negative). */
+#ifndef LEASH_ERROR_H
+#define LEASH_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum leash_error {
+    LEASH_OK = 0,
+    LEASH_ENOMEM = -1,    /* allocation failed */
+    LEASH_EINVAL = -2,    /* invalid argument or option value */
+    LEASH_EIO = -3,       /* a file could not be opened, read or written */
+    LEASH_EFORMAT = -4,   /* a file's contents are malformed */
+    LEASH_EDIVERGED = -5, /* training produced a non-finite loss */
+    LEASH_EUNSUPPORTED = -6
+};
+
+/* Fixed description of an error code. */
+const char *leash_strerror(int err);
+
+/* Description of the last error raised by a leash_ call on this thread: one line that
+ * names the file or option and what is wrong (empty if none was recorded). */
+const char *leash_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,23 @@
+/* Seeded pseudo-random numbers (xoshiro256**, seeded through splitmix64). */
+#ifndef LEASH_RNG_H
+#define LEASH_RNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct leash_rng {
+    uint64_t s[4];
+} leash_rng;
+
+void leash_rng_seed(leash_rng *rng, uint64_t seed);
+uint64_t leash_rng_next(leash_rng *rng);
+/* Uniform integer in [0, bound), bound > 0, without modulo bias. */
+uint64_t leash_rng_below(leash_rng *rng, uint64_t bound);
+/* Uniform double in [0, 1). */
+double leash_rng_uniform(leash_rng *rng);
+/* Standard normal deviate. */
+double leash_rng_normal(leash_rng *rng);
+/* Uniformly random permutation of idx[0..n) in place (Fisher-Yates). */
+void leash_rng_shuffle_u32(leash_rng *rng, uint32_t *idx, size_t n);
+
+#endif

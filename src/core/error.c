@@ -1,0 +1,34 @@
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core/error_internal.h"
+
+/* Per thread, so that workers reporting errors never race on one buffer. */
+static _Thread_local char last_error[512];
+
+const char *leash_strerror(int err)
+{
+    switch (err) {
+    case LEASH_OK: return "success";
+    case LEASH_ENOMEM: return "out of memory";
+    case LEASH_EINVAL: return "invalid argument";
+    case LEASH_EIO: return "input/output error";
+    case LEASH_EFORMAT: return "malformed file";
+    case LEASH_EDIVERGED: return "training diverged (non-finite loss)";
+    case LEASH_EUNSUPPORTED: return "not supported";
+    default: return "unknown error";
+    }
+}
+
+const char *leash_last_error(void) { return last_error; }
+
+void leash_clear_error(void) { last_error[0] = '\0'; }
+
+int leash_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return code;
+}

@@ -1,0 +1,31 @@
+#include <cblas.h>
+
+#include "nn/layers_internal.h"
+
+void leash_fc_forward(float *out, const float *in, const float *w, const float *bias, int B, int C,
+                      int OC)
+{
+    /* Seed each row with the bias so that one sgemm with beta = 1 finishes the layer. */
+    for (int b = 0; b < B; ++b) {
+        float *row = out + (size_t)b * OC;
+        for (int o = 0; o < OC; ++o) row[o] = bias[o];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1.0f, in, C, w, C, 1.0f, out,
+                OC);
+}
+
+void leash_fc_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
+                       const float *w, int B, int C, int OC)
+{
+    /* dw[OC][C] += dout^T[OC][B] * in[B][C] */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, dout, OC, in, C, 1.0f, dw,
+                C);
+    for (int b = 0; b < B; ++b) {
+        const float *row = dout + (size_t)b * OC;
+        for (int o = 0; o < OC; ++o) dbias[o] += row[o];
+    }
+    /* din[B][C] += dout[B][OC] * w[OC][C] */
+    if (din)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1.0f, dout, OC, w, C,
+                    1.0f, din, C);
+}

@@ -1,0 +1,45 @@
+/* Layer kernels: x_forward / x_backward pairs, outputs first, dimensions last.
+ *
+ * Activations are batch-major with each sample in HWC order. Forward passes overwrite
+ * their outputs; backward passes ACCUMULATE (+=) into every gradient they produce, so a
+ * caller zeroes gradient buffers once per pass. A NULL din skips the input gradient
+ * (the first layer never needs it). */
+#ifndef LEASH_LAYERS_INTERNAL_H
+#define LEASH_LAYERS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* out[B][OC] = in[B][C] * w[OC][C]^T + bias[OC] */
+void leash_fc_forward(float *out, const float *in, const float *w, const float *bias, int B, int C,
+                      int OC);
+void leash_fc_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
+                       const float *w, int B, int C, int OC);
+
+/* Valid K x K convolution, stride 1: in[B][H][W][C] -> out[B][H-K+1][W-K+1][OC] with
+ * w[OC][K][K][C]. col is scratch of leash_conv_col_floats(...) floats: the batch goes
+ * through im2col in chunks so the scratch stays small for any batch size. */
+size_t leash_conv_col_floats(int B, int H, int W, int C, int K);
+void leash_conv_forward(float *out, float *col, const float *in, const float *w, const float *bias,
+                        int B, int H, int W, int C, int OC, int K);
+void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const float *dout,
+                         const float *in, const float *w, int B, int H, int W, int C, int OC, int K);
+
+/* K x K max pooling, stride K: in[B][H][W][C] -> out[B][H/K][W/K][C]; argmax records
+ * the flat input index of each output's maximum for the backward pass. */
+void leash_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, int H, int W, int C,
+                           int K);
+void leash_maxpool_backward(float *din, const float *dout, const int32_t *argmax, size_t nout);
+
+void leash_relu_forward(float *out, const float *in, size_t n);
+void leash_relu_backward(float *din, const float *dout, const float *out, size_t n);
+void leash_sigmoid_forward(float *out, const float *in, size_t n);
+void leash_sigmoid_backward(float *din, const float *dout, const float *out, size_t n);
+
+/* Softmax over K logits per sample with cross-entropy against labels y: writes the
+ * probabilities, returns the SUM of the B per-sample losses (computed in double). */
+double leash_softmax_xent_forward(float *probs, const float *logits, const int *y, int B, int K);
+/* Gradient of the MEAN loss over the batch with respect to the logits. */
+void leash_softmax_xent_backward(float *dlogits, const float *probs, const int *y, int B, int K);
+
+#endif

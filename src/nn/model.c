@@ -1,0 +1,317 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error_internal.h"
+#include "leash/nn.h"
+#include "leash/rng.h"
+#include "nn/layers_internal.h"
+
+#define FLOATS_PER_LINE 16
+#define MAX_SAMPLE_VALUES ((size_t)1 << 24)
+
+static int add_tensor(leash_model *m, size_t n)
+{
+    int t = m->ntensors++;
+    m->tensor_size[t] = n;
+    m->tensor_offset[t] = m->nparams;
+    m->nparams += (n + FLOATS_PER_LINE - 1) / FLOATS_PER_LINE * FLOATS_PER_LINE;
+    return t;
+}
+
+static leash_layer *push_layer(leash_model *m, leash_layer_kind kind)
+{
+    leash_layer *l = &m->layers[m->nlayers];
+    const leash_layer *prev = m->nlayers ? &m->layers[m->nlayers - 1] : NULL;
+    ++m->nlayers;
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->in_h = prev ? prev->out_h : m->in_h;
+    l->in_w = prev ? prev->out_w : m->in_w;
+    l->in_c = prev ? prev->out_c : m->in_c;
+    l->out_h = l->in_h;
+    l->out_w = l->in_w;
+    l->out_c = l->in_c;
+    l->weight = l->bias = -1;
+    return l;
+}
+
+static void add_fc(leash_model *m, int units)
+{
+    leash_layer *l = push_layer(m, LEASH_LAYER_FC);
+    int features = l->in_h * l->in_w * l->in_c;
+    /* A fully connected layer sees its input flattened (HWC order). */
+    l->in_h = l->in_w = 1;
+    l->in_c = features;
+    l->out_h = l->out_w = 1;
+    l->out_c = units;
+    l->weight = add_tensor(m, (size_t)units * features);
+    l->bias = add_tensor(m, (size_t)units);
+}
+
+static void add_conv(leash_model *m, int k, int channels)
+{
+    leash_layer *l = push_layer(m, LEASH_LAYER_CONV);
+    l->k = k;
+    l->out_h = l->in_h - k + 1;
+    l->out_w = l->in_w - k + 1;
+    l->out_c = channels;
+    l->weight = add_tensor(m, (size_t)channels * k * k * l->in_c);
+    l->bias = add_tensor(m, (size_t)channels);
+}
+
+static void add_pool(leash_model *m, int k)
+{
+    leash_layer *l = push_layer(m, LEASH_LAYER_MAXPOOL);
+    l->k = k;
+    l->out_h = l->in_h / k;
+    l->out_w = l->in_w / k;
+}
+
+static void add_act(leash_model *m, leash_activation act)
+{
+    push_layer(m, act == LEASH_ACT_SIGMOID ? LEASH_LAYER_SIGMOID : LEASH_LAYER_RELU);
+}
+
+static int start(leash_model *m, int in_h, int in_w, int in_c, int nclasses)
+{
+    memset(m, 0, sizeof *m);
+    if (in_h <= 0 || in_w <= 0 || in_c <= 0)
+        return leash_fail(LEASH_EINVAL, "input shape %dx%dx%d is not positive", in_h, in_w, in_c);
+    /* Layers index a sample's values with int: keep every per-sample size far below that. */
+    if ((size_t)in_h * (size_t)in_w * (size_t)in_c > MAX_SAMPLE_VALUES)
+        return leash_fail(LEASH_EINVAL, "input shape %dx%dx%d: more than %zu values per sample",
+                          in_h, in_w, in_c, MAX_SAMPLE_VALUES);
+    if (nclasses < 2) return leash_fail(LEASH_EINVAL, "%d classes: at least 2 needed", nclasses);
+    m->in_h = in_h;
+    m->in_w = in_w;
+    m->in_c = in_c;
+    m->nclasses = nclasses;
+    return 0;
+}
+
+int leash_model_mlp(leash_model *m, int in_h, int in_w, int in_c, int nclasses, int hidden_layers,
+                    int units, leash_activation act)
+{
+    int rc = start(m, in_h, in_w, in_c, nclasses);
+    if (rc) return rc;
+    /* Two layers per hidden layer plus the output layer must fit the layer table. */
+    if (hidden_layers < 0 || hidden_layers > (LEASH_MAX_LAYERS - 1) / 2)
+        return leash_fail(LEASH_EINVAL, "%d hidden layers: between 0 and %d supported",
+                          hidden_layers, (LEASH_MAX_LAYERS - 1) / 2);
+    if (units <= 0) return leash_fail(LEASH_EINVAL, "%d units per layer: must be positive", units);
+    for (int i = 0; i < hidden_layers; ++i) {
+        add_fc(m, units);
+        add_act(m, act);
+    }
+    add_fc(m, nclasses);
+    return 0;
+}
+
+/* conv k x k x c1 - relu - pool 2 - conv k x k x c2 - relu - pool 2 - fc hidden - relu - fc */
+static int conv_net(leash_model *m, int in_h, int in_w, int in_c, int nclasses, int k, int c1,
+                    int c2, int hidden)
+{
+    int rc = start(m, in_h, in_w, in_c, nclasses);
+    if (rc) return rc;
+    /* Each conv shrinks a side by k - 1 and each pool halves it; the last map must be >= 1. */
+    int side = in_h < in_w ? in_h : in_w;
+    if (((side - k + 1) / 2 - k + 1) / 2 < 1)
+        return leash_fail(LEASH_EINVAL, "input %dx%d is too small for two %dx%d convolutions",
+                          in_h, in_w, k, k);
+    add_conv(m, k, c1);
+    add_act(m, LEASH_ACT_RELU);
+    add_pool(m, 2);
+    add_conv(m, k, c2);
+    add_act(m, LEASH_ACT_RELU);
+    add_pool(m, 2);
+    add_fc(m, hidden);
+    add_act(m, LEASH_ACT_RELU);
+    add_fc(m, nclasses);
+    return 0;
+}
+
+int leash_model_cnn(leash_model *m, int in_h, int in_w, int in_c, int nclasses)
+{
+    return conv_net(m, in_h, in_w, in_c, nclasses, 3, 4, 8, 128);
+}
+
+int leash_model_lenet(leash_model *m, int in_h, int in_w, int in_c, int nclasses)
+{
+    return conv_net(m, in_h, in_w, in_c, nclasses, 5, 6, 16, 120);
+}
+
+size_t leash_model_count_params(const leash_model *m)
+{
+    size_t n = 0;
+    for (int t = 0; t < m->ntensors; ++t) n += m->tensor_size[t];
+    return n;
+}
+
+void leash_model_init_params(const leash_model *m, float *params, leash_init init, uint64_t seed)
+{
+    leash_rng rng;
+    leash_rng_seed(&rng, seed);
+    memset(params, 0, m->nparams * sizeof *params);
+    for (int i = 0; i < m->nlayers; ++i) {
+        const leash_layer *l = &m->layers[i];
+        if (l->weight < 0) continue;
+        int kk = l->kind == LEASH_LAYER_CONV ? l->k * l->k : 1;
+        double fan_in = (double)kk * l->in_c, fan_out = (double)kk * l->out_c;
+        float *w = params + m->tensor_offset[l->weight];
+        size_t n = m->tensor_size[l->weight];
+        double scale = init == LEASH_INIT_HE       ? sqrt(2.0 / fan_in)
+                       : init == LEASH_INIT_GLOROT ? sqrt(6.0 / (fan_in + fan_out))
+                                                   : 0.01;
+        for (size_t j = 0; j < n; ++j)
+            w[j] = (float)(init == LEASH_INIT_GLOROT ? scale * (2.0 * leash_rng_uniform(&rng) - 1.0)
+                                                     : scale * leash_rng_normal(&rng));
+    }
+}
+
+/* ---- workspace -------------------------------------------------------------------- */
+
+struct leash_workspace {
+    int max_batch;
+    float *input;
+    int *labels;
+    float *act[LEASH_MAX_LAYERS];  /* output of each layer */
+    float *dact[LEASH_MAX_LAYERS]; /* gradient of the loss with respect to act */
+    int32_t *argmax[LEASH_MAX_LAYERS];
+    float *col;
+    float *probs;
+};
+
+static size_t out_size(const leash_layer *l) { return (size_t)l->out_h * l->out_w * l->out_c; }
+
+int leash_workspace_create(leash_workspace **out, const leash_model *m, int max_batch)
+{
+    *out = NULL;
+    if (max_batch <= 0) return leash_fail(LEASH_EINVAL, "batch size %d is not positive", max_batch);
+    leash_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) return leash_fail(LEASH_ENOMEM, "workspace: out of memory");
+    ws->max_batch = max_batch;
+    size_t B = (size_t)max_batch, col = 0;
+    int ok = (ws->input = leash_params_alloc(B * leash_model_input_size(m))) != NULL &&
+             (ws->labels = calloc(B, sizeof *ws->labels)) != NULL &&
+             (ws->probs = leash_params_alloc(B * (size_t)m->nclasses)) != NULL;
+    for (int i = 0; ok && i < m->nlayers; ++i) {
+        const leash_layer *l = &m->layers[i];
+        size_t n = B * out_size(l);
+        ok = (ws->act[i] = leash_params_alloc(n)) != NULL &&
+             (ws->dact[i] = leash_params_alloc(n)) != NULL;
+        if (ok && l->kind == LEASH_LAYER_MAXPOOL)
+            ok = (ws->argmax[i] = calloc(n, sizeof(int32_t))) != NULL;
+        if (l->kind == LEASH_LAYER_CONV) {
+            size_t c = leash_conv_col_floats(max_batch, l->in_h, l->in_w, l->in_c, l->k);
+            col = c > col ? c : col;
+        }
+    }
+    if (ok && col) ok = (ws->col = leash_params_alloc(col)) != NULL;
+    if (!ok) {
+        leash_workspace_destroy(ws);
+        return leash_fail(LEASH_ENOMEM, "workspace for batch %d: out of memory", max_batch);
+    }
+    *out = ws;
+    return 0;
+}
+
+void leash_workspace_destroy(leash_workspace *ws)
+{
+    if (!ws) return;
+    for (int i = 0; i < LEASH_MAX_LAYERS; ++i) {
+        leash_params_free(ws->act[i]);
+        leash_params_free(ws->dact[i]);
+        free(ws->argmax[i]);
+    }
+    leash_params_free(ws->input);
+    leash_params_free(ws->probs);
+    leash_params_free(ws->col);
+    free(ws->labels);
+    free(ws);
+}
+
+float *leash_workspace_input(leash_workspace *ws) { return ws->input; }
+int *leash_workspace_labels(leash_workspace *ws) { return ws->labels; }
+
+static void forward(const leash_model *m, const float *params, leash_workspace *ws, int B)
+{
+    const float *in = ws->input;
+    for (int i = 0; i < m->nlayers; ++i) {
+        const leash_layer *l = &m->layers[i];
+        float *out = ws->act[i];
+        const float *w = l->weight >= 0 ? params + m->tensor_offset[l->weight] : NULL;
+        const float *b = l->bias >= 0 ? params + m->tensor_offset[l->bias] : NULL;
+        switch (l->kind) {
+        case LEASH_LAYER_FC: leash_fc_forward(out, in, w, b, B, l->in_c, l->out_c); break;
+        case LEASH_LAYER_CONV:
+            leash_conv_forward(out, ws->col, in, w, b, B, l->in_h, l->in_w, l->in_c, l->out_c, l->k);
+            break;
+        case LEASH_LAYER_MAXPOOL:
+            leash_maxpool_forward(out, ws->argmax[i], in, B, l->in_h, l->in_w, l->in_c, l->k);
+            break;
+        case LEASH_LAYER_RELU: leash_relu_forward(out, in, (size_t)B * out_size(l)); break;
+        case LEASH_LAYER_SIGMOID: leash_sigmoid_forward(out, in, (size_t)B * out_size(l)); break;
+        }
+        in = out;
+    }
+}
+
+void leash_model_evaluate(const leash_model *m, const float *params, leash_workspace *ws, int b,
+                          double *loss_sum, long *correct)
+{
+    forward(m, params, ws, b);
+    int K = m->nclasses;
+    const float *logits = ws->act[m->nlayers - 1];
+    *loss_sum += leash_softmax_xent_forward(ws->probs, logits, ws->labels, b, K);
+    long hits = 0;
+    for (int s = 0; s < b; ++s) {
+        const float *z = logits + (size_t)s * K;
+        int best = 0;
+        for (int k = 1; k < K; ++k)
+            if (z[k] > z[best]) best = k;
+        hits += best == ws->labels[s];
+    }
+    *correct += hits;
+}
+
+float leash_model_gradient(const leash_model *m, const float *params, float *grads,
+                           leash_workspace *ws, int B)
+{
+    forward(m, params, ws, B);
+    int last = m->nlayers - 1, K = m->nclasses;
+    double loss = leash_softmax_xent_forward(ws->probs, ws->act[last], ws->labels, B, K) / B;
+
+    /* Backward passes accumulate, so every gradient buffer starts at zero. */
+    memset(grads, 0, m->nparams * sizeof *grads);
+    for (int i = 0; i <= last; ++i)
+        memset(ws->dact[i], 0, (size_t)B * out_size(&m->layers[i]) * sizeof(float));
+    leash_softmax_xent_backward(ws->dact[last], ws->probs, ws->labels, B, K);
+
+    for (int i = last; i >= 0; --i) {
+        const leash_layer *l = &m->layers[i];
+        const float *in = i ? ws->act[i - 1] : ws->input;
+        float *din = i ? ws->dact[i - 1] : NULL;
+        const float *w = l->weight >= 0 ? params + m->tensor_offset[l->weight] : NULL;
+        float *dw = l->weight >= 0 ? grads + m->tensor_offset[l->weight] : NULL;
+        float *db = l->bias >= 0 ? grads + m->tensor_offset[l->bias] : NULL;
+        size_t n = (size_t)B * out_size(l);
+        switch (l->kind) {
+        case LEASH_LAYER_FC: leash_fc_backward(din, dw, db, ws->dact[i], in, w, B, l->in_c, l->out_c); break;
+        case LEASH_LAYER_CONV:
+            leash_conv_backward(din, dw, db, ws->col, ws->dact[i], in, w, B, l->in_h, l->in_w,
+                                l->in_c, l->out_c, l->k);
+            break;
+        case LEASH_LAYER_MAXPOOL:
+            if (din) leash_maxpool_backward(din, ws->dact[i], ws->argmax[i], n);
+            break;
+        case LEASH_LAYER_RELU:
+            if (din) leash_relu_backward(din, ws->dact[i], ws->act[i], n);
+            break;
+        case LEASH_LAYER_SIGMOID:
+            if (din) leash_sigmoid_backward(din, ws->dact[i], ws->act[i], n);
+            break;
+        }
+    }
+    return (float)loss;
+}

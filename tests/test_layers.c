@@ -1,0 +1,731 @@
+/* Layer kernels: finite-difference gradient checks, accumulation, NULL din, the BLAS
+ * paths against double-precision loops over the definitions, max pooling on a
+ * hand-built input and the numerics of softmax + cross-entropy. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "nn/layers_internal.h"
+#include "tap.h"
+
+/* Every gradient check below passes if max relative error < GRAD_TOL. */
+#define GRAD_TOL 1e-3
+/* Gradients here are O(1), but a few happen to be small; a central difference carries
+ * an absolute error of up to about 5e-6 (float32 rounding of the outputs divided by the
+ * step), so values under FD_FLOOR are compared in absolute terms: |a - n| < 1e-5. */
+#define FD_FLOOR 1e-2
+/* fc and conv are affine in any single coordinate, so a central difference has no
+ * truncation error whatever the step: a large one only shrinks the share of float32
+ * rounding in the difference of the two outputs. */
+#define AFFINE_STEP 0.25f
+/* BLAS results against the double-precision definitions. */
+#define BLAS_TOL 1e-4
+
+/* ---- finite-difference checks ------------------------------------------------- */
+
+typedef struct fc_case {
+    float *out, *in, *w, *bias, *r;
+    int B, C, OC;
+} fc_case;
+
+/* L = sum(out .* r), so dL/dout = r. */
+static double fc_objective(void *p)
+{
+    fc_case *c = p;
+    leash_fc_forward(c->out, c->in, c->w, c->bias, c->B, c->C, c->OC);
+    return gc_dot(c->out, c->r, (size_t)c->B * c->OC);
+}
+
+static void fc_gradcheck(void)
+{
+    enum { B = 3, C = 7, OC = 5 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 11);
+    fc_case c = {gc_floats(B * OC), gc_floats(B * C), gc_floats(OC * C), gc_floats(OC),
+                 gc_floats(B * OC), B, C, OC};
+    float *din = gc_floats(B * C), *dw = gc_floats(OC * C), *db = gc_floats(OC);
+    gc_fill_uniform(c.in, B * C, -1, 1, &rng);
+    gc_fill_uniform(c.w, OC * C, -1, 1, &rng);
+    gc_fill_uniform(c.bias, OC, -1, 1, &rng);
+    gc_fill_uniform(c.r, B * OC, -1, 1, &rng);
+    leash_fc_backward(din, dw, db, c.r, c.in, c.w, B, C, OC);
+
+    double e_in = gc_check_all(fc_objective, &c, c.in, din, B * C, AFFINE_STEP, FD_FLOOR);
+    double e_w = gc_check_all(fc_objective, &c, c.w, dw, OC * C, AFFINE_STEP, FD_FLOOR);
+    double e_b = gc_check_all(fc_objective, &c, c.bias, db, OC, AFFINE_STEP, FD_FLOOR);
+    free(c.out), free(c.in), free(c.w), free(c.bias), free(c.r);
+    free(din), free(dw), free(db);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+    ASSERT_DBL_LE(e_w, GRAD_TOL);
+    ASSERT_DBL_LE(e_b, GRAD_TOL);
+}
+
+typedef struct conv_case {
+    float *out, *col, *in, *w, *bias, *r;
+    int B, H, W, C, OC, K;
+} conv_case;
+
+static size_t conv_out_size(const conv_case *c)
+{
+    return (size_t)c->B * (c->H - c->K + 1) * (c->W - c->K + 1) * c->OC;
+}
+
+static double conv_objective(void *p)
+{
+    conv_case *c = p;
+    leash_conv_forward(c->out, c->col, c->in, c->w, c->bias, c->B, c->H, c->W, c->C, c->OC, c->K);
+    return gc_dot(c->out, c->r, conv_out_size(c));
+}
+
+static void conv_gradcheck_case(int C, int K, uint64_t seed)
+{
+    leash_rng rng;
+    leash_rng_seed(&rng, seed);
+    conv_case c = {.B = 2, .H = K + 4, .W = K + 3, .C = C, .OC = 3, .K = K};
+    size_t nin = (size_t)c.B * c.H * c.W * C, nw = (size_t)c.OC * K * K * C;
+    size_t nout = conv_out_size(&c);
+    c.out = gc_floats(nout);
+    c.col = gc_floats(leash_conv_col_floats(c.B, c.H, c.W, C, K));
+    c.in = gc_floats(nin);
+    c.w = gc_floats(nw);
+    c.bias = gc_floats(c.OC);
+    c.r = gc_floats(nout);
+    float *din = gc_floats(nin), *dw = gc_floats(nw), *db = gc_floats(c.OC);
+    gc_fill_uniform(c.in, nin, -1, 1, &rng);
+    gc_fill_uniform(c.w, nw, -1, 1, &rng);
+    gc_fill_uniform(c.bias, c.OC, -1, 1, &rng);
+    gc_fill_uniform(c.r, nout, -1, 1, &rng);
+    leash_conv_backward(din, dw, db, c.col, c.r, c.in, c.w, c.B, c.H, c.W, C, c.OC, K);
+
+    double e_in = gc_check_all(conv_objective, &c, c.in, din, nin, AFFINE_STEP, FD_FLOOR);
+    double e_w = gc_check_all(conv_objective, &c, c.w, dw, nw, AFFINE_STEP, FD_FLOOR);
+    double e_b = gc_check_all(conv_objective, &c, c.bias, db, c.OC, AFFINE_STEP, FD_FLOOR);
+    free(c.out), free(c.col), free(c.in), free(c.w), free(c.bias), free(c.r);
+    free(din), free(dw), free(db);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+    ASSERT_DBL_LE(e_w, GRAD_TOL);
+    ASSERT_DBL_LE(e_b, GRAD_TOL);
+}
+
+static void conv_gradcheck_c1_k3(void) { conv_gradcheck_case(1, 3, 21); }
+static void conv_gradcheck_c3_k3(void) { conv_gradcheck_case(3, 3, 22); }
+static void conv_gradcheck_c1_k5(void) { conv_gradcheck_case(1, 5, 23); }
+static void conv_gradcheck_c3_k5(void) { conv_gradcheck_case(3, 5, 24); }
+
+typedef struct pool_case {
+    float *out, *in, *r;
+    int32_t *argmax;
+    int B, H, W, C;
+} pool_case;
+
+static size_t pool_out_size(const pool_case *c)
+{
+    return (size_t)c->B * (c->H / 2) * (c->W / 2) * c->C;
+}
+
+static double pool_objective(void *p)
+{
+    pool_case *c = p;
+    leash_maxpool_forward(c->out, c->argmax, c->in, c->B, c->H, c->W, c->C, 2);
+    return gc_dot(c->out, c->r, pool_out_size(c));
+}
+
+/* Max pooling is piecewise linear with kinks where two window entries tie. The inputs
+ * are a shuffled grid of distinct multiples of 1/64 and the step is 1/256, so no
+ * perturbed value can overtake another and every difference is exact. */
+static void pool_gradcheck_case(int H, int W, int C, uint64_t seed)
+{
+    leash_rng rng;
+    leash_rng_seed(&rng, seed);
+    pool_case c = {.B = 2, .H = H, .W = W, .C = C};
+    size_t nin = (size_t)c.B * H * W * C, nout = pool_out_size(&c);
+    c.out = gc_floats(nout);
+    c.in = gc_floats(nin);
+    c.r = gc_floats(nout);
+    c.argmax = gc_calloc(nout, sizeof *c.argmax);
+    uint32_t *perm = gc_calloc(nin, sizeof *perm);
+    for (size_t i = 0; i < nin; ++i) perm[i] = (uint32_t)i;
+    leash_rng_shuffle_u32(&rng, perm, nin);
+    for (size_t i = 0; i < nin; ++i) c.in[i] = ((float)perm[i] - (float)(nin / 2)) / 64.0f;
+    gc_fill_uniform(c.r, nout, -1, 1, &rng);
+    float *din = gc_floats(nin);
+    pool_objective(&c);
+    leash_maxpool_backward(din, c.r, c.argmax, nout);
+
+    /* Rows and columns beyond the last full window take no part. */
+    int dropped_nonzero = 0;
+    for (int b = 0; b < c.B; ++b)
+        for (int y = 0; y < H; ++y)
+            for (int x = 0; x < W; ++x)
+                for (int ch = 0; ch < C; ++ch)
+                    if ((y >= H / 2 * 2 || x >= W / 2 * 2) &&
+                        din[(((size_t)b * H + y) * W + x) * C + ch] != 0.0f)
+                        ++dropped_nonzero;
+    double e_in = gc_check_all(pool_objective, &c, c.in, din, nin, 1.0f / 256, FD_FLOOR);
+    free(c.out), free(c.in), free(c.r), free(c.argmax), free(perm), free(din);
+    ASSERT_INT_EQ(dropped_nonzero, 0);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+}
+
+static void maxpool_gradcheck_even(void) { pool_gradcheck_case(6, 4, 2, 31); }
+static void maxpool_gradcheck_odd(void) { pool_gradcheck_case(7, 5, 3, 32); }
+
+typedef struct act_case {
+    float *out, *in, *r;
+    size_t n;
+    void (*forward)(float *, const float *, size_t);
+} act_case;
+
+static double act_objective(void *p)
+{
+    act_case *c = p;
+    c->forward(c->out, c->in, c->n);
+    return gc_dot(c->out, c->r, c->n);
+}
+
+/* ReLU's only kink is at 0: inputs have |x| >= 0.1 and the step is 0.01, so neither
+ * x - h nor x + h crosses it (and the difference is exact). */
+static void relu_gradcheck(void)
+{
+    enum { N = 64 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 41);
+    act_case c = {gc_floats(N), gc_floats(N), gc_floats(N), N, leash_relu_forward};
+    float *din = gc_floats(N);
+    gc_fill_away_from_zero(c.in, N, 0.1, 1, &rng);
+    gc_fill_uniform(c.r, N, -1, 1, &rng);
+    act_objective(&c);
+    leash_relu_backward(din, c.r, c.out, N);
+    double e_in = gc_check_all(act_objective, &c, c.in, din, N, 0.01f, FD_FLOOR);
+    free(c.out), free(c.in), free(c.r), free(din);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+}
+
+/* Sigmoid is smooth: with h = 0.01 the truncation error is at most h^2/6 relative
+ * (|s'''/s'| <= 1) and float32 rounding of s adds about 6e-8 / (2h) = 3e-6 absolute. The
+ * weights r are kept away from zero and |x| <= 3 so every gradient is >= 0.02. */
+static void sigmoid_gradcheck(void)
+{
+    enum { N = 64 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 42);
+    act_case c = {gc_floats(N), gc_floats(N), gc_floats(N), N, leash_sigmoid_forward};
+    float *din = gc_floats(N);
+    gc_fill_uniform(c.in, N, -3, 3, &rng);
+    gc_fill_away_from_zero(c.r, N, 0.5, 1, &rng);
+    act_objective(&c);
+    leash_sigmoid_backward(din, c.r, c.out, N);
+    double e_in = gc_check_all(act_objective, &c, c.in, din, N, 0.01f, FD_FLOOR);
+    free(c.out), free(c.in), free(c.r), free(din);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+}
+
+typedef struct xent_case {
+    float *probs, *logits;
+    int *y;
+    int B, K;
+} xent_case;
+
+/* The backward pass differentiates the MEAN loss; the forward returns the sum. */
+static double xent_objective(void *p)
+{
+    xent_case *c = p;
+    return leash_softmax_xent_forward(c->probs, c->logits, c->y, c->B, c->K) / c->B;
+}
+
+/* Logits in [-1, 1] keep every probability above 0.03, so every gradient is >= 0.01.
+ * With h = 0.01 the truncation error is about 1e-7 and float32 rounding of expf adds
+ * about 6e-8 / (2h B) = 1e-6. */
+static void softmax_xent_gradcheck(void)
+{
+    enum { B = 3, K = 10 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 43);
+    int y[B];
+    xent_case c = {gc_floats(B * K), gc_floats(B * K), y, B, K};
+    float *dlogits = gc_floats(B * K);
+    gc_fill_uniform(c.logits, B * K, -1, 1, &rng);
+    for (int b = 0; b < B; ++b) y[b] = (int)leash_rng_below(&rng, K);
+    xent_objective(&c);
+    leash_softmax_xent_backward(dlogits, c.probs, y, B, K);
+    double e = gc_check_all(xent_objective, &c, c.logits, dlogits, B * K, 0.01f, FD_FLOOR);
+    free(c.probs), free(c.logits), free(dlogits);
+    ASSERT_DBL_LE(e, GRAD_TOL);
+}
+
+/* ---- backward passes accumulate ------------------------------------------------- */
+
+/* Largest |got - (prefill + fresh)| relative to max(|.|, 1): fresh is what the backward
+ * pass wrote into zeroed buffers, got what it left in buffers holding prefill. */
+static double accumulate_err(const float *got, const float *prefill, const float *fresh, size_t n)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < n; ++i)
+        worst = fmax(worst, gc_rel_err(got[i], (double)prefill[i] + fresh[i], 1.0));
+    return worst;
+}
+
+/* Count of entries where got != prefill + fresh in float32: one float addition per
+ * entry must reproduce the separate sum bit for bit. */
+static size_t accumulate_mismatches(const float *got, const float *prefill, const float *fresh,
+                                    size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; ++i) bad += got[i] != prefill[i] + fresh[i];
+    return bad;
+}
+
+/* Copies of a prefill, which the pass under test accumulates into. */
+static float *copy_floats(const float *x, size_t n)
+{
+    float *c = gc_floats(n);
+    memcpy(c, x, n * sizeof *c);
+    return c;
+}
+
+/* BLAS may fold the prefill in before the last partial product of a long inner
+ * dimension, and col2im adds K*K patches in sequence, so fc and conv are allowed a few
+ * float32 roundings; an overwrite or a double add is off by O(1). */
+#define ACCUM_TOL 1e-5
+
+static void fc_backward_accumulates(void)
+{
+    enum { B = 9, C = 33, OC = 17 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 51);
+    float *in = gc_floats(B * C), *w = gc_floats(OC * C), *dout = gc_floats(B * OC);
+    float *din0 = gc_floats(B * C), *dw0 = gc_floats(OC * C), *db0 = gc_floats(OC);
+    float *pin = gc_floats(B * C), *pw = gc_floats(OC * C), *pb = gc_floats(OC);
+    gc_fill_uniform(in, B * C, -1, 1, &rng);
+    gc_fill_uniform(w, OC * C, -1, 1, &rng);
+    gc_fill_uniform(dout, B * OC, -1, 1, &rng);
+    gc_fill_uniform(pin, B * C, -1, 1, &rng);
+    gc_fill_uniform(pw, OC * C, -1, 1, &rng);
+    gc_fill_uniform(pb, OC, -1, 1, &rng);
+    float *din = copy_floats(pin, B * C), *dw = copy_floats(pw, OC * C), *db = copy_floats(pb, OC);
+    leash_fc_backward(din0, dw0, db0, dout, in, w, B, C, OC);
+    leash_fc_backward(din, dw, db, dout, in, w, B, C, OC);
+    double e_in = accumulate_err(din, pin, din0, B * C);
+    double e_w = accumulate_err(dw, pw, dw0, OC * C);
+    double e_b = accumulate_err(db, pb, db0, OC);
+    free(in), free(w), free(dout), free(din0), free(dw0), free(db0);
+    free(pin), free(pw), free(pb), free(din), free(dw), free(db);
+    ASSERT_DBL_LE(e_in, ACCUM_TOL);
+    ASSERT_DBL_LE(e_w, ACCUM_TOL);
+    ASSERT_DBL_LE(e_b, ACCUM_TOL);
+}
+
+static void conv_backward_accumulates(void)
+{
+    enum { B = 3, H = 9, W = 8, C = 2, OC = 4, K = 3, OH = H - K + 1, OW = W - K + 1 };
+    enum { NIN = B * H * W * C, NW = OC * K * K * C, NOUT = B * OH * OW * OC };
+    leash_rng rng;
+    leash_rng_seed(&rng, 52);
+    float *in = gc_floats(NIN), *w = gc_floats(NW), *dout = gc_floats(NOUT);
+    float *col = gc_floats(leash_conv_col_floats(B, H, W, C, K));
+    float *din0 = gc_floats(NIN), *dw0 = gc_floats(NW), *db0 = gc_floats(OC);
+    float *pin = gc_floats(NIN), *pw = gc_floats(NW), *pb = gc_floats(OC);
+    gc_fill_uniform(in, NIN, -1, 1, &rng);
+    gc_fill_uniform(w, NW, -1, 1, &rng);
+    gc_fill_uniform(dout, NOUT, -1, 1, &rng);
+    gc_fill_uniform(pin, NIN, -1, 1, &rng);
+    gc_fill_uniform(pw, NW, -1, 1, &rng);
+    gc_fill_uniform(pb, OC, -1, 1, &rng);
+    float *din = copy_floats(pin, NIN), *dw = copy_floats(pw, NW), *db = copy_floats(pb, OC);
+    leash_conv_backward(din0, dw0, db0, col, dout, in, w, B, H, W, C, OC, K);
+    leash_conv_backward(din, dw, db, col, dout, in, w, B, H, W, C, OC, K);
+    double e_in = accumulate_err(din, pin, din0, NIN);
+    double e_w = accumulate_err(dw, pw, dw0, NW);
+    double e_b = accumulate_err(db, pb, db0, OC);
+    free(in), free(w), free(dout), free(col), free(din0), free(dw0), free(db0);
+    free(pin), free(pw), free(pb), free(din), free(dw), free(db);
+    ASSERT_DBL_LE(e_in, ACCUM_TOL);
+    ASSERT_DBL_LE(e_w, ACCUM_TOL);
+    ASSERT_DBL_LE(e_b, ACCUM_TOL);
+}
+
+static void maxpool_backward_accumulates(void)
+{
+    enum { B = 2, H = 5, W = 7, C = 3, NIN = B * H * W * C, NOUT = B * (H / 2) * (W / 2) * C };
+    leash_rng rng;
+    leash_rng_seed(&rng, 53);
+    float *in = gc_floats(NIN), *out = gc_floats(NOUT), *dout = gc_floats(NOUT);
+    float *din0 = gc_floats(NIN), *pin = gc_floats(NIN);
+    int32_t *argmax = gc_calloc(NOUT, sizeof *argmax);
+    gc_fill_uniform(in, NIN, -1, 1, &rng);
+    gc_fill_uniform(dout, NOUT, -1, 1, &rng);
+    gc_fill_uniform(pin, NIN, -1, 1, &rng);
+    float *din = copy_floats(pin, NIN);
+    leash_maxpool_forward(out, argmax, in, B, H, W, C, 2);
+    leash_maxpool_backward(din0, dout, argmax, NOUT);
+    leash_maxpool_backward(din, dout, argmax, NOUT);
+    size_t bad = accumulate_mismatches(din, pin, din0, NIN);
+    free(in), free(out), free(dout), free(din0), free(pin), free(argmax), free(din);
+    ASSERT_SIZE_EQ(bad, 0);
+}
+
+static void activation_backward_accumulates(void (*forward)(float *, const float *, size_t),
+                                            void (*backward)(float *, const float *,
+                                                             const float *, size_t))
+{
+    enum { N = 257 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 54);
+    float *in = gc_floats(N), *out = gc_floats(N), *dout = gc_floats(N);
+    float *din0 = gc_floats(N), *pin = gc_floats(N);
+    gc_fill_uniform(in, N, -2, 2, &rng);
+    gc_fill_uniform(dout, N, -1, 1, &rng);
+    gc_fill_uniform(pin, N, -1, 1, &rng);
+    float *din = copy_floats(pin, N);
+    forward(out, in, N);
+    backward(din0, dout, out, N);
+    backward(din, dout, out, N);
+    size_t bad = accumulate_mismatches(din, pin, din0, N);
+    free(in), free(out), free(dout), free(din0), free(pin), free(din);
+    ASSERT_SIZE_EQ(bad, 0);
+}
+
+static void relu_backward_accumulates(void)
+{
+    activation_backward_accumulates(leash_relu_forward, leash_relu_backward);
+}
+
+static void sigmoid_backward_accumulates(void)
+{
+    activation_backward_accumulates(leash_sigmoid_forward, leash_sigmoid_backward);
+}
+
+/* The label's entry takes two additions (p / B, then -1 / B), which may round
+ * differently on top of a prefill. */
+static void softmax_xent_backward_accumulates(void)
+{
+    enum { B = 5, K = 10 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 55);
+    int y[B];
+    float *logits = gc_floats(B * K), *probs = gc_floats(B * K);
+    float *d0 = gc_floats(B * K), *pre = gc_floats(B * K);
+    gc_fill_uniform(logits, B * K, -3, 3, &rng);
+    gc_fill_uniform(pre, B * K, -1, 1, &rng);
+    for (int b = 0; b < B; ++b) y[b] = (int)leash_rng_below(&rng, K);
+    float *d = copy_floats(pre, B * K);
+    leash_softmax_xent_forward(probs, logits, y, B, K);
+    leash_softmax_xent_backward(d0, probs, y, B, K);
+    leash_softmax_xent_backward(d, probs, y, B, K);
+    double e = accumulate_err(d, pre, d0, B * K);
+    free(logits), free(probs), free(d0), free(pre), free(d);
+    ASSERT_DBL_LE(e, ACCUM_TOL);
+}
+
+/* ---- NULL din ------------------------------------------------------------------ */
+
+/* Weight and bias gradients do not depend on whether din is wanted: bit for bit. */
+static void fc_backward_null_din(void)
+{
+    enum { B = 6, C = 20, OC = 7 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 61);
+    float *in = gc_floats(B * C), *w = gc_floats(OC * C), *dout = gc_floats(B * OC);
+    float *din = gc_floats(B * C), *dw1 = gc_floats(OC * C), *db1 = gc_floats(OC);
+    float *dw2 = gc_floats(OC * C), *db2 = gc_floats(OC);
+    gc_fill_uniform(in, B * C, -1, 1, &rng);
+    gc_fill_uniform(w, OC * C, -1, 1, &rng);
+    gc_fill_uniform(dout, B * OC, -1, 1, &rng);
+    leash_fc_backward(din, dw1, db1, dout, in, w, B, C, OC);
+    leash_fc_backward(NULL, dw2, db2, dout, in, w, B, C, OC);
+    int same = !memcmp(dw1, dw2, sizeof(float) * OC * C) && !memcmp(db1, db2, sizeof(float) * OC);
+    free(in), free(w), free(dout), free(din), free(dw1), free(db1), free(dw2), free(db2);
+    ASSERT_TRUE(same);
+}
+
+/* Several im2col chunks (28x28x1, K = 3: 6084 floats per sample, 172 per chunk). */
+static void conv_backward_null_din(void)
+{
+    enum { B = 200, H = 28, W = 28, C = 1, OC = 4, K = 3, OH = H - K + 1, OW = W - K + 1 };
+    enum { NIN = B * H * W * C, NW = OC * K * K * C, NOUT = B * OH * OW * OC };
+    leash_rng rng;
+    leash_rng_seed(&rng, 62);
+    float *in = gc_floats(NIN), *w = gc_floats(NW), *dout = gc_floats(NOUT);
+    float *col = gc_floats(leash_conv_col_floats(B, H, W, C, K));
+    float *din = gc_floats(NIN), *dw1 = gc_floats(NW), *db1 = gc_floats(OC);
+    float *dw2 = gc_floats(NW), *db2 = gc_floats(OC);
+    gc_fill_uniform(in, NIN, -1, 1, &rng);
+    gc_fill_uniform(w, NW, -1, 1, &rng);
+    gc_fill_uniform(dout, NOUT, -1, 1, &rng);
+    leash_conv_backward(din, dw1, db1, col, dout, in, w, B, H, W, C, OC, K);
+    leash_conv_backward(NULL, dw2, db2, col, dout, in, w, B, H, W, C, OC, K);
+    int same = !memcmp(dw1, dw2, sizeof(float) * NW) && !memcmp(db1, db2, sizeof(float) * OC);
+    free(in), free(w), free(dout), free(col), free(din), free(dw1), free(db1), free(dw2),
+        free(db2);
+    ASSERT_TRUE(same);
+}
+
+/* ---- BLAS paths against the definitions ---------------------------------------- */
+
+/* Forward and backward of one fc shape against the reference; returns the worst error. */
+static double fc_reference_case(int B, int C, int OC, leash_rng *rng)
+{
+    size_t nin = (size_t)B * C, nw = (size_t)OC * C, nout = (size_t)B * OC;
+    float *in = gc_floats(nin), *w = gc_floats(nw), *bias = gc_floats(OC), *dout = gc_floats(nout);
+    float *out = gc_floats(nout), *din = gc_floats(nin), *dw = gc_floats(nw), *db = gc_floats(OC);
+    gc_fill_uniform(in, nin, -1, 1, rng);
+    gc_fill_uniform(w, nw, -1, 1, rng);
+    gc_fill_uniform(bias, OC, -1, 1, rng);
+    gc_fill_uniform(dout, nout, -1, 1, rng);
+    leash_fc_forward(out, in, w, bias, B, C, OC);
+    leash_fc_backward(din, dw, db, dout, in, w, B, C, OC);
+
+    double *in_d = gc_to_double(in, nin), *w_d = gc_to_double(w, nw);
+    double *bias_d = gc_to_double(bias, OC), *dout_d = gc_to_double(dout, nout);
+    double *out_r = gc_doubles(nout), *din_r = gc_doubles(nin), *dw_r = gc_doubles(nw),
+           *db_r = gc_doubles(OC);
+    gc_ref_fc_forward(out_r, in_d, w_d, bias_d, B, C, OC);
+    gc_ref_fc_backward(din_r, dw_r, db_r, dout_d, in_d, w_d, B, C, OC);
+    double worst = fmax(fmax(gc_tensor_err(out, out_r, nout), gc_tensor_err(din, din_r, nin)),
+                        fmax(gc_tensor_err(dw, dw_r, nw), gc_tensor_err(db, db_r, OC)));
+    free(in), free(w), free(bias), free(dout), free(out), free(din), free(dw), free(db);
+    free(in_d), free(w_d), free(bias_d), free(dout_d), free(out_r), free(din_r), free(dw_r),
+        free(db_r);
+    return worst;
+}
+
+static void fc_matches_reference(void)
+{
+    static const int shapes[][3] = {
+        {1, 1, 1}, {1, 784, 128}, {128, 784, 128}, {64, 128, 10}, {5, 3, 2}};
+    leash_rng rng;
+    leash_rng_seed(&rng, 71);
+    double worst = 0.0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; ++i)
+        worst = fmax(worst, fc_reference_case(shapes[i][0], shapes[i][1], shapes[i][2], &rng));
+    for (int i = 0; i < 8; ++i) {
+        int B = 1 + (int)leash_rng_below(&rng, 70), C = 1 + (int)leash_rng_below(&rng, 300);
+        int OC = 1 + (int)leash_rng_below(&rng, 70);
+        worst = fmax(worst, fc_reference_case(B, C, OC, &rng));
+    }
+    ASSERT_DBL_LE(worst, BLAS_TOL);
+}
+
+static double conv_reference_case(int B, int H, int W, int C, int OC, int K, leash_rng *rng)
+{
+    int OH = H - K + 1, OW = W - K + 1;
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * K * K * C;
+    size_t nout = (size_t)B * OH * OW * OC;
+    float *in = gc_floats(nin), *w = gc_floats(nw), *bias = gc_floats(OC), *dout = gc_floats(nout);
+    float *out = gc_floats(nout), *din = gc_floats(nin), *dw = gc_floats(nw), *db = gc_floats(OC);
+    float *col = gc_floats(leash_conv_col_floats(B, H, W, C, K));
+    gc_fill_uniform(in, nin, -1, 1, rng);
+    gc_fill_uniform(w, nw, -1, 1, rng);
+    gc_fill_uniform(bias, OC, -1, 1, rng);
+    gc_fill_uniform(dout, nout, -1, 1, rng);
+    leash_conv_forward(out, col, in, w, bias, B, H, W, C, OC, K);
+    leash_conv_backward(din, dw, db, col, dout, in, w, B, H, W, C, OC, K);
+
+    double *in_d = gc_to_double(in, nin), *w_d = gc_to_double(w, nw);
+    double *bias_d = gc_to_double(bias, OC), *dout_d = gc_to_double(dout, nout);
+    double *out_r = gc_doubles(nout), *din_r = gc_doubles(nin), *dw_r = gc_doubles(nw),
+           *db_r = gc_doubles(OC);
+    gc_ref_conv_forward(out_r, in_d, w_d, bias_d, B, H, W, C, OC, K);
+    gc_ref_conv_backward(din_r, dw_r, db_r, dout_d, in_d, w_d, B, H, W, C, OC, K);
+    double worst = fmax(fmax(gc_tensor_err(out, out_r, nout), gc_tensor_err(din, din_r, nin)),
+                        fmax(gc_tensor_err(dw, dw_r, nw), gc_tensor_err(db, db_r, OC)));
+    free(in), free(w), free(bias), free(dout), free(out), free(din), free(dw), free(db), free(col);
+    free(in_d), free(w_d), free(bias_d), free(dout_d), free(out_r), free(din_r), free(dw_r),
+        free(db_r);
+    return worst;
+}
+
+static void conv_matches_reference(void)
+{
+    static const int ks[] = {1, 2, 3, 5};
+    leash_rng rng;
+    leash_rng_seed(&rng, 72);
+    double worst = conv_reference_case(1, 5, 5, 1, 1, 5, &rng); /* a single output pixel */
+    for (int i = 0; i < 12; ++i) {
+        int K = ks[leash_rng_below(&rng, 4)];
+        int B = 1 + (int)leash_rng_below(&rng, 5);
+        int H = K + (int)leash_rng_below(&rng, 10), W = K + (int)leash_rng_below(&rng, 10);
+        int C = 1 + (int)leash_rng_below(&rng, 4), OC = 1 + (int)leash_rng_below(&rng, 9);
+        worst = fmax(worst, conv_reference_case(B, H, W, C, OC, K, &rng));
+    }
+    ASSERT_DBL_LE(worst, BLAS_TOL);
+}
+
+/* Batches that go through im2col in several chunks, the last one partial: 28x28x1 with
+ * K = 3 is 6084 floats per sample (172 per 2^20-float chunk), 32x32x3 with K = 5 is
+ * 58800 (17 per chunk). */
+static void conv_chunked_matches_reference(void)
+{
+    leash_rng rng;
+    leash_rng_seed(&rng, 73);
+    size_t col_mnist = leash_conv_col_floats(600, 28, 28, 1, 3);
+    size_t col_cifar = leash_conv_col_floats(40, 32, 32, 3, 5);
+    double worst = fmax(conv_reference_case(600, 28, 28, 1, 4, 3, &rng),
+                        conv_reference_case(40, 32, 32, 3, 6, 5, &rng));
+    ASSERT_SIZE_EQ(col_mnist % (26 * 26 * 9), 0);
+    ASSERT_TRUE(col_mnist < (size_t)600 * 26 * 26 * 9);
+    ASSERT_TRUE(col_cifar < (size_t)40 * 28 * 28 * 75);
+    ASSERT_DBL_LE(worst, BLAS_TOL);
+}
+
+/* ---- max pooling on a hand-built input ------------------------------------------ */
+
+/* Two 3x5x2 samples, K = 2: one output row of two windows; row 2 and column 4 (all 99)
+ * are dropped. Channel 1 of sample 0 is all negative, so the maximum cannot come from a
+ * zero-initialized accumulator. */
+static void maxpool_forward_exact(void)
+{
+    static const float in[2 * 3 * 5 * 2] = {
+        /* sample 0 */
+        1, -5, 2, -3, 0, -1, 7, -2, 99, 99, /* y = 0: (c0, c1) for x = 0..4 */
+        3, -4, 0, -6, 8, -7, 6, -8, 99, 99, /* y = 1 */
+        99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+        /* sample 1 */
+        0, 4, 1, 3, 2, 2, 3, 1, 99, 99, /* y = 0 */
+        2, 1, 5, 0, 4, 9, -1, 8, 99, 99, /* y = 1 */
+        99, 99, 99, 99, 99, 99, 99, 99, 99, 99};
+    /* [b][ox][c], argmax = b * 30 + (y * 5 + x) * 2 + c */
+    static const float want_out[8] = {3, -3, 8, -1, 5, 4, 4, 9};
+    static const int32_t want_arg[8] = {10, 3, 14, 5, 42, 31, 44, 45};
+    static const float dout[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    float out[8];
+    int32_t argmax[8];
+    float din[60] = {0};
+    leash_maxpool_forward(out, argmax, in, 2, 3, 5, 2, 2);
+    leash_maxpool_backward(din, dout, argmax, 8);
+    for (int i = 0; i < 8; ++i) {
+        ASSERT_DBL_NEAR(out[i], want_out[i], 0.0);
+        ASSERT_INT_EQ(argmax[i], want_arg[i]);
+    }
+    /* The gradient lands on the maxima and nowhere else. */
+    float want_din[60] = {0};
+    for (int i = 0; i < 8; ++i) want_din[want_arg[i]] = dout[i];
+    ASSERT_TRUE(memcmp(din, want_din, sizeof din) == 0);
+}
+
+/* ---- element-wise forward passes ------------------------------------------------ */
+
+static void activations_match_definition(void)
+{
+    enum { N = 1000 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 81);
+    float *in = gc_floats(N), *relu = gc_floats(N), *sig = gc_floats(N);
+    gc_fill_uniform(in, N, -20, 20, &rng);
+    in[0] = 0.0f;
+    leash_relu_forward(relu, in, N);
+    leash_sigmoid_forward(sig, in, N);
+    size_t relu_bad = 0;
+    double sig_err = 0.0;
+    for (size_t i = 0; i < N; ++i) {
+        relu_bad += relu[i] != (in[i] > 0.0f ? in[i] : 0.0f);
+        sig_err = fmax(sig_err, gc_rel_err(sig[i], 1.0 / (1.0 + exp(-(double)in[i])), 0.0));
+    }
+    free(in), free(relu), free(sig);
+    ASSERT_SIZE_EQ(relu_bad, 0);
+    ASSERT_DBL_LE(sig_err, 1e-6);
+}
+
+/* ---- softmax + cross-entropy ------------------------------------------------------ */
+
+/* -log softmax(z)[y] in double, shifted by the maximum. */
+static double ref_xent(const float *z, int K, int y, double *p)
+{
+    double zmax = z[0], sum = 0.0;
+    for (int k = 1; k < K; ++k) zmax = fmax(zmax, z[k]);
+    for (int k = 0; k < K; ++k) sum += exp((double)z[k] - zmax);
+    for (int k = 0; k < K; ++k) p[k] = exp((double)z[k] - zmax) / sum;
+    return log(sum) - ((double)z[y] - zmax);
+}
+
+static void softmax_probs_and_loss(void)
+{
+    enum { B = 6, K = 10 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 91);
+    float logits[B * K], probs[B * K];
+    int y[B];
+    double p_ref[K], loss_ref = 0.0, sum_err = 0.0, p_err = 0.0, logp_err = 0.0;
+    gc_fill_uniform(logits, B * K, -8, 8, &rng);
+    for (int b = 0; b < B; ++b) y[b] = (int)leash_rng_below(&rng, K);
+    double loss = leash_softmax_xent_forward(probs, logits, y, B, K);
+    for (int b = 0; b < B; ++b) {
+        double l = ref_xent(logits + b * K, K, y[b], p_ref), sum = 0.0;
+        loss_ref += l;
+        for (int k = 0; k < K; ++k) {
+            sum += probs[b * K + k];
+            p_err = fmax(p_err, gc_rel_err(probs[b * K + k], p_ref[k], 0.0));
+        }
+        sum_err = fmax(sum_err, fabs(sum - 1.0));
+        /* The loss is the -log of the probability the forward pass reports. */
+        logp_err = fmax(logp_err, gc_rel_err(-log(probs[b * K + y[b]]), l, 1.0));
+    }
+    ASSERT_DBL_LE(sum_err, 1e-6);
+    ASSERT_DBL_LE(p_err, 1e-6);
+    ASSERT_DBL_LE(logp_err, 1e-6);
+    ASSERT_DBL_LE(gc_rel_err(loss, loss_ref, 0.0), 1e-6);
+}
+
+/* Logits of magnitude 1e4: exp overflows float and double alike without the shift. */
+static void softmax_stable_large_logits(void)
+{
+    enum { B = 3, K = 4 };
+    static const float logits[B * K] = {1e4f, -1e4f, 9999.0f, 0.0f, /* y = 2 */
+                                        -1e4f, -1e4f, -1e4f, -1e4f, /* y = 0 */
+                                        -1e4f, 1e4f, 5e3f, -5e3f};  /* y = 0 */
+    static const int y[B] = {2, 0, 0};
+    /* log(1 + e^-1) + 1, log 4 and 2e4 (+ e^-5000, lost in double too) */
+    const double want[B] = {log1p(exp(-1.0)) + 1.0, log(4.0), 2e4};
+    float probs[B * K], d[B * K] = {0};
+    double p_ref[K], loss = leash_softmax_xent_forward(probs, logits, y, B, K);
+    leash_softmax_xent_backward(d, probs, y, B, K);
+    int finite = isfinite(loss);
+    double p_err = 0.0, row_sum_err = 0.0;
+    for (int b = 0; b < B; ++b) {
+        ASSERT_DBL_LE(gc_rel_err(ref_xent(logits + b * K, K, y[b], p_ref), want[b], 0.0), 1e-12);
+        double row = 0.0;
+        for (int k = 0; k < K; ++k) {
+            finite &= isfinite(probs[b * K + k]) && isfinite(d[b * K + k]);
+            row += probs[b * K + k];
+            p_err = fmax(p_err, fabs(probs[b * K + k] - p_ref[k]));
+        }
+        row_sum_err = fmax(row_sum_err, fabs(row - 1.0));
+    }
+    ASSERT_TRUE(finite);
+    ASSERT_DBL_LE(p_err, 1e-6);
+    ASSERT_DBL_LE(row_sum_err, 1e-6);
+    ASSERT_DBL_LE(gc_rel_err(loss, want[0] + want[1] + want[2], 0.0), 1e-6);
+}
+
+int main(void)
+{
+    tap_plan(25);
+    TAP_RUN(fc_gradcheck);
+    TAP_RUN(conv_gradcheck_c1_k3);
+    TAP_RUN(conv_gradcheck_c3_k3);
+    TAP_RUN(conv_gradcheck_c1_k5);
+    TAP_RUN(conv_gradcheck_c3_k5);
+    TAP_RUN(maxpool_gradcheck_even);
+    TAP_RUN(maxpool_gradcheck_odd);
+    TAP_RUN(relu_gradcheck);
+    TAP_RUN(sigmoid_gradcheck);
+    TAP_RUN(softmax_xent_gradcheck);
+    TAP_RUN(fc_backward_accumulates);
+    TAP_RUN(conv_backward_accumulates);
+    TAP_RUN(maxpool_backward_accumulates);
+    TAP_RUN(relu_backward_accumulates);
+    TAP_RUN(sigmoid_backward_accumulates);
+    TAP_RUN(softmax_xent_backward_accumulates);
+    TAP_RUN(fc_backward_null_din);
+    TAP_RUN(conv_backward_null_din);
+    TAP_RUN(fc_matches_reference);
+    TAP_RUN(conv_matches_reference);
+    TAP_RUN(conv_chunked_matches_reference);
+    TAP_RUN(maxpool_forward_exact);
+    TAP_RUN(activations_match_definition);
+    TAP_RUN(softmax_probs_and_loss);
+    TAP_RUN(softmax_stable_large_logits);
+    return tap_done();
+}

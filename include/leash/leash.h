@@ -1,0 +1,11 @@
+/* leash: consistent lock-free parallel SGD (Leashed-SGD) and its baselines. */
+#ifndef LEASH_LEASH_H
+#define LEASH_LEASH_H
+
+#include "leash/data.h"
+#include "leash/error.h"
+#include "leash/nn.h"
+#include "leash/rng.h"
+#include "leash/train.h"
+
+#endif

@@ -1,0 +1,92 @@
+/* Training: configuration, per-epoch statistics and the result of a run. */
+#ifndef LEASH_TRAIN_H
+#define LEASH_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "leash/data.h"
+#include "leash/nn.h"
+
+typedef enum leash_algorithm {
+    LEASH_ALGO_SEQ,
+    LEASH_ALGO_SYNC,
+    LEASH_ALGO_ASYNC,
+    LEASH_ALGO_HOG,
+    LEASH_ALGO_LSH
+} leash_algorithm;
+
+typedef enum leash_step_policy {
+    LEASH_STEP_NONE,
+    LEASH_STEP_INVERSE,
+    LEASH_STEP_TAIL,
+    LEASH_STEP_FLEET
+} leash_step_policy;
+
+/* Persistence bound meaning "never drop a gradient". */
+#define LEASH_PERSIST_INF (-1L)
+
+typedef struct leash_config {
+    leash_algorithm algorithm; /* -a */
+    int threads;               /* -n, worker threads per rank */
+    leash_arch arch;           /* -A */
+    int hidden_layers;         /* -L (MLP) */
+    int units;                 /* -U (MLP) */
+    leash_activation activation;
+    leash_init init;
+    long persistence; /* -B, LEASH_PERSIST_INF for no bound */
+    int epochs;       /* -e */
+    long rounds;      /* -r, updates per epoch; 0: training samples / batch */
+    int batch;        /* -b */
+    double step;      /* -l, for the MEAN loss over a batch */
+    double momentum;  /* -m */
+    leash_step_policy step_policy; /* -t */
+    uint64_t seed;
+} leash_config;
+
+/* Defaults: SEQ, 1 thread, MLP 3 x 128 ReLU, N(0, 0.01^2) init, B = inf, 10 epochs,
+ * one pass over the data per epoch, batch 512, step 0.5, no momentum, seed 1. */
+void leash_config_defaults(leash_config *cfg);
+
+typedef struct leash_epoch_stats {
+    int epoch;            /* 1-based */
+    double train_loss;    /* mean loss of the epoch's mini-batches, each on the version it read */
+    double test_loss;     /* mean loss over the test set after the epoch */
+    double test_accuracy; /* fraction of the test set classified correctly */
+    double time_s;        /* wall time of the epoch's training (evaluation excluded) */
+    uint64_t updates;     /* updates applied during the epoch */
+} leash_epoch_stats;
+
+typedef struct leash_result {
+    leash_model model;
+    float *params; /* final parameters, model.nparams floats (leash_params_alloc) */
+    int nepochs;
+    leash_epoch_stats *epochs;
+    double time_s; /* wall time of all epochs' training */
+    double eval_time_s;
+    uint64_t updates;
+    uint64_t samples; /* samples whose gradients were applied */
+    double time_compute_s; /* summed over workers: forward + backward */
+    double time_publish_s; /* summed over workers: applying gradients */
+    double time_wait_s;    /* summed over workers: waiting for others or for locks */
+} leash_result;
+
+/* Called on the training thread after each epoch's evaluation. */
+typedef void (*leash_epoch_callback)(const leash_epoch_stats *stats, void *arg);
+
+/* Train a model on train, evaluating on test after every epoch. On success *res holds
+ * the statistics and the final parameters; free it with leash_result_free. A
+ * non-finite loss stops training with LEASH_EDIVERGED. */
+int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
+                leash_result *res, leash_epoch_callback on_epoch, void *arg);
+
+void leash_result_free(leash_result *res);
+
+const char *leash_algorithm_name(leash_algorithm a);
+const char *leash_arch_name(leash_arch a);
+const char *leash_step_policy_name(leash_step_policy p);
+const char *leash_init_name(leash_init i);
+const char *leash_activation_name(leash_activation a);
+const char *leash_dataset_name(leash_dataset_kind k);
+
+#endif

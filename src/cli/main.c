@@ -1,0 +1,182 @@
+/* leash: the command-line program. Only main prints errors and chooses exit codes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/options.h"
+#include "cli/report.h"
+#include "core/clock_internal.h"
+#include "core/error_internal.h"
+#include "leash/leash.h"
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* Bad input (options, data) is the user's to fix: exit 2. Anything else: exit 1. */
+static int exit_code_for(int rc)
+{
+    return rc == LEASH_EINVAL || rc == LEASH_EIO || rc == LEASH_EFORMAT || rc == LEASH_EUNSUPPORTED
+               ? EXIT_USAGE
+               : EXIT_RUNTIME;
+}
+
+static int fail(int rc)
+{
+    const char *msg = leash_last_error();
+    fprintf(stderr, "leash: %s\n", msg[0] ? msg : leash_strerror(rc));
+    return exit_code_for(rc);
+}
+
+/* The result document goes to a temporary file beside --output, created before
+ * training so an unwritable path fails at once, and renamed into place only when
+ * complete: readers never see a half-written file. */
+typedef struct output_file {
+    const char *path;
+    char *tmp_path;
+    FILE *f;
+} output_file;
+
+static int output_open(output_file *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    if (!path) {
+        o->f = stdout;
+        return 0;
+    }
+    size_t len = strlen(path) + sizeof ".tmp.XXXXXX";
+    o->tmp_path = malloc(len);
+    if (!o->tmp_path) return -1;
+    snprintf(o->tmp_path, len, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(o->tmp_path);
+    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(o->tmp_path);
+        }
+        fprintf(stderr, "leash: --output %s: cannot create: %s\n", path, strerror(err));
+        free(o->tmp_path);
+        o->tmp_path = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void output_discard(output_file *o)
+{
+    if (o->tmp_path) {
+        fclose(o->f);
+        unlink(o->tmp_path);
+        free(o->tmp_path);
+        o->tmp_path = NULL;
+    }
+}
+
+static int output_commit(output_file *o)
+{
+    if (!o->tmp_path) return fflush(o->f) == 0 ? 0 : -1;
+    int bad = ferror(o->f) | fflush(o->f) | fsync(fileno(o->f));
+    bad |= fclose(o->f);
+    if (bad || rename(o->tmp_path, o->path) != 0) {
+        fprintf(stderr, "leash: --output %s: cannot write: %s\n", o->path, strerror(errno));
+        unlink(o->tmp_path);
+        free(o->tmp_path);
+        return -1;
+    }
+    free(o->tmp_path);
+    return 0;
+}
+
+static int load_data(const leash_options *o, const char *dir, leash_dataset *train,
+                     leash_dataset *test)
+{
+    if (o->dataset == LEASH_DATA_SYNTH)
+        return leash_synth_generate(train, test, (size_t)o->synth_train, (size_t)o->synth_test, 28,
+                                    28, o->cfg.seed);
+    if (!o->holdout) {
+        int rc = leash_dataset_load(train, o->dataset, dir, LEASH_SPLIT_TRAIN);
+        return rc ? rc : leash_dataset_load(test, o->dataset, dir, LEASH_SPLIT_TEST);
+    }
+    leash_dataset all = {0};
+    int rc = leash_dataset_load(&all, o->dataset, dir, LEASH_SPLIT_TEST);
+    if (rc) return rc;
+    if ((size_t)o->holdout >= all.n) {
+        rc = leash_fail(LEASH_EINVAL,
+                        "--holdout %ld: must be less than the %zu samples of the test split in %s",
+                        o->holdout, all.n, dir);
+        leash_dataset_free(&all);
+        return rc;
+    }
+    size_t ntrain = all.n - (size_t)o->holdout;
+    rc = leash_dataset_slice(train, &all, 0, ntrain);
+    if (!rc) rc = leash_dataset_slice(test, &all, ntrain, (size_t)o->holdout);
+    leash_dataset_free(&all);
+    return rc;
+}
+
+typedef struct progress {
+    int epochs;
+    int quiet;
+} progress;
+
+static void print_epoch(const leash_epoch_stats *s, void *arg)
+{
+    const progress *p = arg;
+    if (p->quiet) return;
+    fprintf(stderr,
+            "epoch %d/%d  train_loss %.4f  test_loss %.4f  test_acc %.4f  time %.2f s  "
+            "updates/s %.1f\n",
+            s->epoch, p->epochs, s->train_loss, s->test_loss, s->test_accuracy, s->time_s,
+            s->time_s > 0 ? (double)s->updates / s->time_s : 0.0);
+}
+
+int main(int argc, char **argv)
+{
+    leash_options o;
+    int rc = leash_options_parse(&o, argc, argv);
+    if (rc) return fail(rc);
+    if (o.help) {
+        leash_options_usage(stdout);
+        return 0;
+    }
+    if (o.version) {
+        printf("leash %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+
+    output_file out;
+    if (output_open(&out, o.output) != 0) return EXIT_USAGE;
+
+    const char *dir = o.data_dir ? o.data_dir : leash_default_data_dir(o.dataset);
+    leash_dataset train = {0}, test = {0};
+    rc = load_data(&o, dir, &train, &test);
+    if (rc) {
+        output_discard(&out);
+        return fail(rc);
+    }
+    if (!o.quiet)
+        fprintf(stderr, "leash %s: %s, %s on %s (%zu train, %zu test), batch %d, step %g, %d thread%s\n",
+                PACKAGE_VERSION, leash_algorithm_name(o.cfg.algorithm), leash_arch_name(o.cfg.arch),
+                leash_dataset_name(o.dataset), train.n, test.n, o.cfg.batch, o.cfg.step,
+                o.cfg.threads, o.cfg.threads == 1 ? "" : "s");
+
+    leash_result res;
+    progress p = {o.cfg.epochs, o.quiet};
+    rc = leash_train(&o.cfg, &train, &test, &res, print_epoch, &p);
+    if (rc) {
+        output_discard(&out);
+        leash_dataset_free(&train);
+        leash_dataset_free(&test);
+        return fail(rc);
+    }
+    leash_run_info info = {o.dataset == LEASH_DATA_SYNTH ? NULL : dir, train.n, test.n,
+                           leash_peak_rss_bytes()};
+    leash_report_write(out.f, &o, &info, &res);
+    int status = output_commit(&out) == 0 ? 0 : EXIT_RUNTIME;
+    leash_result_free(&res);
+    leash_dataset_free(&train);
+    leash_dataset_free(&test);
+    return status;
+}

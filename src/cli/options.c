@@ -1,0 +1,274 @@
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/options.h"
+#include "core/error_internal.h"
+
+/* Long options without a short form. */
+enum {
+    OPT_DATA_DIR = 256,
+    OPT_SEED,
+    OPT_AVG_EVERY,
+    OPT_OUTPUT,
+    OPT_HOLDOUT,
+    OPT_INIT,
+    OPT_ACTIVATION,
+    OPT_SYNTH_TRAIN,
+    OPT_SYNTH_TEST,
+    OPT_HELP,
+    OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"algorithm", required_argument, NULL, 'a'},
+    {"threads", required_argument, NULL, 'n'},
+    {"arch", required_argument, NULL, 'A'},
+    {"layers", required_argument, NULL, 'L'},
+    {"units", required_argument, NULL, 'U'},
+    {"persistence", required_argument, NULL, 'B'},
+    {"epochs", required_argument, NULL, 'e'},
+    {"rounds", required_argument, NULL, 'r'},
+    {"batch", required_argument, NULL, 'b'},
+    {"step", required_argument, NULL, 'l'},
+    {"momentum", required_argument, NULL, 'm'},
+    {"dataset", required_argument, NULL, 'D'},
+    {"step-policy", required_argument, NULL, 't'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"avg-every", required_argument, NULL, OPT_AVG_EVERY},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"holdout", required_argument, NULL, OPT_HOLDOUT},
+    {"init", required_argument, NULL, OPT_INIT},
+    {"activation", required_argument, NULL, OPT_ACTIVATION},
+    {"synth-train", required_argument, NULL, OPT_SYNTH_TRAIN},
+    {"synth-test", required_argument, NULL, OPT_SYNTH_TEST},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+void leash_options_usage(FILE *out)
+{
+    fputs(
+        "Usage: leash [OPTION]...\n"
+        "Train an MLP or CNN with SGD, its worker threads synchronized by a chosen strategy.\n"
+        "\n"
+        "  -a ALGO     SEQ, SYNC, ASYNC, HOG or LSH (default SEQ; this build runs SEQ)\n"
+        "  -n N        worker threads per rank (default 1)\n"
+        "  -A ARCH     MLP, CNN or LENET (default MLP)\n"
+        "  -L N        MLP hidden layers (default 3)\n"
+        "  -U N        MLP units per hidden layer (default 128)\n"
+        "  -B N        LSH persistence bound: CAS failures before a gradient is dropped;\n"
+        "              0 = one attempt, inf or -1 = never drop (default inf)\n"
+        "  -e N        epochs (default 10)\n"
+        "  -r N        updates per epoch (default: training samples / batch size)\n"
+        "  -b N        mini-batch size (default 512)\n"
+        "  -l X        step size for the MEAN loss over a batch (default 0.5); the paper\n"
+        "              authors' tool sums the loss, so its -l x is our -l x*b\n"
+        "  -m X        momentum, 0 <= X < 1 (default 0)\n"
+        "  -D NAME     MNIST, FASHION-MNIST, CIFAR10 or SYNTH (default FASHION-MNIST)\n"
+        "  -t POLICY   staleness-adaptive step: NONE, INVERSE, TAIL or FLEET (default NONE)\n"
+        "  -q          no progress lines on stderr\n"
+        "  --data-dir DIR      dataset directory (default: FASHION-MNIST\n"
+        "                      /usr/share/datasets/fashion-mnist, MNIST\n"
+        "                      /usr/share/datasets/mnist, CIFAR10\n"
+        "                      /usr/share/datasets/cifar-10-batches-bin)\n"
+        "  --holdout N         use only the test split: its last N samples are the test set,\n"
+        "                      the samples before them the training set\n"
+        "  --seed N            seed for initialization, shuffling and SYNTH (default 1)\n"
+        "  --init NAME         weight initialization: NORMAL (N(0, 0.01^2)), HE or GLOROT\n"
+        "  --activation NAME   MLP hidden activation: RELU or SIGMOID (default RELU)\n"
+        "  --synth-train N     SYNTH training samples (default 6000)\n"
+        "  --synth-test N      SYNTH test samples (default 1000)\n"
+        "  --avg-every K       average the ranks' models every K updates (0 = never)\n"
+        "  --output FILE       write the JSON result document to FILE (default stdout)\n"
+        "  --help              print this help and exit\n"
+        "  --version           print the version and exit\n"
+        "\n"
+        "Exit status: 0 success, 1 runtime failure (e.g. the loss diverged),\n"
+        "2 bad usage or bad input.\n",
+        out);
+}
+
+const char *leash_default_data_dir(leash_dataset_kind k)
+{
+    switch (k) {
+    case LEASH_DATA_MNIST: return "/usr/share/datasets/mnist";
+    case LEASH_DATA_FASHION_MNIST: return "/usr/share/datasets/fashion-mnist";
+    case LEASH_DATA_CIFAR10: return "/usr/share/datasets/cifar-10-batches-bin";
+    case LEASH_DATA_SYNTH: return NULL;
+    }
+    return NULL;
+}
+
+/* Flag as the user wrote it, for messages: "-n" or "--seed". */
+static const char *flag_name(int opt, char *buf, size_t len)
+{
+    for (const struct option *o = long_options; o->name; ++o)
+        if (o->val == opt) {
+            if (opt < 256)
+                snprintf(buf, len, "-%c", opt);
+            else
+                snprintf(buf, len, "--%s", o->name);
+            return buf;
+        }
+    return "?";
+}
+
+static int parse_long(int opt, const char *text, long min, long max, long *out)
+{
+    char flag[32];
+    flag_name(opt, flag, sizeof flag);
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0')
+        return leash_fail(LEASH_EINVAL, "%s %s: not a whole number", flag, text);
+    if (errno == ERANGE || v < min || v > max)
+        return leash_fail(LEASH_EINVAL, "%s %s: must be between %ld and %ld", flag, text, min, max);
+    *out = v;
+    return 0;
+}
+
+static int parse_int(int opt, const char *text, long min, long max, int *out)
+{
+    long v;
+    int rc = parse_long(opt, text, min, max, &v);
+    if (rc == 0) *out = (int)v;
+    return rc;
+}
+
+static int parse_double(int opt, const char *text, double min, double max, int min_inclusive,
+                        double *out)
+{
+    char flag[32];
+    flag_name(opt, flag, sizeof flag);
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(v))
+        return leash_fail(LEASH_EINVAL, "%s %s: not a number", flag, text);
+    if (min_inclusive ? v < min : v <= min)
+        return leash_fail(LEASH_EINVAL, "%s %s: must be %s %g", flag, text,
+                          min_inclusive ? "at least" : "greater than", min);
+    if (v >= max) return leash_fail(LEASH_EINVAL, "%s %s: must be less than %g", flag, text, max);
+    *out = v;
+    return 0;
+}
+
+/* Index of text in names (case-insensitive), or a message listing the choices. */
+static int parse_choice(int opt, const char *text, const char *what, const char *const *names,
+                        int count, int *out)
+{
+    for (int i = 0; i < count; ++i)
+        if (strcasecmp(text, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    char flag[32], choices[128] = "";
+    flag_name(opt, flag, sizeof flag);
+    size_t used = 0;
+    for (int i = 0; i < count && used < sizeof choices; ++i)
+        used += (size_t)snprintf(choices + used, sizeof choices - used, "%s%s", names[i],
+                                 i + 2 < count ? ", " : i + 1 < count ? " or " : "");
+    return leash_fail(LEASH_EINVAL, "%s %s: unknown %s (expected %s)", flag, text, what, choices);
+}
+
+int leash_options_parse(leash_options *o, int argc, char **argv)
+{
+    static const char *const algos[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
+    static const char *const archs[] = {"MLP", "CNN", "LENET"};
+    static const char *const datasets[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
+    static const char *const policies[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
+    static const char *const inits[] = {"NORMAL", "HE", "GLOROT"};
+    static const char *const activations[] = {"RELU", "SIGMOID"};
+
+    memset(o, 0, sizeof *o);
+    leash_config_defaults(&o->cfg);
+    o->dataset = LEASH_DATA_FASHION_MNIST;
+    o->synth_train = 6000;
+    o->synth_test = 1000;
+    leash_config *c = &o->cfg;
+
+    opterr = 0; /* messages are ours, in one format */
+    optind = 1;
+    int opt, rc = 0, choice;
+    long v;
+    while (rc == 0 && (opt = getopt_long(argc, argv, ":a:n:A:L:U:B:e:r:b:l:m:D:t:q", long_options,
+                                         NULL)) != -1) {
+        switch (opt) {
+        case 'a':
+            if ((rc = parse_choice(opt, optarg, "algorithm", algos, 5, &choice)) == 0)
+                c->algorithm = (leash_algorithm)choice;
+            break;
+        case 'n': rc = parse_int(opt, optarg, 1, 4096, &c->threads); break;
+        case 'A':
+            if ((rc = parse_choice(opt, optarg, "architecture", archs, 3, &choice)) == 0)
+                c->arch = (leash_arch)choice;
+            break;
+        case 'L': rc = parse_int(opt, optarg, 0, (LEASH_MAX_LAYERS - 1) / 2, &c->hidden_layers); break;
+        case 'U': rc = parse_int(opt, optarg, 1, 1 << 16, &c->units); break;
+        case 'B':
+            if (strcasecmp(optarg, "inf") == 0)
+                c->persistence = LEASH_PERSIST_INF;
+            else
+                rc = parse_long(opt, optarg, -1, LONG_MAX, &c->persistence);
+            break;
+        case 'e': rc = parse_int(opt, optarg, 1, INT_MAX, &c->epochs); break;
+        case 'r': rc = parse_long(opt, optarg, 1, LONG_MAX, &c->rounds); break;
+        case 'b': rc = parse_int(opt, optarg, 1, 1 << 20, &c->batch); break;
+        case 'l': rc = parse_double(opt, optarg, 0.0, HUGE_VAL, 0, &c->step); break;
+        case 'm': rc = parse_double(opt, optarg, 0.0, 1.0, 1, &c->momentum); break;
+        case 'D':
+            if ((rc = parse_choice(opt, optarg, "dataset", datasets, 4, &choice)) == 0)
+                o->dataset = (leash_dataset_kind)choice;
+            break;
+        case 't':
+            if ((rc = parse_choice(opt, optarg, "step policy", policies, 4, &choice)) == 0)
+                c->step_policy = (leash_step_policy)choice;
+            break;
+        case 'q': o->quiet = 1; break;
+        case OPT_DATA_DIR: o->data_dir = optarg; break;
+        case OPT_SEED:
+            if ((rc = parse_long(opt, optarg, 0, LONG_MAX, &v)) == 0) c->seed = (uint64_t)v;
+            break;
+        case OPT_AVG_EVERY: rc = parse_long(opt, optarg, 0, LONG_MAX, &o->avg_every); break;
+        case OPT_OUTPUT: o->output = optarg; break;
+        case OPT_HOLDOUT: rc = parse_long(opt, optarg, 1, LONG_MAX, &o->holdout); break;
+        case OPT_INIT:
+            if ((rc = parse_choice(opt, optarg, "initialization", inits, 3, &choice)) == 0)
+                c->init = (leash_init)choice;
+            break;
+        case OPT_ACTIVATION:
+            if ((rc = parse_choice(opt, optarg, "activation", activations, 2, &choice)) == 0)
+                c->activation = (leash_activation)choice;
+            break;
+        case OPT_SYNTH_TRAIN: rc = parse_long(opt, optarg, 1, 1L << 24, &o->synth_train); break;
+        case OPT_SYNTH_TEST: rc = parse_long(opt, optarg, 1, 1L << 24, &o->synth_test); break;
+        case OPT_HELP: o->help = 1; break;
+        case OPT_VERSION: o->version = 1; break;
+        case ':':
+            rc = leash_fail(LEASH_EINVAL, "%s: missing value", argv[optind - 1]);
+            break;
+        default:
+            rc = leash_fail(LEASH_EINVAL, "%s: unknown option (see leash --help)", argv[optind - 1]);
+            break;
+        }
+    }
+    if (rc) return rc;
+    if (optind < argc)
+        return leash_fail(LEASH_EINVAL, "%s: unexpected argument (see leash --help)", argv[optind]);
+    if (c->algorithm != LEASH_ALGO_SEQ)
+        return leash_fail(LEASH_EINVAL, "-a %s: not implemented yet (available: SEQ)",
+                          leash_algorithm_name(c->algorithm));
+    if (c->threads != 1)
+        return leash_fail(LEASH_EINVAL, "-n %d: SEQ runs exactly one worker thread", c->threads);
+    return 0;
+}

@@ -1,0 +1,28 @@
+#ifndef LEASH_CLI_OPTIONS_H
+#define LEASH_CLI_OPTIONS_H
+
+#include "leash/train.h"
+
+typedef struct leash_options {
+    leash_config cfg;
+    leash_dataset_kind dataset; /* -D */
+    const char *data_dir;       /* --data-dir; NULL: the dataset's standard place */
+    const char *output;         /* --output; NULL: stdout */
+    long holdout;               /* --holdout: 0, or test samples taken from the test split */
+    long synth_train, synth_test;
+    long avg_every;
+    int quiet;   /* -q */
+    int help;    /* --help */
+    int version; /* --version */
+} leash_options;
+
+/* Parse argv. On a bad flag or value returns LEASH_EINVAL with a one-line description
+ * (naming the flag and what is wrong) in leash_last_error(). */
+int leash_options_parse(leash_options *o, int argc, char **argv);
+
+/* The dataset's standard directory when --data-dir is not given. */
+const char *leash_default_data_dir(leash_dataset_kind k);
+
+void leash_options_usage(FILE *out);
+
+#endif

@@ -1,0 +1,115 @@
+#include "cli/report.h"
+#include "core/json_internal.h"
+
+static void write_config(leash_json *j, const leash_options *o, const leash_run_info *info)
+{
+    const leash_config *c = &o->cfg;
+    leash_json_key(j, "config");
+    leash_json_begin_object(j);
+    leash_json_kv_string(j, "algorithm", leash_algorithm_name(c->algorithm));
+    leash_json_kv_int(j, "threads", c->threads);
+    leash_json_kv_string(j, "arch", leash_arch_name(c->arch));
+    leash_json_kv_int(j, "hidden_layers", c->hidden_layers);
+    leash_json_kv_int(j, "units", c->units);
+    leash_json_kv_string(j, "activation", leash_activation_name(c->activation));
+    leash_json_kv_string(j, "init", leash_init_name(c->init));
+    if (c->persistence == LEASH_PERSIST_INF) {
+        leash_json_kv_string(j, "persistence", "inf");
+    } else {
+        leash_json_kv_int(j, "persistence", c->persistence);
+    }
+    leash_json_kv_int(j, "epochs", c->epochs);
+    leash_json_kv_int(j, "rounds", c->rounds);
+    leash_json_kv_int(j, "batch", c->batch);
+    leash_json_kv_double(j, "step", c->step);
+    leash_json_kv_double(j, "momentum", c->momentum);
+    leash_json_kv_string(j, "step_policy", leash_step_policy_name(c->step_policy));
+    leash_json_kv_uint(j, "seed", c->seed);
+    leash_json_kv_string(j, "dataset", leash_dataset_name(o->dataset));
+    leash_json_kv_string(j, "data_dir", info->data_dir);
+    leash_json_kv_int(j, "holdout", o->holdout);
+    leash_json_kv_int(j, "train_samples", (int64_t)info->ntrain);
+    leash_json_kv_int(j, "test_samples", (int64_t)info->ntest);
+    leash_json_kv_int(j, "avg_every", o->avg_every);
+    leash_json_end_object(j);
+}
+
+static void write_final(leash_json *j, const leash_result *res, size_t peak_rss)
+{
+    const leash_epoch_stats *last = &res->epochs[res->nepochs - 1];
+    leash_json_key(j, "final");
+    leash_json_begin_object(j);
+    leash_json_kv_double(j, "train_loss", last->train_loss);
+    leash_json_kv_double(j, "test_loss", last->test_loss);
+    leash_json_kv_double(j, "test_accuracy", last->test_accuracy);
+    leash_json_kv_double(j, "time_s", res->time_s);
+    leash_json_kv_double(j, "eval_time_s", res->eval_time_s);
+    leash_json_kv_uint(j, "updates", res->updates);
+    leash_json_kv_double(j, "samples_per_s", res->time_s > 0 ? (double)res->samples / res->time_s : 0);
+    leash_json_kv_uint(j, "peak_rss_bytes", peak_rss);
+    leash_json_kv_uint(j, "parameters", leash_model_count_params(&res->model));
+    leash_json_end_object(j);
+}
+
+/* SEQ applies every gradient to the version it was computed on, on the first try. */
+static void write_sync(leash_json *j, const leash_options *o, const leash_result *res)
+{
+    leash_json_key(j, "sync");
+    leash_json_begin_object(j);
+    leash_json_kv_string(j, "algorithm", leash_algorithm_name(o->cfg.algorithm));
+    leash_json_key(j, "staleness_hist");
+    leash_json_begin_array(j);
+    leash_json_uint(j, res->updates);
+    leash_json_end_array(j);
+    leash_json_key(j, "cas_attempts_hist");
+    leash_json_begin_array(j);
+    leash_json_uint(j, res->updates);
+    leash_json_end_array(j);
+    leash_json_kv_uint(j, "failed_cas", 0);
+    leash_json_kv_uint(j, "dropped_gradients", 0);
+    leash_json_kv_uint(j, "peak_live_versions", 1);
+    leash_json_key(j, "updates_per_thread");
+    leash_json_begin_array(j);
+    leash_json_uint(j, res->updates);
+    leash_json_end_array(j);
+    leash_json_kv_double(j, "time_compute_s", res->time_compute_s);
+    leash_json_kv_double(j, "time_publish_s", res->time_publish_s);
+    leash_json_kv_double(j, "time_wait_s", res->time_wait_s);
+    leash_json_end_object(j);
+}
+
+void leash_report_write(FILE *out, const leash_options *o, const leash_run_info *info,
+                        const leash_result *res)
+{
+    leash_json j;
+    leash_json_init(&j, out);
+    leash_json_begin_object(&j);
+    leash_json_kv_string(&j, "leash_version", PACKAGE_VERSION);
+    write_config(&j, o, info);
+    leash_json_kv_int(&j, "ranks", 1);
+    leash_json_kv_int(&j, "threads_per_rank", o->cfg.threads);
+
+    leash_json_key(&j, "epochs");
+    leash_json_begin_array(&j);
+    for (int e = 0; e < res->nepochs; ++e) {
+        const leash_epoch_stats *s = &res->epochs[e];
+        leash_json_begin_object(&j);
+        leash_json_kv_int(&j, "epoch", s->epoch);
+        leash_json_kv_double(&j, "train_loss", s->train_loss);
+        leash_json_kv_double(&j, "test_loss", s->test_loss);
+        leash_json_kv_double(&j, "test_accuracy", s->test_accuracy);
+        leash_json_kv_double(&j, "time_s", s->time_s);
+        leash_json_kv_uint(&j, "updates", s->updates);
+        leash_json_end_object(&j);
+    }
+    leash_json_end_array(&j);
+
+    write_final(&j, res, info->peak_rss_bytes);
+    write_sync(&j, o, res);
+    leash_json_key(&j, "mpi");
+    leash_json_begin_object(&j);
+    leash_json_kv_int(&j, "averagings", 0);
+    leash_json_kv_double(&j, "time_mpi_s", 0.0);
+    leash_json_end_object(&j);
+    leash_json_end_object(&j);
+}

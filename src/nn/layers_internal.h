@@ -31,10 +31,13 @@ void leash_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, 
                            int K);
 void leash_maxpool_backward(float *din, const float *dout, const int32_t *argmax, size_t nout);
 
-void leash_relu_forward(float *out, const float *in, size_t n);
-void leash_relu_backward(float *din, const float *dout, const float *out, size_t n);
-void leash_sigmoid_forward(float *out, const float *in, size_t n);
-void leash_sigmoid_backward(float *din, const float *dout, const float *out, size_t n);
+/* Elementwise; the arrays must not overlap. */
+void leash_relu_forward(float *restrict out, const float *restrict in, size_t n);
+void leash_relu_backward(float *restrict din, const float *restrict dout, const float *restrict out,
+                         size_t n);
+void leash_sigmoid_forward(float *restrict out, const float *restrict in, size_t n);
+void leash_sigmoid_backward(float *restrict din, const float *restrict dout,
+                            const float *restrict out, size_t n);
 
 /* Softmax over K logits per sample with cross-entropy against labels y: writes the
  * probabilities, returns the SUM of the B per-sample losses (computed in double). */

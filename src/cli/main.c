@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "cli/options.h"
 #include "cli/report.h"
 #include "core/clock_internal.h"
@@ -116,6 +118,19 @@ static int load_data(const leash_options *o, const char *dir, leash_dataset *tra
     return rc;
 }
 
+/* OpenBLAS 0.3.21 (Debian 12) does not recognize recent Intel models and falls back to
+ * its SSE3 "Prescott" kernels, several times slower than the AVX2 ones the CPU runs. The
+ * kernels are chosen when the library loads, so only the environment can change them. */
+static void warn_slow_blas(void)
+{
+    const char *core = openblas_get_corename();
+    if (strcmp(core, "Prescott") == 0 && __builtin_cpu_supports("avx2"))
+        fprintf(stderr,
+                "leash: warning: OpenBLAS uses its %s kernels on this AVX2 CPU; set "
+                "OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512) for much faster training\n",
+                core);
+}
+
 typedef struct progress {
     int epochs;
     int quiet;
@@ -154,8 +169,11 @@ int main(int argc, char **argv)
     rc = load_data(&o, dir, &train, &test);
     if (rc) {
         output_discard(&out);
+        leash_dataset_free(&train);
+        leash_dataset_free(&test);
         return fail(rc);
     }
+    if (!o.quiet) warn_slow_blas();
     if (!o.quiet)
         fprintf(stderr, "leash %s: %s, %s on %s (%zu train, %zu test), batch %d, step %g, %d thread%s\n",
                 PACKAGE_VERSION, leash_algorithm_name(o.cfg.algorithm), leash_arch_name(o.cfg.arch),

@@ -1,3 +1,7 @@
+#include <stdlib.h>
+
+#include <cblas.h>
+
 #include "cli/report.h"
 #include "core/json_internal.h"
 
@@ -88,6 +92,12 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     write_config(&j, o, info);
     leash_json_kv_int(&j, "ranks", 1);
     leash_json_kv_int(&j, "threads_per_rank", o->cfg.threads);
+    leash_json_key(&j, "blas");
+    leash_json_begin_object(&j);
+    leash_json_kv_string(&j, "config", openblas_get_config());
+    leash_json_kv_string(&j, "core", openblas_get_corename());
+    leash_json_kv_string(&j, "openblas_coretype_env", getenv("OPENBLAS_CORETYPE"));
+    leash_json_end_object(&j);
 
     leash_json_key(&j, "epochs");
     leash_json_begin_array(&j);

@@ -139,7 +139,7 @@ static int parse_long(int opt, const char *text, long min, long max, long *out)
 
 static int parse_int(int opt, const char *text, long min, long max, int *out)
 {
-    long v;
+    long v = 0;
     int rc = parse_long(opt, text, min, max, &v);
     if (rc == 0) *out = (int)v;
     return rc;
@@ -199,8 +199,8 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
 
     opterr = 0; /* messages are ours, in one format */
     optind = 1;
-    int opt, rc = 0, choice;
-    long v;
+    int opt, rc = 0, choice = 0;
+    long v = 0;
     while (rc == 0 && (opt = getopt_long(argc, argv, ":a:n:A:L:U:B:e:r:b:l:m:D:t:q", long_options,
                                          NULL)) != -1) {
         switch (opt) {

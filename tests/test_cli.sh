@@ -52,7 +52,7 @@ expect_fail() {
     else ok "$name"; fi
 }
 
-echo "1..27"
+echo "1..29"
 
 dataset "$T/good"
 D=(-D MNIST --data-dir "$T/good")
@@ -110,6 +110,7 @@ expect_fail "negative -l" "leash: -l -0.1: must be greater than 0" "${D[@]}" -l 
 expect_fail "momentum of 1" "leash: -m 1: must be less than 1" "${D[@]}" -m 1
 expect_fail "unknown option" "leash: --frobnicate: unknown option (see leash --help)" "${D[@]}" --frobnicate
 expect_fail "missing value" "leash: -b: missing value" "${D[@]}" -b
+expect_fail "SEQ with two threads" "leash: -n 2: SEQ runs exactly one worker thread" "${D[@]}" -n 2
 
 # --- the output ---------------------------------------------------------------------
 status=0
@@ -131,6 +132,14 @@ status=0
 if [ $status -eq 0 ] && [ "$(grep -c '^epoch [123]/3  train_loss .* updates/s ' "$T/stderr")" -eq 3 ] &&
    grep -q '"leash_version"' "$T/stdout"; then ok "progress on stderr, one line per epoch; JSON on stdout"
 else not_ok "progress on stderr, one line per epoch; JSON on stdout" "status $status" "$(cat "$T/stderr")"; fi
+
+status=0
+"$LEASH" -q "${D[@]}" -a LSH -n 3 -b 2 -e 2 --output "$T/lsh.json" 2> "$T/stderr" || status=$?
+threads=$(sed -n '/"updates_per_thread": \[/,/\]/p' "$T/lsh.json" | grep -c '^ *[0-9]')
+if [ $status -eq 0 ] && grep -q '"algorithm": "LSH"' "$T/lsh.json" && [ "$threads" -eq 3 ] &&
+   grep -q '"peak_live_versions": [1-7],' "$T/lsh.json"; then
+    ok "LSH with 3 threads reports per-thread updates and at most 2m+1 live versions"
+else not_ok "LSH with 3 threads reports per-thread updates and at most 2m+1 live versions" "status $status" "$(cat "$T/stderr")"; fi
 
 status=0
 help=$("$LEASH" --help) || status=$?

@@ -36,11 +36,15 @@ typedef struct leash_config {
     leash_init init;
     long persistence; /* -B, LEASH_PERSIST_INF for no bound */
     int epochs;       /* -e */
-    long rounds;      /* -r, updates per epoch; 0: training samples / batch */
+    long rounds;      /* -r, mini-batch gradients per epoch over all workers (SYNC: a
+                       * multiple of the threads); 0: training samples / batch */
     int batch;        /* -b */
     double step;      /* -l, for the MEAN loss over a batch */
     double momentum;  /* -m */
     leash_step_policy step_policy; /* -t */
+    int tau_max;           /* staleness clamp for step sizes and the histogram */
+    double tail_amplitude; /* A of TAIL, in [0, 1] */
+    double target_loss;    /* stop after the first epoch whose train loss is <= this; 0: off */
     uint64_t seed;
 } leash_config;
 
@@ -63,12 +67,23 @@ typedef struct leash_result {
     int nepochs;
     leash_epoch_stats *epochs;
     double time_s; /* wall time of all epochs' training */
+    double time_to_target_s; /* training time until the target loss was reached; < 0 if not */
     double eval_time_s;
     uint64_t updates;
     uint64_t samples; /* samples whose gradients were applied */
     double time_compute_s; /* summed over workers: forward + backward */
     double time_publish_s; /* summed over workers: applying gradients */
     double time_wait_s;    /* summed over workers: waiting for others or for locks */
+    uint64_t gradients;    /* mini-batch gradients computed */
+    uint64_t dropped;      /* gradients dropped at the persistence bound */
+    uint64_t failed_cas;
+    uint64_t peak_versions; /* most parameter vectors held at once by the strategy */
+    int tau_max;
+    uint64_t *staleness_hist; /* tau_max + 1 bins; the last counts tau >= tau_max */
+    int attempt_bins;
+    uint64_t *attempts_hist; /* [k] = updates after k failed CAS; the last bin counts more */
+    int threads;
+    uint64_t *updates_per_thread;
 } leash_result;
 
 /* Called on the training thread after each epoch's evaluation. */

@@ -21,6 +21,9 @@ enum {
     OPT_ACTIVATION,
     OPT_SYNTH_TRAIN,
     OPT_SYNTH_TEST,
+    OPT_TAU_MAX,
+    OPT_TAIL_AMPLITUDE,
+    OPT_TARGET_LOSS,
     OPT_HELP,
     OPT_VERSION
 };
@@ -49,6 +52,9 @@ static const struct option long_options[] = {
     {"activation", required_argument, NULL, OPT_ACTIVATION},
     {"synth-train", required_argument, NULL, OPT_SYNTH_TRAIN},
     {"synth-test", required_argument, NULL, OPT_SYNTH_TEST},
+    {"tau-max", required_argument, NULL, OPT_TAU_MAX},
+    {"tail-amplitude", required_argument, NULL, OPT_TAIL_AMPLITUDE},
+    {"target-loss", required_argument, NULL, OPT_TARGET_LOSS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -60,7 +66,8 @@ void leash_options_usage(FILE *out)
         "Usage: leash [OPTION]...\n"
         "Train an MLP or CNN with SGD, its worker threads synchronized by a chosen strategy.\n"
         "\n"
-        "  -a ALGO     SEQ, SYNC, ASYNC, HOG or LSH (default SEQ; this build runs SEQ)\n"
+        "  -a ALGO     SEQ (sequential), SYNC (synchronous parallel), ASYNC (lock-based\n"
+        "              AsyncSGD), HOG (HOGWILD!) or LSH (Leashed-SGD) (default SEQ)\n"
         "  -n N        worker threads per rank (default 1)\n"
         "  -A ARCH     MLP, CNN or LENET (default MLP)\n"
         "  -L N        MLP hidden layers (default 3)\n"
@@ -68,7 +75,8 @@ void leash_options_usage(FILE *out)
         "  -B N        LSH persistence bound: CAS failures before a gradient is dropped;\n"
         "              0 = one attempt, inf or -1 = never drop (default inf)\n"
         "  -e N        epochs (default 10)\n"
-        "  -r N        updates per epoch (default: training samples / batch size)\n"
+        "  -r N        mini-batch gradients per epoch, all threads together (default:\n"
+        "              training samples / batch size, one pass over the data)\n"
         "  -b N        mini-batch size (default 512)\n"
         "  -l X        step size for the MEAN loss over a batch (default 0.5); the paper\n"
         "              authors' tool sums the loss, so its -l x is our -l x*b\n"
@@ -87,6 +95,9 @@ void leash_options_usage(FILE *out)
         "  --activation NAME   MLP hidden activation: RELU or SIGMOID (default RELU)\n"
         "  --synth-train N     SYNTH training samples (default 6000)\n"
         "  --synth-test N      SYNTH test samples (default 1000)\n"
+        "  --tau-max N         staleness clamp for -t and the histogram (default 200)\n"
+        "  --tail-amplitude X  amplitude A of -t TAIL, 0 <= X <= 1 (default 1)\n"
+        "  --target-loss X     stop after the first epoch whose training loss is <= X\n"
         "  --avg-every K       average the ranks' models every K updates (0 = never)\n"
         "  --output FILE       write the JSON result document to FILE (default stdout)\n"
         "  --help              print this help and exit\n"
@@ -145,8 +156,9 @@ static int parse_int(int opt, const char *text, long min, long max, int *out)
     return rc;
 }
 
-static int parse_double(int opt, const char *text, double min, double max, int min_inclusive,
-                        double *out)
+/* A finite number within min..max, each bound inclusive or not. */
+static int parse_double(int opt, const char *text, double min, int min_inclusive, double max,
+                        int max_inclusive, double *out)
 {
     char flag[32];
     flag_name(opt, flag, sizeof flag);
@@ -158,7 +170,9 @@ static int parse_double(int opt, const char *text, double min, double max, int m
     if (min_inclusive ? v < min : v <= min)
         return leash_fail(LEASH_EINVAL, "%s %s: must be %s %g", flag, text,
                           min_inclusive ? "at least" : "greater than", min);
-    if (v >= max) return leash_fail(LEASH_EINVAL, "%s %s: must be less than %g", flag, text, max);
+    if (max_inclusive ? v > max : v >= max)
+        return leash_fail(LEASH_EINVAL, "%s %s: must be %s %g", flag, text,
+                          max_inclusive ? "at most" : "less than", max);
     *out = v;
     return 0;
 }
@@ -224,8 +238,8 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case 'e': rc = parse_int(opt, optarg, 1, INT_MAX, &c->epochs); break;
         case 'r': rc = parse_long(opt, optarg, 1, LONG_MAX, &c->rounds); break;
         case 'b': rc = parse_int(opt, optarg, 1, 1 << 20, &c->batch); break;
-        case 'l': rc = parse_double(opt, optarg, 0.0, HUGE_VAL, 0, &c->step); break;
-        case 'm': rc = parse_double(opt, optarg, 0.0, 1.0, 1, &c->momentum); break;
+        case 'l': rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->step); break;
+        case 'm': rc = parse_double(opt, optarg, 0.0, 1, 1.0, 0, &c->momentum); break;
         case 'D':
             if ((rc = parse_choice(opt, optarg, "dataset", datasets, 4, &choice)) == 0)
                 o->dataset = (leash_dataset_kind)choice;
@@ -252,6 +266,13 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
             break;
         case OPT_SYNTH_TRAIN: rc = parse_long(opt, optarg, 1, 1L << 24, &o->synth_train); break;
         case OPT_SYNTH_TEST: rc = parse_long(opt, optarg, 1, 1L << 24, &o->synth_test); break;
+        case OPT_TAU_MAX: rc = parse_int(opt, optarg, 0, 1 << 20, &c->tau_max); break;
+        case OPT_TAIL_AMPLITUDE:
+            rc = parse_double(opt, optarg, 0.0, 1, 1.0, 1, &c->tail_amplitude);
+            break;
+        case OPT_TARGET_LOSS:
+            rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
+            break;
         case OPT_HELP: o->help = 1; break;
         case OPT_VERSION: o->version = 1; break;
         case ':':
@@ -265,10 +286,5 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     if (rc) return rc;
     if (optind < argc)
         return leash_fail(LEASH_EINVAL, "%s: unexpected argument (see leash --help)", argv[optind]);
-    if (c->algorithm != LEASH_ALGO_SEQ)
-        return leash_fail(LEASH_EINVAL, "-a %s: not implemented yet (available: SEQ)",
-                          leash_algorithm_name(c->algorithm));
-    if (c->threads != 1)
-        return leash_fail(LEASH_EINVAL, "-n %d: SEQ runs exactly one worker thread", c->threads);
     return 0;
 }

@@ -28,6 +28,9 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_kv_double(j, "step", c->step);
     leash_json_kv_double(j, "momentum", c->momentum);
     leash_json_kv_string(j, "step_policy", leash_step_policy_name(c->step_policy));
+    leash_json_kv_int(j, "tau_max", c->tau_max);
+    leash_json_kv_double(j, "tail_amplitude", c->tail_amplitude);
+    leash_json_kv_double(j, "target_loss", c->target_loss);
     leash_json_kv_uint(j, "seed", c->seed);
     leash_json_kv_string(j, "dataset", leash_dataset_name(o->dataset));
     leash_json_kv_string(j, "data_dir", info->data_dir);
@@ -48,33 +51,52 @@ static void write_final(leash_json *j, const leash_result *res, size_t peak_rss)
     leash_json_kv_double(j, "test_accuracy", last->test_accuracy);
     leash_json_kv_double(j, "time_s", res->time_s);
     leash_json_kv_double(j, "eval_time_s", res->eval_time_s);
+    if (res->time_to_target_s >= 0)
+        leash_json_kv_double(j, "time_to_target_s", res->time_to_target_s);
+    else
+        leash_json_kv_null(j, "time_to_target_s");
     leash_json_kv_uint(j, "updates", res->updates);
     leash_json_kv_double(j, "samples_per_s", res->time_s > 0 ? (double)res->samples / res->time_s : 0);
+    leash_json_kv_double(j, "updates_per_s", res->time_s > 0 ? (double)res->updates / res->time_s : 0);
     leash_json_kv_uint(j, "peak_rss_bytes", peak_rss);
     leash_json_kv_uint(j, "parameters", leash_model_count_params(&res->model));
     leash_json_end_object(j);
 }
 
-/* SEQ applies every gradient to the version it was computed on, on the first try. */
+/* A histogram without its trailing empty bins (the document stays short). */
+static void write_hist(leash_json *j, const char *key, const uint64_t *bins, int n)
+{
+    while (n > 1 && bins[n - 1] == 0) --n;
+    leash_json_key(j, key);
+    leash_json_begin_array(j);
+    for (int i = 0; i < n; ++i) leash_json_uint(j, bins[i]);
+    leash_json_end_array(j);
+}
+
 static void write_sync(leash_json *j, const leash_options *o, const leash_result *res)
 {
     leash_json_key(j, "sync");
     leash_json_begin_object(j);
     leash_json_kv_string(j, "algorithm", leash_algorithm_name(o->cfg.algorithm));
-    leash_json_key(j, "staleness_hist");
-    leash_json_begin_array(j);
-    leash_json_uint(j, res->updates);
-    leash_json_end_array(j);
-    leash_json_key(j, "cas_attempts_hist");
-    leash_json_begin_array(j);
-    leash_json_uint(j, res->updates);
-    leash_json_end_array(j);
-    leash_json_kv_uint(j, "failed_cas", 0);
-    leash_json_kv_uint(j, "dropped_gradients", 0);
-    leash_json_kv_uint(j, "peak_live_versions", 1);
+    leash_json_kv_int(j, "tau_max", res->tau_max);
+    write_hist(j, "staleness_hist", res->staleness_hist, res->tau_max + 1);
+    uint64_t n = 0, sum = 0;
+    int max = 0;
+    for (int t = 0; t <= res->tau_max; ++t) {
+        n += res->staleness_hist[t];
+        sum += (uint64_t)t * res->staleness_hist[t];
+        if (res->staleness_hist[t]) max = t;
+    }
+    leash_json_kv_double(j, "staleness_mean", n ? (double)sum / (double)n : 0.0);
+    leash_json_kv_int(j, "staleness_max", max);
+    write_hist(j, "cas_attempts_hist", res->attempts_hist, res->attempt_bins);
+    leash_json_kv_uint(j, "gradients", res->gradients);
+    leash_json_kv_uint(j, "failed_cas", res->failed_cas);
+    leash_json_kv_uint(j, "dropped_gradients", res->dropped);
+    leash_json_kv_uint(j, "peak_live_versions", res->peak_versions);
     leash_json_key(j, "updates_per_thread");
     leash_json_begin_array(j);
-    leash_json_uint(j, res->updates);
+    for (int i = 0; i < res->threads; ++i) leash_json_uint(j, res->updates_per_thread[i]);
     leash_json_end_array(j);
     leash_json_kv_double(j, "time_compute_s", res->time_compute_s);
     leash_json_kv_double(j, "time_publish_s", res->time_publish_s);

@@ -152,3 +152,9 @@ void leash_json_kv_bool(leash_json *j, const char *key, int v)
     leash_json_key(j, key);
     leash_json_bool(j, v);
 }
+
+void leash_json_kv_null(leash_json *j, const char *key)
+{
+    leash_json_key(j, key);
+    leash_json_null(j);
+}

@@ -34,5 +34,6 @@ void leash_json_kv_double(leash_json *j, const char *key, double v);
 void leash_json_kv_int(leash_json *j, const char *key, int64_t v);
 void leash_json_kv_uint(leash_json *j, const char *key, uint64_t v);
 void leash_json_kv_bool(leash_json *j, const char *key, int v);
+void leash_json_kv_null(leash_json *j, const char *key);
 
 #endif

@@ -2,33 +2,100 @@
  *
  * The worker loop (batch -> read -> gradient -> release -> publish) is written once in
  * trainer.c; each algorithm supplies these operations in its own file. A strategy owns
- * the shared parameter state; workers only see versions through read/release. */
+ * the shared parameter state; workers only see versions through read/release.
+ *
+ * Threads: read, release and publish are called concurrently by the workers, each with
+ * its own index w in [0, threads) and its own stats. Index `threads` is reserved for the
+ * trainer's main thread (snapshots, and the averaging layer's publishes later), so a
+ * strategy sizes per-thread state for threads + 1. snapshot is called only while no
+ * worker runs. */
 #ifndef LEASH_STRATEGY_INTERNAL_H
 #define LEASH_STRATEGY_INTERNAL_H
 
 #include <stdint.h>
 
 #include "leash/train.h"
+#include "sync/stepsize_internal.h"
+
+#define LEASH_CACHE_LINE 64
+/* cas_attempts_hist bins: failed CAS before success 0 .. LEASH_ATTEMPT_BINS - 2, and
+ * the last bin for anything more. */
+#define LEASH_ATTEMPT_BINS 64
+
+/* One worker's instrumentation, written only by that worker (no sharing, no atomics);
+ * the trainer merges them after the workers stop. */
+typedef struct leash_worker_stats {
+    uint64_t updates;     /* gradients that became updates */
+    uint64_t dropped;     /* gradients abandoned at the persistence bound */
+    uint64_t failed_cas;  /* failed CAS attempts */
+    uint64_t gradients;   /* gradients computed */
+    uint64_t *staleness;  /* tau_max + 1 bins, the last for tau >= tau_max */
+    uint64_t attempts[LEASH_ATTEMPT_BINS];
+    double time_compute;  /* forward + backward */
+    double time_publish;  /* applying gradients, CAS retries included */
+    double time_wait;     /* waiting on a lock or a barrier */
+} leash_worker_stats;
+
+/* Everything a strategy is created from. */
+typedef struct leash_strategy_args {
+    const leash_model *model;
+    const float *theta0; /* initial parameters, copied */
+    const leash_config *cfg;
+    leash_stepper *stepper; /* step size for a staleness; shared, thread-safe */
+} leash_strategy_args;
 
 typedef struct leash_strategy leash_strategy;
 
 typedef struct leash_strategy_ops {
     leash_algorithm algorithm;
-    /* Shared state starting from theta0 (copied), for cfg->threads workers. */
-    int (*create)(leash_strategy **s, const leash_model *m, const float *theta0,
-                  const leash_config *cfg);
+    /* Nonzero: workers advance in lockstep rounds (SYNC), so the trainer gives every
+     * worker the same number of gradients per epoch instead of letting them claim. */
+    int lockstep;
+    int (*create)(leash_strategy **s, const leash_strategy_args *args);
     void (*destroy)(leash_strategy *s);
-    /* Pin a version for worker w to compute a gradient on; *timestamp is its number of
-     * applied updates. The pointer stays valid until release. */
-    const float *(*read)(leash_strategy *s, int w, uint64_t *timestamp);
+    /* Pin a consistent (or, for HOG, racy) parameter vector for thread w to compute a
+     * gradient on; *timestamp is the number of updates applied to reach it. The pointer
+     * stays valid and unchanged until release. */
+    const float *(*read)(leash_strategy *s, int w, uint64_t *timestamp, leash_worker_stats *st);
     void (*release)(leash_strategy *s, int w, const float *version);
-    /* Apply worker w's gradient, computed on the version with timestamp ts. Returns 1
-     * if it became an update, 0 if the strategy dropped it. */
-    int (*publish)(leash_strategy *s, int w, const float *grad, uint64_t ts);
-    /* Copy the newest parameters into out (called while no worker runs). */
-    void (*snapshot)(leash_strategy *s, float *out);
+    /* Apply thread w's gradient, computed on the version with timestamp ts, with step
+     * sizes from the stepper. Records staleness, attempts and drops in st. Returns 1 if
+     * the gradient became an update, 0 if the strategy dropped it, or a negative
+     * LEASH_E* code if it could not be applied (LSH: the pool could not grow). Thread w
+     * must have released its read first: LSH's bound of 2m + 1 live versions counts one
+     * pin per thread. */
+    int (*publish)(leash_strategy *s, int w, const float *grad, uint64_t ts, leash_worker_stats *st);
+    /* Copy the newest parameters into out; *timestamp gets their update count. */
+    void (*snapshot)(leash_strategy *s, float *out, uint64_t *timestamp);
+    /* Most parameter vectors the strategy held at once (pool size for LSH). */
+    uint64_t (*peak_versions)(leash_strategy *s);
 } leash_strategy_ops;
 
 extern const leash_strategy_ops leash_seq_ops;
+extern const leash_strategy_ops leash_sync_ops;
+extern const leash_strategy_ops leash_async_ops;
+extern const leash_strategy_ops leash_hog_ops;
+extern const leash_strategy_ops leash_lsh_ops;
+
+const leash_strategy_ops *leash_strategy_for(leash_algorithm a);
+
+/* Record one update's staleness and failed CAS count in st (clamping both). */
+void leash_stats_record_update(leash_worker_stats *st, const leash_stepper *stepper, uint64_t tau,
+                               uint64_t failed);
+
+/* theta_new[i] = theta[i] - eta * grad[i]: the fused copy-and-apply of a new version. */
+void leash_axpy_into(float *restrict theta_new, const float *restrict theta,
+                     const float *restrict grad, float eta, size_t n);
+/* theta[i] -= eta * grad[i], in place. */
+void leash_axpy_inplace(float *restrict theta, const float *restrict grad, float eta, size_t n);
+
+/* Momentum kept per worker (or per strategy for SEQ and SYNC): velocity = mu * velocity
+ * + grad, returning what to apply; with no velocity buffer (mu = 0) returns grad. */
+const float *leash_momentum_step(float *restrict velocity, const float *restrict grad, float mu,
+                                 size_t n);
+
+/* count parameter-sized buffers (zeroed), or NULL; freed with leash_free_buffers. */
+float **leash_alloc_buffers(int count, size_t n);
+void leash_free_buffers(float **b, int count);
 
 #endif

@@ -1,8 +1,15 @@
 /* The training loop: epochs of worker rounds, evaluation after each epoch.
  *
  * The worker loop is written once here against the strategy interface; the strategy
- * decides how reads and publishes synchronize. */
+ * decides how reads and publishes synchronize. Workers are threads that live for the
+ * whole run. A gate (mutex and condition variables) starts each epoch once the main
+ * thread has prepared its permutation and round counter, and tells the main thread when
+ * every worker has finished the epoch; the mutex orders the workers' writes to their
+ * statistics before the main thread reads them, and the main thread's writes before the
+ * workers' reads. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,69 +20,48 @@
 #include "leash/rng.h"
 #include "sync/strategy_internal.h"
 
-void leash_config_defaults(leash_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->algorithm = LEASH_ALGO_SEQ;
-    cfg->threads = 1;
-    cfg->arch = LEASH_ARCH_MLP;
-    cfg->hidden_layers = 3;
-    cfg->units = 128;
-    cfg->activation = LEASH_ACT_RELU;
-    cfg->init = LEASH_INIT_NORMAL;
-    cfg->persistence = LEASH_PERSIST_INF;
-    cfg->epochs = 10;
-    cfg->rounds = 0;
-    cfg->batch = 512;
-    cfg->step = 0.5;
-    cfg->momentum = 0.0;
-    cfg->step_policy = LEASH_STEP_NONE;
-    cfg->seed = 1;
-}
+typedef struct trainer trainer;
 
-const char *leash_algorithm_name(leash_algorithm a)
-{
-    static const char *const names[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
-    return (unsigned)a < 5 ? names[a] : "?";
-}
+/* One worker's private state, on its own cache lines: only its thread writes it while
+ * an epoch runs. */
+typedef struct worker {
+    _Alignas(LEASH_CACHE_LINE) int id;
+    pthread_t thread;
+    trainer *t;
+    leash_workspace *ws;
+    float *grad;
+    uint32_t *idx;
+    double loss_sum; /* this epoch's mini-batch losses */
+    uint64_t losses;
+    leash_worker_stats stats; /* whole run */
+} worker;
 
-const char *leash_arch_name(leash_arch a)
-{
-    static const char *const names[] = {"MLP", "CNN", "LENET"};
-    return (unsigned)a < 3 ? names[a] : "?";
-}
-
-const char *leash_step_policy_name(leash_step_policy p)
-{
-    static const char *const names[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
-    return (unsigned)p < 4 ? names[p] : "?";
-}
-
-const char *leash_init_name(leash_init i)
-{
-    static const char *const names[] = {"NORMAL", "HE", "GLOROT"};
-    return (unsigned)i < 3 ? names[i] : "?";
-}
-
-const char *leash_activation_name(leash_activation a)
-{
-    static const char *const names[] = {"RELU", "SIGMOID"};
-    return (unsigned)a < 2 ? names[a] : "?";
-}
-
-const char *leash_dataset_name(leash_dataset_kind k)
-{
-    static const char *const names[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
-    return (unsigned)k < 4 ? names[k] : "?";
-}
-
-static const leash_strategy_ops *strategy_for(leash_algorithm a)
-{
-    switch (a) {
-    case LEASH_ALGO_SEQ: return &leash_seq_ops;
-    default: return NULL;
-    }
-}
+struct trainer {
+    const leash_config *cfg;
+    const leash_model *model;
+    const leash_dataset *train;
+    leash_input_map map;
+    const leash_strategy_ops *ops;
+    leash_strategy *strategy;
+    uint32_t *perm; /* this epoch's order of the training samples */
+    long rounds;    /* gradients per epoch, over all workers */
+    /* The gate, all under lock: generation advances to start an epoch (or, with quit
+     * set, to end the run); finished counts the workers done with the current one. */
+    pthread_mutex_t lock;
+    pthread_cond_t started, finished_cv;
+    unsigned long generation;
+    int finished;
+    int quit;
+    /* Claimed by workers with relaxed fetch_add: it only hands out distinct round
+     * numbers; the gate orders everything else. */
+    _Alignas(LEASH_CACHE_LINE) _Atomic long next_round;
+    /* Set when a loss became non-finite, or (error) when a publish failed; relaxed: they
+     * are hints to stop claiming, and the gate publishes them to the main thread at the
+     * end of the epoch. */
+    _Alignas(LEASH_CACHE_LINE) _Atomic int diverged;
+    _Atomic int error;
+    worker *workers;
+};
 
 static int build_model(leash_model *m, const leash_config *cfg, const leash_dataset *d)
 {
@@ -107,109 +93,323 @@ static void evaluate(const leash_model *m, const float *params, leash_workspace 
     *accuracy = (double)correct / (double)test->n;
 }
 
-int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
-                leash_result *res, leash_epoch_callback on_epoch, void *arg)
+/* One mini-batch: gather round r's window of the permutation, compute the gradient on
+ * a pinned version, publish it. Returns 0, or -1 if the loss was not finite. */
+static int do_round(worker *w, long r)
 {
-    memset(res, 0, sizeof *res);
-    const leash_strategy_ops *ops = strategy_for(cfg->algorithm);
-    if (!ops)
-        return leash_fail(LEASH_EUNSUPPORTED, "-a %s: not implemented yet (available: SEQ)",
-                          leash_algorithm_name(cfg->algorithm));
-    if (cfg->batch <= 0 || cfg->epochs <= 0 || cfg->rounds < 0 || cfg->threads != 1)
+    trainer *t = w->t;
+    const int b = t->cfg->batch;
+    const size_t ntrain = t->train->n;
+    /* Consecutive windows of the epoch's permutation, wrapping if -r asks for more
+     * samples than one pass holds. */
+    size_t start = (size_t)r * (size_t)b % ntrain;
+    for (int i = 0; i < b; ++i) w->idx[i] = t->perm[(start + (size_t)i) % ntrain];
+    leash_dataset_gather(leash_workspace_input(w->ws), leash_workspace_labels(w->ws), t->train,
+                         &t->map, w->idx, b);
+
+    double t0 = leash_now();
+    uint64_t ts;
+    const float *theta = t->ops->read(t->strategy, w->id, &ts, &w->stats);
+    float loss = leash_model_gradient(t->model, theta, w->grad, w->ws, b);
+    t->ops->release(t->strategy, w->id, theta);
+    double t1 = leash_now();
+    w->stats.time_compute += t1 - t0;
+    ++w->stats.gradients;
+    int ok = isfinite(loss);
+    if (ok) {
+        w->loss_sum += loss;
+        ++w->losses;
+    } else {
+        atomic_store_explicit(&t->diverged, 1, memory_order_relaxed);
+    }
+    /* A lockstep strategy needs every worker at every barrier, so even a diverged
+     * gradient is published there; the run stops at the end of the epoch. */
+    int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, &w->stats) : 0;
+    w->stats.time_publish += leash_now() - t1;
+    if (rc < 0) {
+        int none = 0;
+        atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
+                                                memory_order_relaxed);
+        return -1;
+    }
+    return ok ? 0 : -1;
+}
+
+static void run_epoch(worker *w)
+{
+    trainer *t = w->t;
+    w->loss_sum = 0.0;
+    w->losses = 0;
+    if (t->ops->lockstep) {
+        long per_worker = t->rounds / t->cfg->threads;
+        for (long k = 0; k < per_worker; ++k) do_round(w, k * t->cfg->threads + w->id);
+        return;
+    }
+    for (;;) {
+        long r = atomic_fetch_add_explicit(&t->next_round, 1, memory_order_relaxed);
+        if (r >= t->rounds || atomic_load_explicit(&t->diverged, memory_order_relaxed) ||
+            atomic_load_explicit(&t->error, memory_order_relaxed))
+            return;
+        if (do_round(w, r) != 0) return;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    trainer *t = w->t;
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        while (t->generation == seen) pthread_cond_wait(&t->started, &t->lock);
+        seen = t->generation;
+        int quit = t->quit;
+        pthread_mutex_unlock(&t->lock);
+        if (quit) return NULL;
+        run_epoch(w);
+        pthread_mutex_lock(&t->lock);
+        if (++t->finished == t->cfg->threads) pthread_cond_signal(&t->finished_cv);
+        pthread_mutex_unlock(&t->lock);
+    }
+}
+
+/* Start the workers on the next epoch (or, with quit, release them to exit). */
+static void open_gate(trainer *t, int quit)
+{
+    pthread_mutex_lock(&t->lock);
+    t->finished = 0;
+    t->quit = quit;
+    ++t->generation;
+    pthread_cond_broadcast(&t->started);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void wait_workers(trainer *t)
+{
+    pthread_mutex_lock(&t->lock);
+    while (t->finished < t->cfg->threads) pthread_cond_wait(&t->finished_cv, &t->lock);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static int check_inputs(const leash_config *cfg, const leash_dataset *train,
+                        const leash_dataset *test)
+{
+    if (cfg->batch <= 0 || cfg->epochs <= 0 || cfg->rounds < 0 || cfg->threads < 1 ||
+        cfg->tau_max < 0 || cfg->target_loss < 0)
         return leash_fail(LEASH_EINVAL, "invalid training configuration");
+    if (cfg->algorithm == LEASH_ALGO_SEQ && cfg->threads != 1)
+        return leash_fail(LEASH_EINVAL, "-n %d: SEQ runs exactly one worker thread", cfg->threads);
     if ((size_t)cfg->batch > train->n)
         return leash_fail(LEASH_EINVAL, "-b %d: batch size exceeds the %zu training samples",
                           cfg->batch, train->n);
+    if (train->n > UINT32_MAX)
+        return leash_fail(LEASH_EINVAL, "%zu training samples: at most %u supported", train->n,
+                          UINT32_MAX);
     if (train->h != test->h || train->w != test->w || train->c != test->c)
         return leash_fail(LEASH_EINVAL, "training and test images differ in shape");
     if (train->c > LEASH_MAX_CHANNELS)
         return leash_fail(LEASH_EINVAL, "%d channels: at most %d supported", train->c,
                           LEASH_MAX_CHANNELS);
+    return 0;
+}
 
-    int rc = build_model(&res->model, cfg, train);
+/* Sum the workers' statistics into the result. */
+static int collect_stats(leash_result *res, const trainer *t)
+{
+    int m = t->cfg->threads;
+    res->threads = m;
+    res->tau_max = t->cfg->tau_max;
+    res->attempt_bins = LEASH_ATTEMPT_BINS;
+    res->staleness_hist = calloc((size_t)res->tau_max + 1, sizeof *res->staleness_hist);
+    res->attempts_hist = calloc(LEASH_ATTEMPT_BINS, sizeof *res->attempts_hist);
+    res->updates_per_thread = calloc((size_t)m, sizeof *res->updates_per_thread);
+    if (!res->staleness_hist || !res->attempts_hist || !res->updates_per_thread)
+        return leash_fail(LEASH_ENOMEM, "out of memory for statistics");
+    for (int i = 0; i < m; ++i) {
+        const leash_worker_stats *st = &t->workers[i].stats;
+        res->updates_per_thread[i] = st->updates;
+        res->gradients += st->gradients;
+        res->dropped += st->dropped;
+        res->failed_cas += st->failed_cas;
+        res->time_compute_s += st->time_compute;
+        res->time_publish_s += st->time_publish;
+        res->time_wait_s += st->time_wait;
+        for (int k = 0; k <= res->tau_max; ++k) res->staleness_hist[k] += st->staleness[k];
+        for (int k = 0; k < LEASH_ATTEMPT_BINS; ++k) res->attempts_hist[k] += st->attempts[k];
+    }
+    res->peak_versions = t->ops->peak_versions(t->strategy);
+    return 0;
+}
+
+static uint64_t total_updates(const trainer *t)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < t->cfg->threads; ++i) u += t->workers[i].stats.updates;
+    return u;
+}
+
+static void free_workers(trainer *t)
+{
+    if (!t->workers) return;
+    for (int i = 0; i < t->cfg->threads; ++i) {
+        worker *w = &t->workers[i];
+        leash_workspace_destroy(w->ws);
+        leash_params_free(w->grad);
+        free(w->idx);
+        free(w->stats.staleness);
+    }
+    free(t->workers);
+}
+
+static int make_workers(trainer *t)
+{
+    int m = t->cfg->threads;
+    t->workers = aligned_alloc(LEASH_CACHE_LINE, (size_t)m * sizeof *t->workers);
+    if (!t->workers) return leash_fail(LEASH_ENOMEM, "out of memory for %d workers", m);
+    memset(t->workers, 0, (size_t)m * sizeof *t->workers);
+    for (int i = 0; i < m; ++i) {
+        worker *w = &t->workers[i];
+        w->id = i;
+        w->t = t;
+        int rc = leash_workspace_create(&w->ws, t->model, t->cfg->batch);
+        if (rc) return rc;
+        w->grad = leash_params_alloc(t->model->nparams);
+        w->idx = malloc((size_t)t->cfg->batch * sizeof *w->idx);
+        w->stats.staleness = calloc((size_t)t->cfg->tau_max + 1, sizeof *w->stats.staleness);
+        if (!w->grad || !w->idx || !w->stats.staleness)
+            return leash_fail(LEASH_ENOMEM, "out of memory for worker %d", i);
+    }
+    return 0;
+}
+
+int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
+                leash_result *res, leash_epoch_callback on_epoch, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    int rc = check_inputs(cfg, train, test);
     if (rc) return rc;
-    const leash_model *m = &res->model;
-    long rounds = cfg->rounds ? cfg->rounds : (long)(train->n / (size_t)cfg->batch);
-    size_t ntrain = train->n;
+    if ((rc = build_model(&res->model, cfg, train)) != 0) return rc;
+
+    trainer t = {.cfg = cfg, .model = &res->model, .train = train,
+                 .ops = leash_strategy_for(cfg->algorithm)};
+    if (!t.ops) return leash_fail(LEASH_EINVAL, "unknown algorithm %d", (int)cfg->algorithm);
+    const int m = cfg->threads;
+    t.rounds = cfg->rounds ? cfg->rounds : (long)(train->n / (size_t)cfg->batch);
+    /* Lockstep rounds come in groups of m gradients. */
+    if (t.ops->lockstep && t.rounds < m)
+        return leash_fail(LEASH_EINVAL,
+                          "-n %d: SYNC needs at least one gradient per thread and epoch (%ld)", m,
+                          t.rounds);
+    atomic_init(&t.next_round, 0);
+    atomic_init(&t.diverged, 0);
+    atomic_init(&t.error, 0);
 
     /* Workers are the parallelism: OpenBLAS must not start threads of its own. */
     openblas_set_num_threads(1);
 
-    leash_strategy *strategy = NULL;
-    leash_workspace *ws = NULL;
-    uint32_t *perm = malloc(ntrain * sizeof *perm);
-    uint32_t *idx = malloc((size_t)cfg->batch * sizeof *idx);
-    float *grad = leash_params_alloc(m->nparams);
-    res->params = leash_params_alloc(m->nparams);
+    leash_stepper *stepper = NULL;
+    leash_workspace *eval_ws = NULL;
+    uint32_t *eval_idx = malloc((size_t)cfg->batch * sizeof *eval_idx);
+    int gate = 0, started = 0;
+    t.perm = malloc(train->n * sizeof *t.perm);
+    res->params = leash_params_alloc(res->model.nparams);
     res->epochs = calloc((size_t)cfg->epochs, sizeof *res->epochs);
-    if (!perm || !idx || !grad || !res->params || !res->epochs) {
+    if (!eval_idx || !t.perm || !res->params || !res->epochs) {
         rc = leash_fail(LEASH_ENOMEM, "out of memory for training buffers");
         goto out;
     }
-    leash_model_init_params(m, res->params, cfg->init, cfg->seed);
-    if ((rc = ops->create(&strategy, m, res->params, cfg)) != 0) goto out;
-    if ((rc = leash_workspace_create(&ws, m, cfg->batch)) != 0) goto out;
+    leash_model_init_params(&res->model, res->params, cfg->init, cfg->seed);
+    leash_input_map_standardize(&t.map, train);
+    if ((rc = leash_stepper_create(&stepper, cfg->step_policy, cfg->step, m, cfg->tau_max,
+                                   cfg->tail_amplitude)) != 0)
+        goto out;
+    leash_strategy_args args = {&res->model, res->params, cfg, stepper};
+    if ((rc = t.ops->create(&t.strategy, &args)) != 0) goto out;
+    if ((rc = leash_workspace_create(&eval_ws, &res->model, cfg->batch)) != 0) goto out;
+    if ((rc = make_workers(&t)) != 0) goto out;
+    if (pthread_mutex_init(&t.lock, NULL) != 0 || pthread_cond_init(&t.started, NULL) != 0 ||
+        pthread_cond_init(&t.finished_cv, NULL) != 0) {
+        rc = leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
+        goto out;
+    }
+    gate = 1;
+    for (; started < m; ++started)
+        if (pthread_create(&t.workers[started].thread, NULL, worker_main, &t.workers[started])) {
+            rc = leash_fail(LEASH_ENOMEM, "cannot start worker thread %d of %d", started + 1, m);
+            goto out;
+        }
 
-    leash_input_map map;
-    leash_input_map_standardize(&map, train);
     leash_rng rng;
     leash_rng_seed(&rng, cfg->seed ^ 0x5eed5eed5eed5eedULL);
-    for (size_t i = 0; i < ntrain; ++i) perm[i] = (uint32_t)i;
-    float *x = leash_workspace_input(ws);
-    int *y = leash_workspace_labels(ws);
-    const int b = cfg->batch;
-
+    for (size_t i = 0; i < train->n; ++i) t.perm[i] = (uint32_t)i;
+    uint64_t updates_before = 0;
+    res->time_to_target_s = -1.0;
     for (int e = 0; e < cfg->epochs; ++e) {
-        leash_rng_shuffle_u32(&rng, perm, ntrain);
-        double t_epoch = leash_now(), loss_sum = 0.0;
-        uint64_t applied = 0;
-        for (long r = 0; r < rounds; ++r) {
-            /* Consecutive windows of this epoch's permutation, wrapping if -r asks for
-             * more samples than one pass holds. */
-            size_t start = (size_t)r * (size_t)b % ntrain;
-            for (int i = 0; i < b; ++i) idx[i] = perm[(start + (size_t)i) % ntrain];
-            leash_dataset_gather(x, y, train, &map, idx, b);
-
-            double t0 = leash_now();
-            uint64_t ts;
-            const float *theta = ops->read(strategy, 0, &ts);
-            float loss = leash_model_gradient(m, theta, grad, ws, b);
-            ops->release(strategy, 0, theta);
-            double t1 = leash_now();
-            if (!isfinite(loss)) {
-                rc = leash_fail(LEASH_EDIVERGED,
-                                "training diverged: the loss became %g in epoch %d, round %ld "
-                                "(try a smaller -l)",
-                                (double)loss, e + 1, r + 1);
-                goto out;
-            }
-            applied += (uint64_t)ops->publish(strategy, 0, grad, ts);
-            res->time_compute_s += t1 - t0;
-            res->time_publish_s += leash_now() - t1;
-            loss_sum += loss;
-        }
+        leash_rng_shuffle_u32(&rng, t.perm, train->n);
+        atomic_store_explicit(&t.next_round, 0, memory_order_relaxed);
+        double t_epoch = leash_now();
+        open_gate(&t, 0);
+        wait_workers(&t);
         leash_epoch_stats *st = &res->epochs[e];
         st->epoch = e + 1;
         st->time_s = leash_now() - t_epoch;
-        st->updates = applied;
-        st->train_loss = loss_sum / (double)rounds;
+        int error = atomic_load_explicit(&t.error, memory_order_relaxed);
+        if (error) {
+            rc = leash_fail(error, "%s: cannot apply a gradient: %s",
+                            leash_algorithm_name(cfg->algorithm), leash_strerror(error));
+            goto out;
+        }
+        if (atomic_load_explicit(&t.diverged, memory_order_relaxed)) {
+            rc = leash_fail(LEASH_EDIVERGED,
+                            "training diverged: the loss became non-finite in epoch %d "
+                            "(try a smaller -l)",
+                            e + 1);
+            goto out;
+        }
+        double loss_sum = 0.0;
+        uint64_t losses = 0;
+        for (int i = 0; i < m; ++i) {
+            loss_sum += t.workers[i].loss_sum;
+            losses += t.workers[i].losses;
+        }
+        uint64_t updates = total_updates(&t);
+        st->updates = updates - updates_before;
+        updates_before = updates;
+        st->train_loss = losses ? loss_sum / (double)losses : NAN;
         res->time_s += st->time_s;
-        res->updates += applied;
-        res->samples += applied * (uint64_t)b;
+        res->updates += st->updates;
+        res->samples += losses * (uint64_t)cfg->batch;
 
         double t_eval = leash_now();
-        ops->snapshot(strategy, res->params);
-        evaluate(m, res->params, ws, b, test, &map, idx, &st->test_loss, &st->test_accuracy);
+        uint64_t ts;
+        t.ops->snapshot(t.strategy, res->params, &ts);
+        evaluate(&res->model, res->params, eval_ws, cfg->batch, test, &t.map, eval_idx,
+                 &st->test_loss, &st->test_accuracy);
         res->eval_time_s += leash_now() - t_eval;
         res->nepochs = e + 1;
         if (on_epoch) on_epoch(st, arg);
+        if (cfg->target_loss > 0 && st->train_loss <= cfg->target_loss) {
+            res->time_to_target_s = res->time_s;
+            break;
+        }
     }
+    rc = collect_stats(res, &t);
 out:
-    if (strategy) ops->destroy(strategy);
-    leash_workspace_destroy(ws);
-    leash_params_free(grad);
-    free(idx);
-    free(perm);
+    if (started) {
+        open_gate(&t, 1);
+        for (int i = 0; i < started; ++i) pthread_join(t.workers[i].thread, NULL);
+    }
+    if (gate) {
+        pthread_mutex_destroy(&t.lock);
+        pthread_cond_destroy(&t.started);
+        pthread_cond_destroy(&t.finished_cv);
+    }
+    if (t.strategy) t.ops->destroy(t.strategy);
+    free_workers(&t);
+    leash_stepper_destroy(stepper);
+    leash_workspace_destroy(eval_ws);
+    free(eval_idx);
+    free(t.perm);
     if (rc) leash_result_free(res);
     return rc;
 }
@@ -218,5 +418,8 @@ void leash_result_free(leash_result *res)
 {
     leash_params_free(res->params);
     free(res->epochs);
+    free(res->staleness_hist);
+    free(res->attempts_hist);
+    free(res->updates_per_thread);
     memset(res, 0, sizeof *res);
 }

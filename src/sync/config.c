@@ -1,0 +1,62 @@
+/* Configuration defaults and the names of enumerated options. */
+#include <string.h>
+
+#include "leash/train.h"
+
+void leash_config_defaults(leash_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->algorithm = LEASH_ALGO_SEQ;
+    cfg->threads = 1;
+    cfg->arch = LEASH_ARCH_MLP;
+    cfg->hidden_layers = 3;
+    cfg->units = 128;
+    cfg->activation = LEASH_ACT_RELU;
+    cfg->init = LEASH_INIT_NORMAL;
+    cfg->persistence = LEASH_PERSIST_INF;
+    cfg->epochs = 10;
+    cfg->rounds = 0;
+    cfg->batch = 512;
+    cfg->step = 0.5;
+    cfg->momentum = 0.0;
+    cfg->step_policy = LEASH_STEP_NONE;
+    cfg->tau_max = 200;
+    cfg->tail_amplitude = 1.0;
+    cfg->seed = 1;
+}
+
+const char *leash_algorithm_name(leash_algorithm a)
+{
+    static const char *const names[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
+    return (unsigned)a < 5 ? names[a] : "?";
+}
+
+const char *leash_arch_name(leash_arch a)
+{
+    static const char *const names[] = {"MLP", "CNN", "LENET"};
+    return (unsigned)a < 3 ? names[a] : "?";
+}
+
+const char *leash_step_policy_name(leash_step_policy p)
+{
+    static const char *const names[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
+    return (unsigned)p < 4 ? names[p] : "?";
+}
+
+const char *leash_init_name(leash_init i)
+{
+    static const char *const names[] = {"NORMAL", "HE", "GLOROT"};
+    return (unsigned)i < 3 ? names[i] : "?";
+}
+
+const char *leash_activation_name(leash_activation a)
+{
+    static const char *const names[] = {"RELU", "SIGMOID"};
+    return (unsigned)a < 2 ? names[a] : "?";
+}
+
+const char *leash_dataset_name(leash_dataset_kind k)
+{
+    static const char *const names[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
+    return (unsigned)k < 4 ? names[k] : "?";
+}

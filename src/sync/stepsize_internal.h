@@ -1,0 +1,33 @@
+/* Staleness-adaptive step sizes (-t): NONE, INVERSE, FLEET and TAIL.
+ *
+ * eta(tau) for an update whose gradient is tau updates stale, tau clamped to tau_max:
+ *   NONE     eta
+ *   INVERSE  eta / (tau + 1)
+ *   FLEET    eta * exp(-beta * tau), beta = (2 / T) ln(1 + floor(T / 2)), T = threads + 1
+ *   TAIL     eta * (1 + A (1 - 2 F(tau))), F(tau) = fraction of sampled updates with
+ *            staleness < tau, sampled from the updates with global index in
+ *            [10 m, 15 m); NONE until the sample is complete.
+ * The factors for every tau are precomputed, so eta() is a table lookup. */
+#ifndef LEASH_STEPSIZE_INTERNAL_H
+#define LEASH_STEPSIZE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "leash/train.h"
+
+typedef struct leash_stepper leash_stepper;
+
+int leash_stepper_create(leash_stepper **s, leash_step_policy policy, double eta, int threads,
+                         int tau_max, double tail_amplitude);
+void leash_stepper_destroy(leash_stepper *s);
+
+int leash_stepper_tau_max(const leash_stepper *s);
+
+/* Step size for staleness tau. Wait-free; safe from any thread. */
+float leash_stepper_eta(const leash_stepper *s, uint64_t tau);
+
+/* Report the staleness of the update with global index idx (0-based): TAIL samples
+ * its window from these; the other policies ignore it. Wait-free. */
+void leash_stepper_observe(leash_stepper *s, uint64_t idx, uint64_t tau);
+
+#endif

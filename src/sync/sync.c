@@ -1,0 +1,123 @@
+/* SYNC: synchronous data-parallel SGD. In each round every worker computes a gradient
+ * on the same version; a barrier; one worker applies the mean gradient; a barrier.
+ *
+ * Workers only read theta between the second barrier of a round and the first of the
+ * next, and only the barrier's serial thread writes it between the two barriers, so the
+ * barriers' synchronization is all the ordering theta needs. Every worker must publish
+ * the same number of times (the trainer runs SYNC in lockstep). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock_internal.h"
+#include "core/error_internal.h"
+#include "sync/strategy_internal.h"
+
+struct leash_strategy {
+    size_t n;
+    int m;
+    float *theta;
+    float *velocity; /* NULL without momentum */
+    float *mean;     /* the round's mean gradient */
+    float momentum;
+    uint64_t timestamp;
+    const float **grads; /* each worker's gradient of the current round */
+    pthread_barrier_t barrier;
+    int barrier_ready;
+    leash_stepper *stepper;
+};
+
+static void sync_destroy(leash_strategy *s)
+{
+    if (!s) return;
+    if (s->barrier_ready) pthread_barrier_destroy(&s->barrier);
+    leash_params_free(s->theta);
+    leash_params_free(s->velocity);
+    leash_params_free(s->mean);
+    free(s->grads);
+    free(s);
+}
+
+static int sync_create(leash_strategy **out, const leash_strategy_args *a)
+{
+    leash_strategy *s = calloc(1, sizeof *s);
+    if (!s) return leash_fail(LEASH_ENOMEM, "SYNC: out of memory");
+    s->n = a->model->nparams;
+    s->m = a->cfg->threads;
+    s->momentum = (float)a->cfg->momentum;
+    s->stepper = a->stepper;
+    s->theta = leash_params_alloc(s->n);
+    s->mean = leash_params_alloc(s->n);
+    s->grads = calloc((size_t)s->m, sizeof *s->grads);
+    if (s->momentum != 0.0f) s->velocity = leash_params_alloc(s->n);
+    if (!s->theta || !s->mean || !s->grads || (s->momentum != 0.0f && !s->velocity)) {
+        sync_destroy(s);
+        return leash_fail(LEASH_ENOMEM, "SYNC: out of memory for %zu parameters", a->model->nparams);
+    }
+    if (pthread_barrier_init(&s->barrier, NULL, (unsigned)s->m) != 0) {
+        sync_destroy(s);
+        return leash_fail(LEASH_ENOMEM, "SYNC: cannot create a barrier for %d threads",
+                          a->cfg->threads);
+    }
+    s->barrier_ready = 1;
+    memcpy(s->theta, a->theta0, s->n * sizeof *s->theta);
+    *out = s;
+    return 0;
+}
+
+static const float *sync_read(leash_strategy *s, int w, uint64_t *timestamp, leash_worker_stats *st)
+{
+    *timestamp = s->timestamp;
+    return s->theta;
+}
+
+static void sync_release(leash_strategy *s, int w, const float *version) {}
+
+static int barrier_wait(leash_strategy *s, leash_worker_stats *st)
+{
+    double t0 = leash_now();
+    int serial = pthread_barrier_wait(&s->barrier) == PTHREAD_BARRIER_SERIAL_THREAD;
+    st->time_wait += leash_now() - t0;
+    return serial;
+}
+
+static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
+                        leash_worker_stats *st)
+{
+    s->grads[w] = grad;
+    int serial = barrier_wait(s, st);
+    if (serial) {
+        /* Sum in worker order, so a run is reproducible whichever thread is serial. */
+        float inv_m = 1.0f / (float)s->m;
+        memcpy(s->mean, s->grads[0], s->n * sizeof *s->mean);
+        for (int k = 1; k < s->m; ++k)
+            for (size_t i = 0; i < s->n; ++i) s->mean[i] += s->grads[k][i];
+        for (size_t i = 0; i < s->n; ++i) s->mean[i] *= inv_m;
+        const float *step = leash_momentum_step(s->velocity, s->mean, s->momentum, s->n);
+        leash_axpy_inplace(s->theta, step, leash_stepper_eta(s->stepper, 0), s->n);
+        leash_stats_record_update(st, s->stepper, 0, 0);
+        ++s->timestamp;
+    }
+    barrier_wait(s, st);
+    return serial;
+}
+
+static void sync_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
+{
+    memcpy(out, s->theta, s->n * sizeof *out);
+    *timestamp = s->timestamp;
+}
+
+static uint64_t sync_peak_versions(leash_strategy *s) { return 1; }
+
+const leash_strategy_ops leash_sync_ops = {
+    .algorithm = LEASH_ALGO_SYNC,
+    .lockstep = 1,
+    .create = sync_create,
+    .destroy = sync_destroy,
+    .read = sync_read,
+    .release = sync_release,
+    .publish = sync_publish,
+    .snapshot = sync_snapshot,
+    .peak_versions = sync_peak_versions,
+};

@@ -20,7 +20,7 @@ static int train_with(leash_algorithm algo, int threads, long persistence, leash
     c.epochs = 4;
     /* TAIL with amplitude A scales steps by 1 - A .. 1 + A: halve it to keep the range
      * of steps comparable to the other policies'. */
-    c.step = 0.2;
+    c.step = 0.1;
     c.tail_amplitude = 0.5;
     c.init = LEASH_INIT_HE;
     return leash_train(&c, &train_set, &test_set, r, NULL, NULL);
@@ -34,7 +34,8 @@ static uint64_t sum(const uint64_t *v, int n)
 }
 
 /* Accuracy far above chance (0.1; the bound is loose because runs with 8 threads on 2
- * busy cores are noisy: 0.5 to 0.9 observed) and the books balance: every gradient is an update, part of
+ * busy cores are noisy: 0.80 to 0.93 observed, sanitized builds included) and the books
+ * balance: every gradient is an update, part of
  * one (SYNC) or dropped; histograms count every update once. */
 static void check(leash_algorithm algo, int threads, long persistence, leash_step_policy policy)
 {
@@ -46,7 +47,7 @@ static void check(leash_algorithm algo, int threads, long persistence, leash_ste
              leash_algorithm_name(algo), threads, persistence, leash_step_policy_name(policy), acc,
              (unsigned long long)r.updates, (unsigned long long)r.dropped,
              (unsigned long long)r.failed_cas, (unsigned long long)r.peak_versions);
-    ASSERT_DBL_GE(acc, 0.4);
+    ASSERT_DBL_GE(acc, 0.6);
     uint64_t per_epoch = train_set.n / 32, gradients = 4 * per_epoch;
     if (algo == LEASH_ALGO_SYNC) {
         /* Lockstep: each epoch's gradients rounded down to whole rounds of m. */

@@ -308,7 +308,6 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     openblas_set_num_threads(1);
 
     leash_stepper *stepper = NULL;
-    leash_workspace *eval_ws = NULL;
     uint32_t *eval_idx = malloc((size_t)cfg->batch * sizeof *eval_idx);
     int gate = 0, started = 0;
     t.perm = malloc(train->n * sizeof *t.perm);
@@ -325,7 +324,6 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
         goto out;
     leash_strategy_args args = {&res->model, res->params, cfg, stepper};
     if ((rc = t.ops->create(&t.strategy, &args)) != 0) goto out;
-    if ((rc = leash_workspace_create(&eval_ws, &res->model, cfg->batch)) != 0) goto out;
     if ((rc = make_workers(&t)) != 0) goto out;
     if (pthread_mutex_init(&t.lock, NULL) != 0 || pthread_cond_init(&t.started, NULL) != 0 ||
         pthread_cond_init(&t.finished_cv, NULL) != 0) {
@@ -383,7 +381,8 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
         double t_eval = leash_now();
         uint64_t ts;
         t.ops->snapshot(t.strategy, res->params, &ts);
-        evaluate(&res->model, res->params, eval_ws, cfg->batch, test, &t.map, eval_idx,
+        /* The workers are idle until the gate opens again: borrow worker 0's scratch. */
+        evaluate(&res->model, res->params, t.workers[0].ws, cfg->batch, test, &t.map, eval_idx,
                  &st->test_loss, &st->test_accuracy);
         res->eval_time_s += leash_now() - t_eval;
         res->nepochs = e + 1;
@@ -407,7 +406,6 @@ out:
     if (t.strategy) t.ops->destroy(t.strategy);
     free_workers(&t);
     leash_stepper_destroy(stepper);
-    leash_workspace_destroy(eval_ws);
     free(eval_idx);
     free(t.perm);
     if (rc) leash_result_free(res);

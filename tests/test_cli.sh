@@ -52,7 +52,7 @@ expect_fail() {
     else ok "$name"; fi
 }
 
-echo "1..29"
+echo "1..31"
 
 dataset "$T/good"
 D=(-D MNIST --data-dir "$T/good")
@@ -110,6 +110,7 @@ expect_fail "negative -l" "leash: -l -0.1: must be greater than 0" "${D[@]}" -l 
 expect_fail "momentum of 1" "leash: -m 1: must be less than 1" "${D[@]}" -m 1
 expect_fail "unknown option" "leash: --frobnicate: unknown option (see leash --help)" "${D[@]}" --frobnicate
 expect_fail "missing value" "leash: -b: missing value" "${D[@]}" -b
+expect_fail "unknown --placement" "leash: --placement spread: unknown placement (expected compact, scatter or none)" "${D[@]}" --placement spread
 expect_fail "SEQ with two threads" "leash: -n 2: SEQ runs exactly one worker thread" "${D[@]}" -n 2
 
 # --- the output ---------------------------------------------------------------------
@@ -140,6 +141,13 @@ if [ $status -eq 0 ] && grep -q '"algorithm": "LSH"' "$T/lsh.json" && [ "$thread
    grep -q '"peak_live_versions": [1-7],' "$T/lsh.json"; then
     ok "LSH with 3 threads reports per-thread updates and at most 2m+1 live versions"
 else not_ok "LSH with 3 threads reports per-thread updates and at most 2m+1 live versions" "status $status" "$(cat "$T/stderr")"; fi
+
+status=0
+topo=$("$LEASH" --topology -n 3 --placement scatter 2> "$T/stderr") || status=$?
+if [ $status -eq 0 ] && echo "$topo" | grep -q '^placement: scatter, 3 workers on PUs [0-9]*,[0-9]*,[0-9]* ' &&
+   [ "$(echo "$topo" | grep -c '^  worker [0-2]: PU ')" -eq 3 ]; then
+    ok "--topology prints the machine and one plan line per worker"
+else not_ok "--topology prints the machine and one plan line per worker" "status $status" "$topo"; fi
 
 status=0
 help=$("$LEASH" --help) || status=$?

@@ -26,6 +26,9 @@ typedef enum leash_step_policy {
 /* Persistence bound meaning "never drop a gradient". */
 #define LEASH_PERSIST_INF (-1L)
 
+struct hwloc_topology;
+struct leash_placement;
+
 typedef struct leash_config {
     leash_algorithm algorithm; /* -a */
     int threads;               /* -n, worker threads per rank */
@@ -46,6 +49,9 @@ typedef struct leash_config {
     double tail_amplitude; /* A of TAIL, in [0, 1] */
     double target_loss;    /* stop after the first epoch whose train loss is <= this; 0: off */
     uint64_t seed;
+    /* Bind worker i to placement->workers[i] (best-effort) on topology; NULL: unbound. */
+    const struct leash_placement *placement;
+    struct hwloc_topology *topology;
 } leash_config;
 
 /* Defaults: SEQ, 1 thread, MLP 3 x 128 ReLU, N(0, 0.01^2) init, B = inf, 10 epochs,
@@ -84,6 +90,7 @@ typedef struct leash_result {
     uint64_t *attempts_hist; /* [k] = updates after k failed CAS; the last bin counts more */
     int threads;
     uint64_t *updates_per_thread;
+    int *bound; /* per worker: 1 if its thread was bound to its planned PU */
 } leash_result;
 
 /* Called on the training thread after each epoch's evaluation. */

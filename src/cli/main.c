@@ -147,6 +147,39 @@ static void print_epoch(const leash_epoch_stats *s, void *arg)
             s->time_s > 0 ? (double)s->updates / s->time_s : 0.0);
 }
 
+/* One line of stderr: the plan, so that a job log shows where the workers ran. */
+static void print_plan(FILE *f, const leash_placement *plan, int policy)
+{
+    fprintf(f, "placement: %s, %d worker%s on PU%s", policy < 0 ? "none (unbound)" : leash_place_policy_name((leash_place_policy)policy),
+            plan->nworkers, plan->nworkers == 1 ? "" : "s", plan->nworkers == 1 ? "" : "s");
+    for (int i = 0; i < plan->nworkers; ++i)
+        fprintf(f, "%s%d", i ? "," : " ", plan->workers[i].pu);
+    fprintf(f, " (%d cores, %d PUs available), model on NUMA node %d\n", plan->cores, plan->pus,
+            plan->model_numa);
+}
+
+/* --topology: what leash sees and what it would do with -n and --placement. */
+static void print_topology(hwloc_topology_t topo, hwloc_const_bitmap_t cpuset,
+                           const leash_placement *plan, int policy)
+{
+    char *set = NULL;
+    hwloc_bitmap_list_asprintf(&set, cpuset);
+    printf("machine: %d package%s, %d NUMA node%s, %d cores, %d PUs\n",
+           hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE),
+           hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE) == 1 ? "" : "s",
+           hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE),
+           hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE) == 1 ? "" : "s",
+           hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE), hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU));
+    printf("cpuset given to this process: %s\n", set ? set : "?");
+    free(set);
+    print_plan(stdout, plan, policy);
+    for (int i = 0; i < plan->nworkers; ++i)
+        printf("  worker %d: PU %d, core %d, NUMA node %d\n", i, plan->workers[i].pu,
+               plan->workers[i].core, plan->workers[i].numa);
+    if (plan->oversubscribed)
+        printf("oversubscribed: %d workers share %d PUs\n", plan->nworkers, plan->pus);
+}
+
 int main(int argc, char **argv)
 {
     leash_options o;
@@ -161,40 +194,72 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    output_file out;
-    if (output_open(&out, o.output) != 0) return EXIT_USAGE;
-
-    const char *dir = o.data_dir ? o.data_dir : leash_default_data_dir(o.dataset);
-    leash_dataset train = {0}, test = {0};
-    rc = load_data(&o, dir, &train, &test);
-    if (rc) {
-        output_discard(&out);
-        leash_dataset_free(&train);
-        leash_dataset_free(&test);
-        return fail(rc);
+    hwloc_topology_t topo = NULL;
+    hwloc_bitmap_t cpuset = NULL;
+    leash_placement plan = {0};
+    int policy = o.placement < 0 ? LEASH_PLACE_COMPACT : o.placement;
+    rc = leash_topology_load(&topo, &cpuset);
+    if (rc == 0) rc = leash_placement_plan(&plan, topo, cpuset, o.cfg.threads, (leash_place_policy)policy);
+    if (o.topology) {
+        if (rc == 0) print_topology(topo, cpuset, &plan, o.placement);
+        int status = rc ? fail(rc) : 0;
+        leash_placement_free(&plan);
+        hwloc_bitmap_free(cpuset);
+        if (topo) hwloc_topology_destroy(topo);
+        return status;
     }
-    if (!o.quiet) warn_slow_blas();
-    if (!o.quiet)
+    if (rc) { /* binding is best-effort: train unbound */
+        fprintf(stderr, "leash: warning: %s; workers run unbound\n", leash_last_error());
+        o.placement = -1;
+    }
+
+    output_file out;
+    leash_dataset train = {0}, test = {0};
+    leash_result res = {0};
+    int status = EXIT_USAGE;
+    if (output_open(&out, o.output) != 0) goto done;
+    const char *dir = o.data_dir ? o.data_dir : leash_default_data_dir(o.dataset);
+    if ((rc = load_data(&o, dir, &train, &test)) != 0) {
+        output_discard(&out);
+        status = fail(rc);
+        goto done;
+    }
+    if (!o.quiet) {
+        warn_slow_blas();
         fprintf(stderr, "leash %s: %s, %s on %s (%zu train, %zu test), batch %d, step %g, %d thread%s\n",
                 PACKAGE_VERSION, leash_algorithm_name(o.cfg.algorithm), leash_arch_name(o.cfg.arch),
                 leash_dataset_name(o.dataset), train.n, test.n, o.cfg.batch, o.cfg.step,
                 o.cfg.threads, o.cfg.threads == 1 ? "" : "s");
+        if (plan.nworkers) print_plan(stderr, &plan, o.placement);
+    }
+    if (plan.oversubscribed && o.placement >= 0)
+        fprintf(stderr, "leash: warning: %d workers on %d PUs: oversubscribed\n", plan.nworkers,
+                plan.pus);
+    if (o.placement >= 0) {
+        o.cfg.placement = &plan;
+        o.cfg.topology = topo;
+        /* First touch by this thread (initial parameters, buffers) lands on the model's
+         * node; best-effort like the binding itself. */
+        leash_placement_bind_memory(&plan, topo);
+    }
 
-    leash_result res;
     progress p = {o.cfg.epochs, o.quiet};
-    rc = leash_train(&o.cfg, &train, &test, &res, print_epoch, &p);
-    if (rc) {
+    if ((rc = leash_train(&o.cfg, &train, &test, &res, print_epoch, &p)) != 0) {
         output_discard(&out);
-        leash_dataset_free(&train);
-        leash_dataset_free(&test);
-        return fail(rc);
+        status = fail(rc);
+        goto done;
     }
     leash_run_info info = {o.dataset == LEASH_DATA_SYNTH ? NULL : dir, train.n, test.n,
-                           leash_peak_rss_bytes()};
+                           leash_peak_rss_bytes(), topo, cpuset, plan.nworkers ? &plan : NULL,
+                           o.placement};
     leash_report_write(out.f, &o, &info, &res);
-    int status = output_commit(&out) == 0 ? 0 : EXIT_RUNTIME;
+    status = output_commit(&out) == 0 ? 0 : EXIT_RUNTIME;
+done:
     leash_result_free(&res);
     leash_dataset_free(&train);
     leash_dataset_free(&test);
+    leash_placement_free(&plan);
+    hwloc_bitmap_free(cpuset);
+    if (topo) hwloc_topology_destroy(topo);
     return status;
 }

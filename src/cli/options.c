@@ -24,6 +24,8 @@ enum {
     OPT_TAU_MAX,
     OPT_TAIL_AMPLITUDE,
     OPT_TARGET_LOSS,
+    OPT_PLACEMENT,
+    OPT_TOPOLOGY,
     OPT_HELP,
     OPT_VERSION
 };
@@ -55,6 +57,8 @@ static const struct option long_options[] = {
     {"tau-max", required_argument, NULL, OPT_TAU_MAX},
     {"tail-amplitude", required_argument, NULL, OPT_TAIL_AMPLITUDE},
     {"target-loss", required_argument, NULL, OPT_TARGET_LOSS},
+    {"placement", required_argument, NULL, OPT_PLACEMENT},
+    {"topology", no_argument, NULL, OPT_TOPOLOGY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -98,6 +102,9 @@ void leash_options_usage(FILE *out)
         "  --tau-max N         staleness clamp for -t and the histogram (default 200)\n"
         "  --tail-amplitude X  amplitude A of -t TAIL, 0 <= X <= 1 (default 1)\n"
         "  --target-loss X     stop after the first epoch whose training loss is <= X\n"
+        "  --placement P       bind workers to PUs: compact (default), scatter or none\n"
+        "  --topology          print the topology, the cpuset and the placement for -n,\n"
+        "                      then exit\n"
         "  --avg-every K       average the ranks' models every K updates (0 = never)\n"
         "  --output FILE       write the JSON result document to FILE (default stdout)\n"
         "  --help              print this help and exit\n"
@@ -203,12 +210,14 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     static const char *const policies[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
     static const char *const inits[] = {"NORMAL", "HE", "GLOROT"};
     static const char *const activations[] = {"RELU", "SIGMOID"};
+    static const char *const placements[] = {"compact", "scatter", "none"};
 
     memset(o, 0, sizeof *o);
     leash_config_defaults(&o->cfg);
     o->dataset = LEASH_DATA_FASHION_MNIST;
     o->synth_train = 6000;
     o->synth_test = 1000;
+    o->placement = LEASH_PLACE_COMPACT;
     leash_config *c = &o->cfg;
 
     opterr = 0; /* messages are ours, in one format */
@@ -270,6 +279,11 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case OPT_TAIL_AMPLITUDE:
             rc = parse_double(opt, optarg, 0.0, 1, 1.0, 1, &c->tail_amplitude);
             break;
+        case OPT_PLACEMENT:
+            if ((rc = parse_choice(opt, optarg, "placement", placements, 3, &choice)) == 0)
+                o->placement = choice == 2 ? -1 : choice;
+            break;
+        case OPT_TOPOLOGY: o->topology = 1; break;
         case OPT_TARGET_LOSS:
             rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
             break;

@@ -1,6 +1,7 @@
 #ifndef LEASH_CLI_OPTIONS_H
 #define LEASH_CLI_OPTIONS_H
 
+#include "leash/placement.h"
 #include "leash/train.h"
 
 typedef struct leash_options {
@@ -11,6 +12,8 @@ typedef struct leash_options {
     long holdout;               /* --holdout: 0, or test samples taken from the test split */
     long synth_train, synth_test;
     long avg_every;
+    int placement;      /* --placement: LEASH_PLACE_COMPACT/SCATTER, or -1 for none */
+    int topology;       /* --topology: print the topology and the plan, then exit */
     int quiet;   /* -q */
     int help;    /* --help */
     int version; /* --version */

@@ -104,6 +104,44 @@ static void write_sync(leash_json *j, const leash_options *o, const leash_result
     leash_json_end_object(j);
 }
 
+static void write_topology(leash_json *j, const leash_run_info *info, const leash_result *res)
+{
+    leash_json_key(j, "topology");
+    if (!info->topology) {
+        leash_json_null(j);
+    } else {
+        hwloc_topology_t t = info->topology;
+        char *set = NULL;
+        hwloc_bitmap_list_asprintf(&set, info->cpuset);
+        leash_json_begin_object(j);
+        leash_json_kv_int(j, "packages", hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PACKAGE));
+        leash_json_kv_int(j, "numa_nodes", hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE));
+        leash_json_kv_int(j, "cores", hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE));
+        leash_json_kv_int(j, "pus", hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU));
+        leash_json_kv_string(j, "cpuset", set);
+        leash_json_kv_string(j, "policy", info->policy < 0 ? "none" : leash_place_policy_name((leash_place_policy)info->policy));
+        if (info->plan) {
+            leash_json_kv_int(j, "model_numa", info->plan->model_numa);
+            leash_json_kv_bool(j, "oversubscribed", info->plan->oversubscribed);
+        }
+        leash_json_end_object(j);
+        free(set);
+    }
+    leash_json_key(j, "placement");
+    leash_json_begin_array(j);
+    for (int i = 0; info->plan && i < info->plan->nworkers; ++i) {
+        const leash_worker_place *w = &info->plan->workers[i];
+        leash_json_begin_object(j);
+        leash_json_kv_int(j, "worker", i);
+        leash_json_kv_int(j, "pu", w->pu);
+        leash_json_kv_int(j, "core", w->core);
+        leash_json_kv_int(j, "numa", w->numa);
+        leash_json_kv_bool(j, "bound", res->bound && i < res->threads && res->bound[i]);
+        leash_json_end_object(j);
+    }
+    leash_json_end_array(j);
+}
+
 void leash_report_write(FILE *out, const leash_options *o, const leash_run_info *info,
                         const leash_result *res)
 {
@@ -114,6 +152,7 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     write_config(&j, o, info);
     leash_json_kv_int(&j, "ranks", 1);
     leash_json_kv_int(&j, "threads_per_rank", o->cfg.threads);
+    write_topology(&j, info, res);
     leash_json_key(&j, "blas");
     leash_json_begin_object(&j);
     leash_json_kv_string(&j, "config", openblas_get_config());

@@ -17,6 +17,7 @@
 
 #include "core/clock_internal.h"
 #include "core/error_internal.h"
+#include "leash/placement.h"
 #include "leash/rng.h"
 #include "sync/strategy_internal.h"
 
@@ -31,6 +32,7 @@ typedef struct worker {
     leash_workspace *ws;
     float *grad;
     uint32_t *idx;
+    int bound;       /* bound to its planned PU */
     double loss_sum; /* this epoch's mini-batch losses */
     uint64_t losses;
     leash_worker_stats stats; /* whole run */
@@ -159,6 +161,8 @@ static void *worker_main(void *arg)
     worker *w = arg;
     trainer *t = w->t;
     unsigned long seen = 0;
+    if (t->cfg->placement && t->cfg->topology)
+        w->bound = leash_placement_bind_thread(t->cfg->placement, t->cfg->topology, w->id) == 0;
     for (;;) {
         pthread_mutex_lock(&t->lock);
         while (t->generation == seen) pthread_cond_wait(&t->started, &t->lock);
@@ -197,6 +201,9 @@ static int check_inputs(const leash_config *cfg, const leash_dataset *train,
     if (cfg->batch <= 0 || cfg->epochs <= 0 || cfg->rounds < 0 || cfg->threads < 1 ||
         cfg->tau_max < 0 || cfg->target_loss < 0)
         return leash_fail(LEASH_EINVAL, "invalid training configuration");
+    if (cfg->placement && cfg->placement->nworkers < cfg->threads)
+        return leash_fail(LEASH_EINVAL, "the placement plans %d workers for %d threads",
+                          cfg->placement->nworkers, cfg->threads);
     if (cfg->algorithm == LEASH_ALGO_SEQ && cfg->threads != 1)
         return leash_fail(LEASH_EINVAL, "-n %d: SEQ runs exactly one worker thread", cfg->threads);
     if ((size_t)cfg->batch > train->n)
@@ -223,11 +230,13 @@ static int collect_stats(leash_result *res, const trainer *t)
     res->staleness_hist = calloc((size_t)res->tau_max + 1, sizeof *res->staleness_hist);
     res->attempts_hist = calloc(LEASH_ATTEMPT_BINS, sizeof *res->attempts_hist);
     res->updates_per_thread = calloc((size_t)m, sizeof *res->updates_per_thread);
-    if (!res->staleness_hist || !res->attempts_hist || !res->updates_per_thread)
+    res->bound = calloc((size_t)m, sizeof *res->bound);
+    if (!res->staleness_hist || !res->attempts_hist || !res->updates_per_thread || !res->bound)
         return leash_fail(LEASH_ENOMEM, "out of memory for statistics");
     for (int i = 0; i < m; ++i) {
         const leash_worker_stats *st = &t->workers[i].stats;
         res->updates_per_thread[i] = st->updates;
+        res->bound[i] = t->workers[i].bound;
         res->gradients += st->gradients;
         res->dropped += st->dropped;
         res->failed_cas += st->failed_cas;
@@ -419,5 +428,6 @@ void leash_result_free(leash_result *res)
     free(res->staleness_hist);
     free(res->attempts_hist);
     free(res->updates_per_thread);
+    free(res->bound);
     memset(res, 0, sizeof *res);
 }

@@ -219,6 +219,46 @@ static void test_standardize(void)
     }
 }
 
+/* Shards are disjoint, cover the set, differ in size by at most one, and do not depend
+ * on who computes them (same seed, same shards). Samples are told apart by content. */
+static void test_shard(void)
+{
+    leash_dataset tr, te;
+    ASSERT_INT_EQ(leash_synth_generate(&tr, &te, 1003, 1, 4, 4, 21), 0);
+    size_t s = leash_dataset_sample_size(&tr);
+    for (int p = 1; p <= 4; ++p) {
+        int *seen = calloc(tr.n, sizeof *seen);
+        ASSERT_NOT_NULL(seen);
+        size_t total = 0;
+        for (int r = 0; r < p; ++r) {
+            leash_dataset sh, again;
+            ASSERT_INT_EQ(leash_dataset_shard(&sh, &tr, r, p, 77), 0);
+            ASSERT_INT_EQ(leash_dataset_shard(&again, &tr, r, p, 77), 0);
+            ASSERT_TRUE(sh.n == again.n && memcmp(sh.pixels, again.pixels, sh.n * s) == 0);
+            ASSERT_TRUE(sh.n == tr.n / (size_t)p || sh.n == tr.n / (size_t)p + 1);
+            total += sh.n;
+            for (size_t k = 0; k < sh.n; ++k) {
+                size_t i = 0; /* find the original sample with these pixels and label */
+                while (i < tr.n && (seen[i] || tr.labels[i] != sh.labels[k] ||
+                                    memcmp(tr.pixels + i * s, sh.pixels + k * s, s) != 0))
+                    ++i;
+                ASSERT_TRUE(i < tr.n);
+                seen[i] = 1;
+            }
+            leash_dataset_free(&sh);
+            leash_dataset_free(&again);
+        }
+        ASSERT_SIZE_EQ(total, tr.n);
+        for (size_t i = 0; i < tr.n; ++i) ASSERT_INT_EQ(seen[i], 1);
+        free(seen);
+    }
+    leash_dataset sh;
+    ASSERT_INT_EQ(leash_dataset_shard(&sh, &tr, 2, 2, 1), LEASH_EINVAL);
+    ASSERT_INT_EQ(leash_dataset_shard(&sh, &tr, 0, 0, 1), LEASH_EINVAL);
+    leash_dataset_free(&tr);
+    leash_dataset_free(&te);
+}
+
 static void test_gather(void)
 {
     uint8_t pixels[4 * 3] = {0, 51, 255, 1, 2, 3, 255, 255, 0, 100, 200, 50};
@@ -296,7 +336,7 @@ static void test_load_refuses(void)
 
 int main(void)
 {
-    tap_plan(9);
+    tap_plan(10);
     TAP_RUN(test_deterministic);
     TAP_RUN(test_shape_and_balance);
     TAP_RUN(test_learnable);
@@ -304,6 +344,7 @@ int main(void)
     TAP_RUN(test_slice);
     TAP_RUN(test_gather);
     TAP_RUN(test_standardize);
+    TAP_RUN(test_shard);
     TAP_RUN(test_free);
     TAP_RUN(test_load_refuses);
     return tap_done();

@@ -55,6 +55,13 @@ int leash_synth_generate(leash_dataset *train, leash_dataset *test, size_t ntrai
 /* Copy samples [first, first + count) of src into out. */
 int leash_dataset_slice(leash_dataset *out, const leash_dataset *src, size_t first, size_t count);
 
+/* Rank `rank` of `nranks`' shard of src: a permutation of all samples seeded by seed
+ * (the same on every rank), of which this rank takes positions rank, rank + nranks, ...
+ * The shards are disjoint and together hold every sample once; their sizes differ by at
+ * most one. */
+int leash_dataset_shard(leash_dataset *out, const leash_dataset *src, int rank, int nranks,
+                        uint64_t seed);
+
 #define LEASH_MAX_CHANNELS 4
 
 /* Per-channel affine map from a pixel byte to a model input: x = byte * scale + shift. */

@@ -8,6 +8,7 @@
 #include "core/error_internal.h"
 #include "data/file_internal.h"
 #include "leash/data.h"
+#include "leash/rng.h"
 
 #define CIFAR_TRAIN_BATCHES 5
 
@@ -78,6 +79,41 @@ void leash_input_map_standardize(leash_input_map *map, const leash_dataset *d)
         map->scale[k] = (float)inv_std;
         map->shift[k] = (float)(-mean * inv_std);
     }
+}
+
+int leash_dataset_shard(leash_dataset *out, const leash_dataset *src, int rank, int nranks,
+                        uint64_t seed)
+{
+    *out = (leash_dataset){0};
+    if (nranks < 1 || rank < 0 || rank >= nranks || (size_t)nranks > src->n)
+        return leash_fail(LEASH_EINVAL, "cannot make shard %d of %d from %zu samples", rank, nranks,
+                          src->n);
+    if (src->n > UINT32_MAX)
+        return leash_fail(LEASH_EINVAL, "%zu samples: at most %u can be sharded", src->n, UINT32_MAX);
+    uint32_t *perm = malloc(src->n * sizeof *perm);
+    size_t s = leash_dataset_sample_size(src);
+    size_t count = (src->n - (size_t)rank + (size_t)nranks - 1) / (size_t)nranks;
+    leash_dataset d = *src;
+    d.n = count;
+    d.pixels = malloc(count * s);
+    d.labels = malloc(count);
+    if (!perm || !d.pixels || !d.labels) {
+        free(perm);
+        leash_dataset_free(&d);
+        return leash_fail(LEASH_ENOMEM, "out of memory for a shard of %zu samples", count);
+    }
+    for (size_t i = 0; i < src->n; ++i) perm[i] = (uint32_t)i;
+    leash_rng rng;
+    leash_rng_seed(&rng, seed);
+    leash_rng_shuffle_u32(&rng, perm, src->n);
+    for (size_t k = 0; k < count; ++k) {
+        size_t from = perm[(size_t)rank + k * (size_t)nranks];
+        memcpy(d.pixels + k * s, src->pixels + from * s, s);
+        d.labels[k] = src->labels[from];
+    }
+    free(perm);
+    *out = d;
+    return 0;
 }
 
 /* restrict parameters (which survive inlining, unlike restrict locals) spare the

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int tap_count;
 static int tap_failed;
@@ -101,7 +102,16 @@ static void tap_diag(const char *fmt, ...)
         if ((p) == NULL) TAP_FAIL_AT("%s is NULL", #p);                           \
     } while (0)
 
-__attribute__((unused)) static void tap_plan(int n) { printf("1..%d\n", n); fflush(stdout); }
+/* Seconds before a test program is killed (SIGALRM): a deadlock fails the test instead
+ * of hanging the suite. */
+#define TAP_TIMEOUT_S 900
+
+__attribute__((unused)) static void tap_plan(int n)
+{
+    alarm(TAP_TIMEOUT_S);
+    printf("1..%d\n", n);
+    fflush(stdout);
+}
 
 /* Inside a test function: report the test as skipped (a missing optional input). */
 #define TAP_SKIP(why)                                                             \

@@ -29,7 +29,7 @@ static void async_destroy(leash_strategy *s)
     if (s->lock_ready) pthread_mutex_destroy(&s->lock);
     leash_params_free(s->theta);
     leash_free_buffers(s->copy, s->nthreads);
-    leash_free_buffers(s->velocity, s->nthreads);
+    leash_free_buffers(s->velocity, s->nthreads - 1);
     free(s);
 }
 
@@ -43,7 +43,8 @@ static int async_create(leash_strategy **out, const leash_strategy_args *a)
     s->stepper = a->stepper;
     s->theta = leash_params_alloc(s->n);
     s->copy = leash_alloc_buffers(s->nthreads, s->n);
-    if (s->momentum != 0.0f) s->velocity = leash_alloc_buffers(s->nthreads, s->n);
+    /* Momentum only for the workers: the main thread's publishes are not gradients. */
+    if (s->momentum != 0.0f) s->velocity = leash_alloc_buffers(s->nthreads - 1, s->n);
     if (!s->theta || !s->copy || (s->momentum != 0.0f && !s->velocity)) {
         async_destroy(s);
         return leash_fail(LEASH_ENOMEM, "ASYNC: out of memory for %zu parameters", a->model->nparams);
@@ -81,7 +82,8 @@ static int async_publish(leash_strategy *s, int w, const float *grad, uint64_t t
                          leash_worker_stats *st)
 {
     const float *step =
-        leash_momentum_step(s->velocity ? s->velocity[w] : NULL, grad, s->momentum, s->n);
+        leash_momentum_step(s->velocity && w < s->nthreads - 1 ? s->velocity[w] : NULL, grad,
+                            s->momentum, s->n);
     lock(s, st);
     uint64_t tau = s->timestamp - ts;
     leash_axpy_inplace(s->theta, step, leash_stepper_eta(s->stepper, tau), s->n);

@@ -29,7 +29,7 @@ static void hog_destroy(leash_strategy *s)
     if (!s) return;
     free(s->theta);
     leash_free_buffers(s->copy, s->nthreads);
-    leash_free_buffers(s->velocity, s->nthreads);
+    leash_free_buffers(s->velocity, s->nthreads - 1);
     free(s);
 }
 
@@ -45,7 +45,8 @@ static int hog_create(leash_strategy **out, const leash_strategy_args *a)
     size_t bytes = (s->n * sizeof *s->theta + LEASH_CACHE_LINE - 1) / LEASH_CACHE_LINE * LEASH_CACHE_LINE;
     s->theta = aligned_alloc(LEASH_CACHE_LINE, bytes);
     s->copy = leash_alloc_buffers(s->nthreads, s->n);
-    if (s->momentum != 0.0f) s->velocity = leash_alloc_buffers(s->nthreads, s->n);
+    /* Momentum only for the workers: the main thread's publishes are not gradients. */
+    if (s->momentum != 0.0f) s->velocity = leash_alloc_buffers(s->nthreads - 1, s->n);
     if (!s->theta || !s->copy || (s->momentum != 0.0f && !s->velocity)) {
         hog_destroy(s);
         return leash_fail(LEASH_ENOMEM, "HOG: out of memory for %zu parameters", a->model->nparams);
@@ -74,7 +75,8 @@ static int hog_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
                        leash_worker_stats *st)
 {
     const float *step =
-        leash_momentum_step(s->velocity ? s->velocity[w] : NULL, grad, s->momentum, s->n);
+        leash_momentum_step(s->velocity && w < s->nthreads - 1 ? s->velocity[w] : NULL, grad,
+                            s->momentum, s->n);
     /* The counter only moves forward, so this thread's later fetch_add returns at least
      * the value its earlier load saw (coherence), and tau is never negative. */
     uint64_t index = atomic_fetch_add_explicit(&s->timestamp, 1, memory_order_relaxed);

@@ -132,8 +132,8 @@ static int lsh_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
         const uint64_t tau = t1 > ts ? t1 - ts : 0;
         leash_axpy_into(draft->data, b->data, grad, leash_stepper_eta(s->stepper, tau), n);
         draft->timestamp = t1 + 1;
-        if (leash_vpool_install(pool, base, d)) {
-            leash_vpool_unref(pool, leash_vp_index(base)); /* our pin of the retired base */
+        /* On success our pin of the retired base is dropped with `latest`'s reference. */
+        if (leash_vpool_install(pool, base, d, 1)) {
             leash_stats_record_update(st, s->stepper, tau, failed);
             leash_stepper_observe(s->stepper, t1, tau);
             return 1;

@@ -60,7 +60,8 @@ typedef struct leash_strategy_ops {
     void (*release)(leash_strategy *s, int w, const float *version);
     /* Apply thread w's gradient, computed on the version with timestamp ts, with step
      * sizes from the stepper. Records staleness, attempts and drops in st. Returns 1 if
-     * the gradient became an update, 0 if the strategy dropped it, or a negative
+     * the gradient became an update, 0 if it did not on its own (dropped by LSH, or one
+     * of SYNC's m gradients averaged into an update another thread counted), or a negative
      * LEASH_E* code if it could not be applied (LSH: the pool could not grow). Thread w
      * must have released its read first: LSH's bound of 2m + 1 live versions counts one
      * pin per thread. */

@@ -1,10 +1,13 @@
 /* SYNC: synchronous data-parallel SGD. In each round every worker computes a gradient
- * on the same version; a barrier; one worker applies the mean gradient; a barrier.
+ * on the same version; a barrier; the mean gradient is applied, each worker averaging
+ * and applying its own slice of the parameters in one fused pass (summing the gradients
+ * in worker order, so runs are reproducible); a barrier.
  *
- * Workers only read theta between the second barrier of a round and the first of the
- * next, and only the barrier's serial thread writes it between the two barriers, so the
- * barriers' synchronization is all the ordering theta needs. Every worker must publish
- * the same number of times (the trainer runs SYNC in lockstep). */
+ * Workers read theta only between the second barrier of a round and the first of the
+ * next, and write only their own slice between the two barriers, so the barriers'
+ * synchronization is all the ordering theta needs. Every worker must publish the same
+ * number of times (the trainer runs SYNC in lockstep), and only workers publish: the
+ * main thread's index has no place in the barrier. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +21,6 @@ struct leash_strategy {
     int m;
     float *theta;
     float *velocity; /* NULL without momentum */
-    float *mean;     /* the round's mean gradient */
     float momentum;
     uint64_t timestamp;
     const float **grads; /* each worker's gradient of the current round */
@@ -33,7 +35,6 @@ static void sync_destroy(leash_strategy *s)
     if (s->barrier_ready) pthread_barrier_destroy(&s->barrier);
     leash_params_free(s->theta);
     leash_params_free(s->velocity);
-    leash_params_free(s->mean);
     free(s->grads);
     free(s);
 }
@@ -47,10 +48,9 @@ static int sync_create(leash_strategy **out, const leash_strategy_args *a)
     s->momentum = (float)a->cfg->momentum;
     s->stepper = a->stepper;
     s->theta = leash_params_alloc(s->n);
-    s->mean = leash_params_alloc(s->n);
     s->grads = calloc((size_t)s->m, sizeof *s->grads);
     if (s->momentum != 0.0f) s->velocity = leash_params_alloc(s->n);
-    if (!s->theta || !s->mean || !s->grads || (s->momentum != 0.0f && !s->velocity)) {
+    if (!s->theta || !s->grads || (s->momentum != 0.0f && !s->velocity)) {
         sync_destroy(s);
         return leash_fail(LEASH_ENOMEM, "SYNC: out of memory for %zu parameters", a->model->nparams);
     }
@@ -86,19 +86,24 @@ static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts
 {
     s->grads[w] = grad;
     int serial = barrier_wait(s, st);
+    /* Worker w's slice of the parameters; the slices of all workers cover them. */
+    size_t first = s->n * (size_t)w / (size_t)s->m, last = s->n * (size_t)(w + 1) / (size_t)s->m;
+    const float inv_m = 1.0f / (float)s->m, mu = s->momentum;
+    const float eta = leash_stepper_eta(s->stepper, 0);
+    for (size_t i = first; i < last; ++i) {
+        float g = s->grads[0][i];
+        for (int k = 1; k < s->m; ++k) g += s->grads[k][i];
+        g *= inv_m;
+        if (s->velocity) g = s->velocity[i] = mu * s->velocity[i] + g;
+        s->theta[i] -= eta * g;
+    }
     if (serial) {
-        /* Sum in worker order, so a run is reproducible whichever thread is serial. */
-        float inv_m = 1.0f / (float)s->m;
-        memcpy(s->mean, s->grads[0], s->n * sizeof *s->mean);
-        for (int k = 1; k < s->m; ++k)
-            for (size_t i = 0; i < s->n; ++i) s->mean[i] += s->grads[k][i];
-        for (size_t i = 0; i < s->n; ++i) s->mean[i] *= inv_m;
-        const float *step = leash_momentum_step(s->velocity, s->mean, s->momentum, s->n);
-        leash_axpy_inplace(s->theta, step, leash_stepper_eta(s->stepper, 0), s->n);
         leash_stats_record_update(st, s->stepper, 0, 0);
         ++s->timestamp;
     }
     barrier_wait(s, st);
+    /* One update per round, credited to the thread that counted it; the other m - 1
+     * gradients went into it (returned as 0, not dropped). */
     return serial;
 }
 

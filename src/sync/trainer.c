@@ -143,6 +143,9 @@ static void run_epoch(worker *w)
     w->loss_sum = 0.0;
     w->losses = 0;
     if (t->ops->lockstep) {
+        /* Every worker must reach every barrier, so a lockstep epoch always runs to its
+         * end: a worker cannot tell whether another one has already gone on into the next
+         * round (and set diverged there), so stopping early could strand it. */
         long per_worker = t->rounds / t->cfg->threads;
         for (long k = 0; k < per_worker; ++k) do_round(w, k * t->cfg->threads + w->id);
         return;
@@ -334,8 +337,18 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     leash_strategy_args args = {&res->model, res->params, cfg, stepper};
     if ((rc = t.ops->create(&t.strategy, &args)) != 0) goto out;
     if ((rc = make_workers(&t)) != 0) goto out;
-    if (pthread_mutex_init(&t.lock, NULL) != 0 || pthread_cond_init(&t.started, NULL) != 0 ||
-        pthread_cond_init(&t.finished_cv, NULL) != 0) {
+    if (pthread_mutex_init(&t.lock, NULL) != 0) {
+        rc = leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
+        goto out;
+    }
+    if (pthread_cond_init(&t.started, NULL) != 0) {
+        pthread_mutex_destroy(&t.lock);
+        rc = leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
+        goto out;
+    }
+    if (pthread_cond_init(&t.finished_cv, NULL) != 0) {
+        pthread_cond_destroy(&t.started);
+        pthread_mutex_destroy(&t.lock);
         rc = leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
         goto out;
     }

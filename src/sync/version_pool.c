@@ -144,16 +144,18 @@ static uint32_t pop(leash_vpool *p)
     }
 }
 
-void leash_vpool_unref(leash_vpool *p, uint32_t i)
+void leash_vpool_unref(leash_vpool *p, uint32_t i) { leash_vpool_unref_n(p, i, 1); }
+
+void leash_vpool_unref_n(leash_vpool *p, uint32_t i, uint32_t refs)
 {
     _Atomic uint64_t *state = &p->slots[i].state;
     /* relaxed: only a guess for the CAS, which rereads the newest value on failure. */
     uint64_t s = atomic_load_explicit(state, memory_order_relaxed);
     uint64_t next;
     do {
-        assert(leash_vp_refs(s) > 0); /* a reference is owned by the caller */
+        assert(leash_vp_refs(s) >= refs); /* the references are owned by the caller */
         /* The last reference bumps the generation in the same step (I1). */
-        next = leash_vp_refs(s) == 1 ? pack(leash_vp_gen(s) + 1, 0) : s - 1;
+        next = leash_vp_refs(s) == refs ? pack(leash_vp_gen(s) + 1, 0) : s - refs;
         /* acq_rel: release orders this holder's reads of the buffer before the slot's
          * reuse; acquire lets the thread that drops the last reference (and pushes) see
          * every earlier holder's release, since all writes to state between them are
@@ -200,7 +202,7 @@ int leash_vpool_acquire(leash_vpool *p, uint32_t *i)
     return 0;
 }
 
-int leash_vpool_install(leash_vpool *p, uint64_t expected, uint32_t d)
+int leash_vpool_install(leash_vpool *p, uint64_t expected, uint32_t d, uint32_t also_release)
 {
     /* relaxed: our own store from acquire. */
     uint64_t gen = leash_vp_gen(atomic_load_explicit(&p->slots[d].state, memory_order_relaxed));
@@ -210,13 +212,16 @@ int leash_vpool_install(leash_vpool *p, uint64_t expected, uint32_t d)
     if (!atomic_compare_exchange_strong_explicit(&p->latest, &expected, pack(gen, d),
                                                  memory_order_release, memory_order_relaxed))
         return 0;
-    leash_vpool_unref(p, leash_vp_index(expected)); /* the reference `latest` held */
+    /* The reference `latest` held, and the caller's own on the same slot, in one step:
+     * this state word is the most contended one, so one read-modify-write, not two. */
+    leash_vpool_unref_n(p, leash_vp_index(expected), 1 + also_release);
     return 1;
 }
 
 uint32_t leash_vpool_peak(const leash_vpool *p)
 {
-    /* relaxed: a statistic, read after the workers were joined. */
+    /* relaxed: a statistic, read while the workers are parked at the trainer's gate,
+     * whose mutex orders their growth before this load. */
     return atomic_load_explicit(&p->grown, memory_order_relaxed);
 }
 

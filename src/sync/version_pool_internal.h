@@ -53,22 +53,28 @@ void leash_vpool_destroy(leash_vpool *p);
 
 /* Pin the newest version (one more reference) and return its tag. Lock-free. */
 uint64_t leash_vpool_pin_latest(leash_vpool *p);
-/* Pin the incarnation named by tag; 0 (and nothing pinned) if that slot has been
- * recycled since, 1 on success. */
+/* Pin the incarnation named by tag, which must come from an acquire load of `latest`
+ * by this thread (that load is what makes the version's contents visible); 0 (and
+ * nothing pinned) if that slot has been recycled since, 1 on success. */
 int leash_vpool_try_pin(leash_vpool *p, uint64_t tag);
-/* Drop one reference to slot i; the last one recycles the slot onto the free list. */
+/* Drop one reference (refs references) to slot i; dropping the last recycles the slot
+ * onto the free list. */
 void leash_vpool_unref(leash_vpool *p, uint32_t i);
+void leash_vpool_unref_n(leash_vpool *p, uint32_t i, uint32_t refs);
 
 /* Take a slot for a new draft, from the free list or by growing the pool: its state is
  * (its generation, 1 reference: the future `latest` reference, or the owner's until it
  * is discarded with leash_vpool_unref). LEASH_ENOMEM if a buffer cannot be allocated. */
 int leash_vpool_acquire(leash_vpool *p, uint32_t *i);
 /* Make draft d the newest version if `latest` still holds tag expected: 1 on success
- * (the reference `latest` held to expected is dropped; the draft's reference now
- * belongs to `latest`), 0 if another version was published first. */
-int leash_vpool_install(leash_vpool *p, uint64_t expected, uint32_t d);
+ * (the reference `latest` held to expected is dropped, together with also_release more
+ * of the caller's own; the draft's reference now belongs to `latest`), 0 if another
+ * version was published first (nothing is dropped). */
+int leash_vpool_install(leash_vpool *p, uint64_t expected, uint32_t d, uint32_t also_release);
 
-/* Slots whose buffers were ever allocated: the peak number of versions held at once. */
+/* Slots whose buffers were ever allocated: the pool's size, an upper bound on the
+ * versions held at once (the pool can grow while another thread is between dropping a
+ * slot's last reference and pushing it onto the free list). */
 uint32_t leash_vpool_peak(const leash_vpool *p);
 /* Length of the free list; only meaningful while no thread uses the pool (tests). */
 uint32_t leash_vpool_free_count(const leash_vpool *p);

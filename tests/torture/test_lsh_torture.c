@@ -221,9 +221,9 @@ static void pool_protocol(void)
     ASSERT_INT_EQ(d, 1);
     ASSERT_INT_EQ(leash_vpool_peak(p), 2);
     ASSERT_INT_EQ(leash_vp_refs(atomic_load(&p->slots[d].state)), 1);
-    ASSERT_INT_EQ(leash_vpool_install(p, old, d), 1);
+    ASSERT_INT_EQ(leash_vpool_install(p, old, d, 0), 1);
     ASSERT_INT_EQ(leash_vp_refs(atomic_load(&p->slots[0].state)), 1); /* only our pin */
-    ASSERT_INT_EQ(leash_vpool_install(p, old, d), 0); /* latest is no longer old */
+    ASSERT_INT_EQ(leash_vpool_install(p, old, d, 0), 0); /* latest is no longer old */
 
     /* Releasing the last reference bumps the generation and frees the slot. */
     uint64_t before = atomic_load(&p->slots[0].state);
@@ -243,8 +243,9 @@ static void pool_protocol(void)
     ASSERT_INT_EQ(leash_vpool_try_pin(p, old), 0);
     uint64_t cur = leash_vpool_pin_latest(p);
     ASSERT_INT_EQ(leash_vp_index(cur), 1);
-    ASSERT_INT_EQ(leash_vpool_install(p, cur, again), 1);
-    leash_vpool_unref(p, leash_vp_index(cur)); /* slot 1 is retired and free */
+    /* Install dropping our pin of cur with latest's: slot 1 is retired and free. */
+    ASSERT_INT_EQ(leash_vpool_install(p, cur, again, 1), 1);
+    ASSERT_INT_EQ(leash_vp_refs(atomic_load(&p->slots[1].state)), 0);
     ASSERT_INT_EQ(leash_vpool_try_pin(p, old), 0);
     ASSERT_INT_EQ(atomic_load(&p->slots[0].state), leash_vp_gen(after) << LEASH_VP_LOW_BITS | 1);
     uint64_t now = leash_vpool_pin_latest(p);

@@ -21,6 +21,7 @@ struct leash_strategy {
     int m;
     float *theta;
     float *velocity; /* NULL without momentum */
+    float *sum;      /* the round's summed gradients */
     float momentum;
     uint64_t timestamp;
     const float **grads; /* each worker's gradient of the current round */
@@ -35,6 +36,7 @@ static void sync_destroy(leash_strategy *s)
     if (s->barrier_ready) pthread_barrier_destroy(&s->barrier);
     leash_params_free(s->theta);
     leash_params_free(s->velocity);
+    leash_params_free(s->sum);
     free(s->grads);
     free(s);
 }
@@ -48,9 +50,10 @@ static int sync_create(leash_strategy **out, const leash_strategy_args *a)
     s->momentum = (float)a->cfg->momentum;
     s->stepper = a->stepper;
     s->theta = leash_params_alloc(s->n);
+    s->sum = leash_params_alloc(s->n);
     s->grads = calloc((size_t)s->m, sizeof *s->grads);
     if (s->momentum != 0.0f) s->velocity = leash_params_alloc(s->n);
-    if (!s->theta || !s->grads || (s->momentum != 0.0f && !s->velocity)) {
+    if (!s->theta || !s->sum || !s->grads || (s->momentum != 0.0f && !s->velocity)) {
         sync_destroy(s);
         return leash_fail(LEASH_ENOMEM, "SYNC: out of memory for %zu parameters", a->model->nparams);
     }
@@ -81,6 +84,25 @@ static int barrier_wait(leash_strategy *s, leash_worker_stats *st)
     return serial;
 }
 
+/* Separate loops with restrict arguments, so that each one vectorizes. */
+static void add_into(float *restrict acc, const float *restrict g, size_t n)
+{
+    for (size_t i = 0; i < n; ++i) acc[i] += g[i];
+}
+
+static void apply_mean(float *restrict theta, float *restrict velocity, const float *restrict sum,
+                       float inv_m, float mu, float eta, size_t n)
+{
+    if (velocity) {
+        for (size_t i = 0; i < n; ++i) {
+            velocity[i] = mu * velocity[i] + sum[i] * inv_m;
+            theta[i] -= eta * velocity[i];
+        }
+    } else {
+        for (size_t i = 0; i < n; ++i) theta[i] -= eta * (sum[i] * inv_m);
+    }
+}
+
 static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
                         leash_worker_stats *st)
 {
@@ -88,15 +110,11 @@ static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts
     int serial = barrier_wait(s, st);
     /* Worker w's slice of the parameters; the slices of all workers cover them. */
     size_t first = s->n * (size_t)w / (size_t)s->m, last = s->n * (size_t)(w + 1) / (size_t)s->m;
-    const float inv_m = 1.0f / (float)s->m, mu = s->momentum;
-    const float eta = leash_stepper_eta(s->stepper, 0);
-    for (size_t i = first; i < last; ++i) {
-        float g = s->grads[0][i];
-        for (int k = 1; k < s->m; ++k) g += s->grads[k][i];
-        g *= inv_m;
-        if (s->velocity) g = s->velocity[i] = mu * s->velocity[i] + g;
-        s->theta[i] -= eta * g;
-    }
+    size_t len = last - first;
+    memcpy(s->sum + first, s->grads[0] + first, len * sizeof *s->sum);
+    for (int k = 1; k < s->m; ++k) add_into(s->sum + first, s->grads[k] + first, len);
+    apply_mean(s->theta + first, s->velocity ? s->velocity + first : NULL, s->sum + first,
+               1.0f / (float)s->m, s->momentum, leash_stepper_eta(s->stepper, 0), len);
     if (serial) {
         leash_stats_record_update(st, s->stepper, 0, 0);
         ++s->timestamp;

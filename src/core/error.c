@@ -22,8 +22,6 @@ const char *leash_strerror(int err)
 
 const char *leash_last_error(void) { return last_error; }
 
-void leash_clear_error(void) { last_error[0] = '\0'; }
-
 int leash_fail(int code, const char *fmt, ...)
 {
     va_list ap;

@@ -7,7 +7,4 @@
  * and return code, so a failing path reads: return leash_fail(LEASH_EIO, "%s: ...", path); */
 int leash_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Forget the recorded description (a call that succeeds after a handled failure). */
-void leash_clear_error(void);
-
 #endif

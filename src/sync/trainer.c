@@ -104,8 +104,11 @@ static int do_round(worker *w, long r)
     const size_t ntrain = t->train->n;
     /* Consecutive windows of the epoch's permutation, wrapping if -r asks for more
      * samples than one pass holds. */
-    size_t start = (size_t)r * (size_t)b % ntrain;
-    for (int i = 0; i < b; ++i) w->idx[i] = t->perm[(start + (size_t)i) % ntrain];
+    size_t pos = (size_t)r * (size_t)b % ntrain;
+    for (int i = 0; i < b; ++i) {
+        w->idx[i] = t->perm[pos];
+        if (++pos == ntrain) pos = 0;
+    }
     leash_dataset_gather(leash_workspace_input(w->ws), leash_workspace_labels(w->ws), t->train,
                          &t->map, w->idx, b);
 
@@ -320,12 +323,11 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     openblas_set_num_threads(1);
 
     leash_stepper *stepper = NULL;
-    uint32_t *eval_idx = malloc((size_t)cfg->batch * sizeof *eval_idx);
     int gate = 0, started = 0;
     t.perm = malloc(train->n * sizeof *t.perm);
     res->params = leash_params_alloc(res->model.nparams);
     res->epochs = calloc((size_t)cfg->epochs, sizeof *res->epochs);
-    if (!eval_idx || !t.perm || !res->params || !res->epochs) {
+    if (!t.perm || !res->params || !res->epochs) {
         rc = leash_fail(LEASH_ENOMEM, "out of memory for training buffers");
         goto out;
     }
@@ -404,8 +406,8 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
         uint64_t ts;
         t.ops->snapshot(t.strategy, res->params, &ts);
         /* The workers are idle until the gate opens again: borrow worker 0's scratch. */
-        evaluate(&res->model, res->params, t.workers[0].ws, cfg->batch, test, &t.map, eval_idx,
-                 &st->test_loss, &st->test_accuracy);
+        evaluate(&res->model, res->params, t.workers[0].ws, cfg->batch, test, &t.map,
+                 t.workers[0].idx, &st->test_loss, &st->test_accuracy);
         res->eval_time_s += leash_now() - t_eval;
         res->nepochs = e + 1;
         if (on_epoch) on_epoch(st, arg);
@@ -428,7 +430,6 @@ out:
     if (t.strategy) t.ops->destroy(t.strategy);
     free_workers(&t);
     leash_stepper_destroy(stepper);
-    free(eval_idx);
     free(t.perm);
     if (rc) leash_result_free(res);
     return rc;

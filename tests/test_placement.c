@@ -1,5 +1,6 @@
 /* Placement plans on hwloc synthetic topologies: exact PUs for compact and scatter. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "leash/error.h"
 #include "leash/placement.h"
@@ -144,13 +145,70 @@ static void rejects_bad_requests(void)
     hwloc_topology_destroy(t);
 }
 
+/* The bits of set, as "a-b,c" text. */
+static int set_is(hwloc_const_bitmap_t set, const char *want)
+{
+    char *text = NULL;
+    hwloc_bitmap_list_asprintf(&text, set);
+    int same = text && strcmp(text, want) == 0;
+    if (!same) tap_diag("cpuset %s, want %s", text ? text : "?", want);
+    free(text);
+    return same;
+}
+
+/* Ranks given the same cpuset share it by contiguous blocks of cores: 4 ranks on a
+ * 4-node machine get one node each, 3 ranks blocks of 5, 5 and 6 of its 16 cores, and
+ * more ranks than cores share cores round-robin. */
+static void ranks_share_a_cpuset(void)
+{
+    hwloc_topology_t t = load("pack:2 numa:2 core:4 pu:2"); /* 16 cores: PU k on core k/2, node k/8 */
+    hwloc_bitmap_t set;
+    ASSERT_NOT_NULL(t);
+    static const char *const by_node[] = {"0-7", "8-15", "16-23", "24-31"};
+    for (int r = 0; r < 4; ++r) {
+        set = hwloc_bitmap_dup(hwloc_topology_get_topology_cpuset(t));
+        ASSERT_INT_EQ(leash_cpuset_share(t, set, r, 4), 0);
+        ASSERT_TRUE(set_is(set, by_node[r]));
+        leash_placement p;
+        ASSERT_INT_EQ(leash_placement_plan(&p, t, set, 4, LEASH_PLACE_COMPACT), 0);
+        ASSERT_INT_EQ(p.model_numa, r);
+        leash_placement_free(&p);
+        hwloc_bitmap_free(set);
+    }
+    static const char *const by_three[] = {"0-9", "10-19", "20-31"};
+    for (int r = 0; r < 3; ++r) {
+        set = hwloc_bitmap_dup(hwloc_topology_get_topology_cpuset(t));
+        ASSERT_INT_EQ(leash_cpuset_share(t, set, r, 3), 0);
+        ASSERT_TRUE(set_is(set, by_three[r]));
+        hwloc_bitmap_free(set);
+    }
+    hwloc_topology_destroy(t);
+
+    t = load("pack:1 numa:1 core:2 pu:1");
+    ASSERT_NOT_NULL(t);
+    static const char *const crowded[] = {"0", "1", "0"};
+    for (int r = 0; r < 3; ++r) {
+        set = hwloc_bitmap_dup(hwloc_topology_get_topology_cpuset(t));
+        ASSERT_INT_EQ(leash_cpuset_share(t, set, r, 3), 0);
+        ASSERT_TRUE(set_is(set, crowded[r]));
+        hwloc_bitmap_free(set);
+    }
+    /* One rank keeps its cpuset whole. */
+    set = hwloc_bitmap_dup(hwloc_topology_get_topology_cpuset(t));
+    ASSERT_INT_EQ(leash_cpuset_share(t, set, 0, 1), 0);
+    ASSERT_TRUE(set_is(set, "0-1"));
+    hwloc_bitmap_free(set);
+    hwloc_topology_destroy(t);
+}
+
 int main(void)
 {
-    tap_plan(5);
+    tap_plan(6);
     TAP_RUN(two_sockets_compact);
     TAP_RUN(two_sockets_scatter);
     TAP_RUN(small_machine);
     TAP_RUN(cpuset_inside_one_node);
     TAP_RUN(rejects_bad_requests);
+    TAP_RUN(ranks_share_a_cpuset);
     return tap_done();
 }

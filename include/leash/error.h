@@ -13,7 +13,9 @@ enum leash_error {
     LEASH_EIO = -3,       /* a file could not be opened, read or written */
     LEASH_EFORMAT = -4,   /* a file's contents are malformed */
     LEASH_EDIVERGED = -5, /* training produced a non-finite loss */
-    LEASH_EUNSUPPORTED = -6
+    LEASH_EUNSUPPORTED = -6,
+    LEASH_EMPI = -7, /* an MPI call failed */
+    LEASH_EPEER = -8 /* another rank failed (and reported why) */
 };
 
 /* Fixed description of an error code. */

@@ -3,6 +3,7 @@
 #define LEASH_LEASH_H
 
 #include "leash/data.h"
+#include "leash/dist.h"
 #include "leash/error.h"
 #include "leash/nn.h"
 #include "leash/placement.h"

@@ -45,6 +45,13 @@ int leash_placement_bind_memory(const leash_placement *p, hwloc_topology_t topo)
 
 const char *leash_place_policy_name(leash_place_policy policy);
 
+/* Share a cpuset among count ranks that were all given the same one (mpirun --bind-to
+ * none, several ranks per node): rank index keeps a contiguous block of the cores in it
+ * (core order, so blocks follow packages and NUMA nodes), with their PUs in cpuset. With
+ * more ranks than cores, ranks share cores round-robin. Pure: depends only on its
+ * arguments. Returns 0, or LEASH_EINVAL if cpuset holds no core. */
+int leash_cpuset_share(hwloc_topology_t topo, hwloc_bitmap_t cpuset, int index, int count);
+
 /* Discover this machine (*topo, to destroy with hwloc_topology_destroy) and the cpuset
  * the process was started on by its launcher (mpirun --bind-to, SLURM, taskset), or the
  * allowed cpuset when the process is not bound (*cpuset, to free with hwloc_bitmap_free). */

@@ -49,6 +49,14 @@ typedef struct leash_config {
     double tail_amplitude; /* A of TAIL, in [0, 1] */
     double target_loss;    /* stop after the first epoch whose train loss is <= this; 0: off */
     uint64_t seed;
+    /* The averaging layer between ranks: a round every avg_every local updates and/or
+     * every avg_period seconds (0: not by that measure; both 0: no rounds, only the
+     * final averaging). */
+    long avg_every;
+    double avg_period;
+    /* Input scaling to use; NULL: standardize with the training set's statistics. Ranks
+     * pass the map of the whole training set so that all shards are scaled alike. */
+    const leash_input_map *input_map;
     /* Bind worker i to placement->workers[i] (best-effort) on topology; NULL: unbound. */
     const struct leash_placement *placement;
     struct hwloc_topology *topology;
@@ -58,6 +66,8 @@ typedef struct leash_config {
  * one pass over the data per epoch, batch 512, step 0.5, no momentum, seed 1. */
 void leash_config_defaults(leash_config *cfg);
 
+/* With several ranks, train_loss and updates cover all ranks, and the test figures (of
+ * the ranks' mean model) exist on rank 0 only (NAN elsewhere). */
 typedef struct leash_epoch_stats {
     int epoch;            /* 1-based */
     double train_loss;    /* mean loss of the epoch's mini-batches, each on the version it read */
@@ -91,6 +101,12 @@ typedef struct leash_result {
     int threads;
     uint64_t *updates_per_thread;
     int *bound; /* per worker: 1 if its thread was bound to its planned PU */
+    /* The averaging layer (this rank): rounds, time in MPI_Allreduce, time of the rounds
+     * in all, and the workers' time spent carrying out its requests (SEQ, SYNC only). */
+    uint64_t averagings;
+    double time_mpi_s;
+    double time_averaging_s;
+    double time_mix_s;
 } leash_result;
 
 /* Called on the training thread after each epoch's evaluation. */
@@ -98,7 +114,13 @@ typedef void (*leash_epoch_callback)(const leash_epoch_stats *stats, void *arg);
 
 /* Train a model on train, evaluating on test after every epoch. On success *res holds
  * the statistics and the final parameters; free it with leash_result_free. A
- * non-finite loss stops training with LEASH_EDIVERGED. */
+ * non-finite loss stops training with LEASH_EDIVERGED.
+ *
+ * Under MPI (leash_dist_init) every rank calls this collectively with its own shard as
+ * train: rank 0's initial parameters are broadcast, the averaging layer runs as the
+ * config says, each epoch ends with the ranks agreeing on the loss and on errors (the
+ * lowest failing rank returns its error, the others LEASH_EPEER), and the run ends with
+ * a final averaging that leaves the same parameters, bit for bit, on every rank. */
 int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
                 leash_result *res, leash_epoch_callback on_epoch, void *arg);
 

@@ -23,11 +23,28 @@ static int exit_code_for(int rc)
                : EXIT_RUNTIME;
 }
 
+/* Messages name the rank when there are several. */
+static void message(const char *what, const char *text)
+{
+    if (leash_dist_size() > 1)
+        fprintf(stderr, "leash: rank %d: %s%s\n", leash_dist_rank(), what, text);
+    else
+        fprintf(stderr, "leash: %s%s\n", what, text);
+}
+
 static int fail(int rc)
 {
     const char *msg = leash_last_error();
-    fprintf(stderr, "leash: %s\n", msg[0] ? msg : leash_strerror(rc));
+    message("", msg[0] ? msg : leash_strerror(rc));
     return exit_code_for(rc);
+}
+
+/* After an error the ranks agreed on (leash_dist_first_failure): the first failing rank
+ * reports it, every rank exits with its code. */
+static int fail_agreed(int first, int first_rc, int rc)
+{
+    if (first == leash_dist_rank()) return fail(rc);
+    return exit_code_for(first_rc);
 }
 
 /* The result document goes to a temporary file beside --output, created before
@@ -91,6 +108,20 @@ static int output_commit(output_file *o)
     return 0;
 }
 
+/* This rank's shard of train (all of it for one rank), scaled with the statistics of the
+ * whole training set so that every shard is mapped alike. */
+static int take_shard(leash_dataset *train, leash_input_map *map, uint64_t seed)
+{
+    leash_input_map_standardize(map, train);
+    if (leash_dist_size() == 1) return 0;
+    leash_dataset shard;
+    int rc = leash_dataset_shard(&shard, train, leash_dist_rank(), leash_dist_size(), seed);
+    if (rc) return rc;
+    leash_dataset_free(train);
+    *train = shard;
+    return 0;
+}
+
 static int load_data(const leash_options *o, const char *dir, leash_dataset *train,
                      leash_dataset *test)
 {
@@ -139,7 +170,7 @@ typedef struct progress {
 static void print_epoch(const leash_epoch_stats *s, void *arg)
 {
     const progress *p = arg;
-    if (p->quiet) return;
+    if (p->quiet || leash_dist_rank() != 0) return;
     fprintf(stderr,
             "epoch %d/%d  train_loss %.4f  test_loss %.4f  test_acc %.4f  time %.2f s  "
             "updates/s %.1f\n",
@@ -180,17 +211,31 @@ static void print_topology(hwloc_topology_t topo, hwloc_const_bitmap_t cpuset,
         printf("oversubscribed: %d workers share %d PUs\n", plan->nworkers, plan->pus);
 }
 
-int main(int argc, char **argv)
+/* Ranks on one node given the same cpuset split it, instead of all planning their
+ * workers onto its first cores. Collective: a rank without a topology (topo NULL) takes
+ * part all the same. */
+static int share_cpuset(hwloc_topology_t topo, hwloc_bitmap_t cpuset)
 {
+    char *text = NULL;
+    if (topo && hwloc_bitmap_list_asprintf(&text, cpuset) < 0) text = NULL;
+    int index, count;
+    int rc = leash_dist_node_peers(text ? text : "", &index, &count);
+    free(text);
+    if (rc || !topo) return rc;
+    return leash_cpuset_share(topo, cpuset, index, count);
+}
+
+/* One rank's run, from options to result document. */
+static int run(int argc, char **argv)
+{
+    const int root = leash_dist_rank() == 0;
     leash_options o;
     int rc = leash_options_parse(&o, argc, argv);
-    if (rc) return fail(rc);
-    if (o.help) {
-        leash_options_usage(stdout);
-        return 0;
-    }
-    if (o.version) {
-        printf("leash %s\n", PACKAGE_VERSION);
+    /* Every rank parses the same arguments: rank 0 speaks for all. */
+    if (rc) return root ? fail(rc) : exit_code_for(rc);
+    if (o.help || o.version) {
+        if (root && o.help) leash_options_usage(stdout);
+        if (root && o.version) printf("leash %s\n", PACKAGE_VERSION);
         return 0;
     }
 
@@ -199,42 +244,69 @@ int main(int argc, char **argv)
     leash_placement plan = {0};
     int policy = o.placement < 0 ? LEASH_PLACE_COMPACT : o.placement;
     rc = leash_topology_load(&topo, &cpuset);
+    if (!o.topology) {
+        int shared = share_cpuset(topo, cpuset);
+        if (rc == 0) rc = shared;
+    }
     if (rc == 0) rc = leash_placement_plan(&plan, topo, cpuset, o.cfg.threads, (leash_place_policy)policy);
     if (o.topology) {
-        if (rc == 0) print_topology(topo, cpuset, &plan, o.placement);
-        int status = rc ? fail(rc) : 0;
+        int status = 0;
+        if (rc)
+            status = fail(rc);
+        else if (root)
+            print_topology(topo, cpuset, &plan, o.placement);
         leash_placement_free(&plan);
         hwloc_bitmap_free(cpuset);
         if (topo) hwloc_topology_destroy(topo);
         return status;
     }
     if (rc) { /* binding is best-effort: train unbound */
-        fprintf(stderr, "leash: warning: %s; workers run unbound\n", leash_last_error());
+        message("warning: ", leash_last_error());
+        fprintf(stderr, "leash: workers run unbound\n");
         o.placement = -1;
     }
 
-    output_file out;
+    output_file out = {0};
     leash_dataset train = {0}, test = {0};
+    leash_input_map map;
     leash_result res = {0};
-    int status = EXIT_USAGE;
-    if (output_open(&out, o.output) != 0) goto done;
+    leash_rank_table ranks = {0};
+    int status = EXIT_USAGE, first, first_rc;
     const char *dir = o.data_dir ? o.data_dir : leash_default_data_dir(o.dataset);
-    if ((rc = load_data(&o, dir, &train, &test)) != 0) {
-        output_discard(&out);
-        status = fail(rc);
+    /* Only rank 0 writes the document; the ranks agree on start-up errors so that one
+     * message is printed and every rank exits alike, without a hang. */
+    rc = root && output_open(&out, o.output) != 0 ? LEASH_EIO : 0;
+    int quiet_error = rc != 0; /* output_open printed its message */
+    if (rc == 0) rc = load_data(&o, dir, &train, &test);
+    if (rc == 0) rc = take_shard(&train, &map, o.cfg.seed);
+    if (leash_dist_first_failure(rc, &first, &first_rc) != 0) {
+        status = fail(LEASH_EMPI);
         goto done;
     }
-    if (!o.quiet) {
+    if (first >= 0) {
+        output_discard(&out);
+        status = quiet_error && first == leash_dist_rank() ? exit_code_for(rc)
+                                                           : fail_agreed(first, first_rc, rc);
+        goto done;
+    }
+    o.cfg.input_map = &map;
+    if (!o.quiet && root) {
         warn_slow_blas();
-        fprintf(stderr, "leash %s: %s, %s on %s (%zu train, %zu test), batch %d, step %g, %d thread%s\n",
+        fprintf(stderr, "leash %s: %s, %s on %s (%zu train, %zu test), batch %d, step %g, %d thread%s",
                 PACKAGE_VERSION, leash_algorithm_name(o.cfg.algorithm), leash_arch_name(o.cfg.arch),
                 leash_dataset_name(o.dataset), train.n, test.n, o.cfg.batch, o.cfg.step,
                 o.cfg.threads, o.cfg.threads == 1 ? "" : "s");
+        if (leash_dist_size() > 1)
+            fprintf(stderr, " per rank, %d ranks (--avg-every %ld, --avg-period %g)",
+                    leash_dist_size(), o.cfg.avg_every, o.cfg.avg_period);
+        fputc('\n', stderr);
         if (plan.nworkers) print_plan(stderr, &plan, o.placement);
     }
-    if (plan.oversubscribed && o.placement >= 0)
-        fprintf(stderr, "leash: warning: %d workers on %d PUs: oversubscribed\n", plan.nworkers,
-                plan.pus);
+    if (plan.oversubscribed && o.placement >= 0) {
+        char text[96];
+        snprintf(text, sizeof text, "%d workers on %d PUs: oversubscribed", plan.nworkers, plan.pus);
+        message("warning: ", text);
+    }
     if (o.placement >= 0) {
         o.cfg.placement = &plan;
         o.cfg.topology = topo;
@@ -246,20 +318,42 @@ int main(int argc, char **argv)
     progress p = {o.cfg.epochs, o.quiet};
     if ((rc = leash_train(&o.cfg, &train, &test, &res, print_epoch, &p)) != 0) {
         output_discard(&out);
-        status = fail(rc);
+        /* The rank that failed reports; the others learned of it at an agreement. */
+        status = rc == LEASH_EPEER ? EXIT_RUNTIME : fail(rc);
+        /* Other ranks may wait for this one in a collective: end them all. */
+        if (leash_dist_broken()) leash_dist_abort(status);
         goto done;
     }
     leash_run_info info = {o.dataset == LEASH_DATA_SYNTH ? NULL : dir, train.n, test.n,
                            leash_peak_rss_bytes(), topo, cpuset, plan.nworkers ? &plan : NULL,
                            o.placement};
-    leash_report_write(out.f, &o, &info, &res);
-    status = output_commit(&out) == 0 ? 0 : EXIT_RUNTIME;
+    if ((rc = leash_report_gather(&ranks, &res, &info)) != 0) {
+        output_discard(&out);
+        status = fail(rc);
+        if (leash_dist_broken()) leash_dist_abort(status);
+        goto done;
+    }
+    status = 0;
+    if (root) {
+        leash_report_write(out.f, &o, &info, &res, &ranks);
+        status = output_commit(&out) == 0 ? 0 : EXIT_RUNTIME;
+    }
 done:
+    leash_rank_table_free(&ranks);
     leash_result_free(&res);
     leash_dataset_free(&train);
     leash_dataset_free(&test);
     leash_placement_free(&plan);
     hwloc_bitmap_free(cpuset);
     if (topo) hwloc_topology_destroy(topo);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = leash_dist_init(&argc, &argv);
+    if (rc) return fail(rc);
+    int status = run(argc, argv);
+    leash_dist_finalize();
     return status;
 }

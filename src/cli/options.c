@@ -15,6 +15,7 @@ enum {
     OPT_DATA_DIR = 256,
     OPT_SEED,
     OPT_AVG_EVERY,
+    OPT_AVG_PERIOD,
     OPT_OUTPUT,
     OPT_HOLDOUT,
     OPT_INIT,
@@ -48,6 +49,7 @@ static const struct option long_options[] = {
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
     {"seed", required_argument, NULL, OPT_SEED},
     {"avg-every", required_argument, NULL, OPT_AVG_EVERY},
+    {"avg-period", required_argument, NULL, OPT_AVG_PERIOD},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"holdout", required_argument, NULL, OPT_HOLDOUT},
     {"init", required_argument, NULL, OPT_INIT},
@@ -105,7 +107,9 @@ void leash_options_usage(FILE *out)
         "  --placement P       bind workers to PUs: compact (default), scatter or none\n"
         "  --topology          print the topology, the cpuset and the placement for -n,\n"
         "                      then exit\n"
-        "  --avg-every K       average the ranks' models every K updates (0 = never)\n"
+        "  --avg-every K       under MPI, average the ranks' models every K local updates\n"
+        "                      (default 0: only once, at the end)\n"
+        "  --avg-period S      ... and/or every S seconds (default 0: not by time)\n"
         "  --output FILE       write the JSON result document to FILE (default stdout)\n"
         "  --help              print this help and exit\n"
         "  --version           print the version and exit\n"
@@ -262,7 +266,10 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case OPT_SEED:
             if ((rc = parse_long(opt, optarg, 0, LONG_MAX, &v)) == 0) c->seed = (uint64_t)v;
             break;
-        case OPT_AVG_EVERY: rc = parse_long(opt, optarg, 0, LONG_MAX, &o->avg_every); break;
+        case OPT_AVG_EVERY: rc = parse_long(opt, optarg, 0, LONG_MAX, &c->avg_every); break;
+        case OPT_AVG_PERIOD:
+            rc = parse_double(opt, optarg, 0.0, 1, HUGE_VAL, 0, &c->avg_period);
+            break;
         case OPT_OUTPUT: o->output = optarg; break;
         case OPT_HOLDOUT: rc = parse_long(opt, optarg, 1, LONG_MAX, &o->holdout); break;
         case OPT_INIT:

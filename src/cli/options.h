@@ -11,7 +11,6 @@ typedef struct leash_options {
     const char *output;         /* --output; NULL: stdout */
     long holdout;               /* --holdout: 0, or test samples taken from the test split */
     long synth_train, synth_test;
-    long avg_every;
     int placement;      /* --placement: LEASH_PLACE_COMPACT/SCATTER, or -1 for none */
     int topology;       /* --topology: print the topology and the plan, then exit */
     int quiet;   /* -q */

@@ -3,7 +3,88 @@
 #include <cblas.h>
 
 #include "cli/report.h"
+#include "core/error_internal.h"
 #include "core/json_internal.h"
+#include "dist/comm_internal.h"
+#include "leash/dist.h"
+
+/* 64-bit FNV-1a of the final parameters: equal digests on all ranks show the final
+ * averaging left the same bits everywhere. */
+static uint64_t params_digest(const leash_result *res)
+{
+    const unsigned char *p = (const unsigned char *)res->params;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < res->model.nparams * sizeof *res->params; ++i)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+int leash_report_gather(leash_rank_table *t, leash_result *res, const leash_run_info *info)
+{
+    uint64_t digest = params_digest(res);
+    t->ranks = leash_dist_size();
+    t->rows = NULL;
+    double mine[LEASH_RANK_FIELDS] = {
+        [LEASH_RANK_TRAIN_SAMPLES] = (double)info->ntrain,
+        [LEASH_RANK_UPDATES] = (double)res->updates,
+        [LEASH_RANK_GRADIENTS] = (double)res->gradients,
+        [LEASH_RANK_DROPPED] = (double)res->dropped,
+        [LEASH_RANK_FAILED_CAS] = (double)res->failed_cas,
+        [LEASH_RANK_PEAK_VERSIONS] = (double)res->peak_versions,
+        [LEASH_RANK_TIME] = res->time_s,
+        [LEASH_RANK_SAMPLES] = (double)res->samples,
+        [LEASH_RANK_COMPUTE] = res->time_compute_s,
+        [LEASH_RANK_PUBLISH] = res->time_publish_s,
+        [LEASH_RANK_WAIT] = res->time_wait_s,
+        [LEASH_RANK_MIX] = res->time_mix_s,
+        [LEASH_RANK_AVERAGINGS] = (double)res->averagings,
+        [LEASH_RANK_MPI] = res->time_mpi_s,
+        [LEASH_RANK_AVERAGING] = res->time_averaging_s,
+        [LEASH_RANK_PEAK_RSS] = (double)info->peak_rss_bytes,
+        /* 32-bit halves: exact in doubles. */
+        [LEASH_RANK_DIGEST_HI] = (double)(digest >> 32),
+        [LEASH_RANK_DIGEST_LO] = (double)(digest & 0xffffffffu),
+    };
+    int root = leash_dist_rank() == 0;
+    if (root && !(t->rows = malloc((size_t)t->ranks * LEASH_RANK_FIELDS * sizeof *t->rows)))
+        return leash_fail(LEASH_ENOMEM, "out of memory for the ranks' figures");
+    int rc = leash_comm_gather_d(mine, LEASH_RANK_FIELDS, t->rows);
+    if (rc || t->ranks == 1) return rc;
+    /* Counts below 2^53 add exactly in doubles. */
+    int bins = res->tau_max + 1 + res->attempt_bins;
+    double *h = malloc((size_t)bins * sizeof *h);
+    if (!h) return leash_fail(LEASH_ENOMEM, "out of memory for the ranks' histograms");
+    for (int i = 0; i <= res->tau_max; ++i) h[i] = (double)res->staleness_hist[i];
+    for (int i = 0; i < res->attempt_bins; ++i) h[res->tau_max + 1 + i] = (double)res->attempts_hist[i];
+    rc = leash_comm_allreduce_sum_d(h, bins);
+    for (int i = 0; rc == 0 && i <= res->tau_max; ++i) res->staleness_hist[i] = (uint64_t)h[i];
+    for (int i = 0; rc == 0 && i < res->attempt_bins; ++i)
+        res->attempts_hist[i] = (uint64_t)h[res->tau_max + 1 + i];
+    free(h);
+    return rc;
+}
+
+void leash_rank_table_free(leash_rank_table *t)
+{
+    free(t->rows);
+    t->rows = NULL;
+}
+
+/* Column k of the ranks' table: sum or maximum over ranks. */
+static double ranks_sum(const leash_rank_table *t, int k)
+{
+    double s = 0;
+    for (int r = 0; r < t->ranks; ++r) s += t->rows[r * LEASH_RANK_FIELDS + k];
+    return s;
+}
+
+static double ranks_max(const leash_rank_table *t, int k)
+{
+    double m = t->rows[k];
+    for (int r = 1; r < t->ranks; ++r)
+        if (t->rows[r * LEASH_RANK_FIELDS + k] > m) m = t->rows[r * LEASH_RANK_FIELDS + k];
+    return m;
+}
 
 static void write_config(leash_json *j, const leash_options *o, const leash_run_info *info)
 {
@@ -37,28 +118,32 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_kv_int(j, "holdout", o->holdout);
     leash_json_kv_int(j, "train_samples", (int64_t)info->ntrain);
     leash_json_kv_int(j, "test_samples", (int64_t)info->ntest);
-    leash_json_kv_int(j, "avg_every", o->avg_every);
+    leash_json_kv_int(j, "avg_every", c->avg_every);
+    leash_json_kv_double(j, "avg_period_s", c->avg_period);
     leash_json_end_object(j);
 }
 
-static void write_final(leash_json *j, const leash_result *res, size_t peak_rss)
+static void write_final(leash_json *j, const leash_result *res, const leash_rank_table *t)
 {
+    /* Over all ranks: updates and samples add up; wall times and memory are the largest. */
+    double time_s = ranks_max(t, LEASH_RANK_TIME), samples = ranks_sum(t, LEASH_RANK_SAMPLES);
+    double updates = ranks_sum(t, LEASH_RANK_UPDATES);
     const leash_epoch_stats *last = &res->epochs[res->nepochs - 1];
     leash_json_key(j, "final");
     leash_json_begin_object(j);
     leash_json_kv_double(j, "train_loss", last->train_loss);
     leash_json_kv_double(j, "test_loss", last->test_loss);
     leash_json_kv_double(j, "test_accuracy", last->test_accuracy);
-    leash_json_kv_double(j, "time_s", res->time_s);
+    leash_json_kv_double(j, "time_s", time_s);
     leash_json_kv_double(j, "eval_time_s", res->eval_time_s);
     if (res->time_to_target_s >= 0)
         leash_json_kv_double(j, "time_to_target_s", res->time_to_target_s);
     else
         leash_json_kv_null(j, "time_to_target_s");
-    leash_json_kv_uint(j, "updates", res->updates);
-    leash_json_kv_double(j, "samples_per_s", res->time_s > 0 ? (double)res->samples / res->time_s : 0);
-    leash_json_kv_double(j, "updates_per_s", res->time_s > 0 ? (double)res->updates / res->time_s : 0);
-    leash_json_kv_uint(j, "peak_rss_bytes", peak_rss);
+    leash_json_kv_uint(j, "updates", (uint64_t)updates);
+    leash_json_kv_double(j, "samples_per_s", time_s > 0 ? samples / time_s : 0);
+    leash_json_kv_double(j, "updates_per_s", time_s > 0 ? updates / time_s : 0);
+    leash_json_kv_uint(j, "peak_rss_bytes", (uint64_t)ranks_max(t, LEASH_RANK_PEAK_RSS));
     leash_json_kv_uint(j, "parameters", leash_model_count_params(&res->model));
     leash_json_end_object(j);
 }
@@ -73,7 +158,8 @@ static void write_hist(leash_json *j, const char *key, const uint64_t *bins, int
     leash_json_end_array(j);
 }
 
-static void write_sync(leash_json *j, const leash_options *o, const leash_result *res)
+static void write_sync(leash_json *j, const leash_options *o, const leash_result *res,
+                       const leash_rank_table *t)
 {
     leash_json_key(j, "sync");
     leash_json_begin_object(j);
@@ -82,26 +168,74 @@ static void write_sync(leash_json *j, const leash_options *o, const leash_result
     write_hist(j, "staleness_hist", res->staleness_hist, res->tau_max + 1);
     uint64_t n = 0, sum = 0;
     int max = 0;
-    for (int t = 0; t <= res->tau_max; ++t) {
-        n += res->staleness_hist[t];
-        sum += (uint64_t)t * res->staleness_hist[t];
-        if (res->staleness_hist[t]) max = t;
+    for (int tau = 0; tau <= res->tau_max; ++tau) {
+        n += res->staleness_hist[tau];
+        sum += (uint64_t)tau * res->staleness_hist[tau];
+        if (res->staleness_hist[tau]) max = tau;
     }
     leash_json_kv_double(j, "staleness_mean", n ? (double)sum / (double)n : 0.0);
     leash_json_kv_int(j, "staleness_max", max);
     write_hist(j, "cas_attempts_hist", res->attempts_hist, res->attempt_bins);
-    leash_json_kv_uint(j, "gradients", res->gradients);
-    leash_json_kv_uint(j, "failed_cas", res->failed_cas);
-    leash_json_kv_uint(j, "dropped_gradients", res->dropped);
-    leash_json_kv_uint(j, "peak_live_versions", res->peak_versions);
-    leash_json_key(j, "updates_per_thread");
+    leash_json_kv_uint(j, "gradients", (uint64_t)ranks_sum(t, LEASH_RANK_GRADIENTS));
+    leash_json_kv_uint(j, "failed_cas", (uint64_t)ranks_sum(t, LEASH_RANK_FAILED_CAS));
+    leash_json_kv_uint(j, "dropped_gradients", (uint64_t)ranks_sum(t, LEASH_RANK_DROPPED));
+    leash_json_kv_uint(j, "peak_live_versions", (uint64_t)ranks_max(t, LEASH_RANK_PEAK_VERSIONS));
+    leash_json_key(j, "updates_per_thread"); /* rank 0's workers */
     leash_json_begin_array(j);
     for (int i = 0; i < res->threads; ++i) leash_json_uint(j, res->updates_per_thread[i]);
     leash_json_end_array(j);
-    leash_json_kv_double(j, "time_compute_s", res->time_compute_s);
-    leash_json_kv_double(j, "time_publish_s", res->time_publish_s);
-    leash_json_kv_double(j, "time_wait_s", res->time_wait_s);
+    leash_json_kv_double(j, "time_compute_s", ranks_sum(t, LEASH_RANK_COMPUTE));
+    leash_json_kv_double(j, "time_publish_s", ranks_sum(t, LEASH_RANK_PUBLISH));
+    leash_json_kv_double(j, "time_wait_s", ranks_sum(t, LEASH_RANK_WAIT));
     leash_json_end_object(j);
+}
+
+static void write_mpi(leash_json *j, const leash_options *o, const leash_rank_table *t)
+{
+    leash_json_key(j, "mpi");
+    leash_json_begin_object(j);
+    leash_json_kv_int(j, "ranks", t->ranks);
+    leash_json_kv_int(j, "avg_every", o->cfg.avg_every);
+    leash_json_kv_double(j, "avg_period_s", o->cfg.avg_period);
+    /* Rounds are collective: every rank runs the same number. */
+    leash_json_kv_uint(j, "averagings", (uint64_t)t->rows[LEASH_RANK_AVERAGINGS]);
+    leash_json_kv_double(j, "time_mpi_s", ranks_max(t, LEASH_RANK_MPI));
+    leash_json_kv_double(j, "time_averaging_s", ranks_max(t, LEASH_RANK_AVERAGING));
+    leash_json_kv_double(j, "worker_wait_s", ranks_sum(t, LEASH_RANK_MIX));
+    leash_json_end_object(j);
+}
+
+static void write_ranks(leash_json *j, const leash_rank_table *t)
+{
+    static const char *const names[LEASH_RANK_DIGEST_HI] = {
+        "train_samples", "updates", "gradients", "dropped_gradients", "failed_cas",
+        "peak_live_versions", "time_s", "samples", "time_compute_s", "time_publish_s",
+        "time_wait_s", "worker_wait_s", "averagings", "time_mpi_s", "time_averaging_s",
+        "peak_rss_bytes"};
+    enum { NAMED = LEASH_RANK_DIGEST_HI };
+    leash_json_key(j, "per_rank");
+    leash_json_begin_array(j);
+    for (int r = 0; r < t->ranks; ++r) {
+        const double *row = &t->rows[r * LEASH_RANK_FIELDS];
+        leash_json_begin_object(j);
+        leash_json_kv_int(j, "rank", r);
+        for (int k = 0; k < NAMED; ++k) {
+            /* Times are seconds; everything else counts something. */
+            if (k == LEASH_RANK_TIME || (k >= LEASH_RANK_COMPUTE && k <= LEASH_RANK_MIX) ||
+                k == LEASH_RANK_MPI || k == LEASH_RANK_AVERAGING)
+                leash_json_kv_double(j, names[k], row[k]);
+            else
+                leash_json_kv_uint(j, names[k], (uint64_t)row[k]);
+        }
+        leash_json_kv_double(j, "samples_per_s",
+                             row[LEASH_RANK_TIME] > 0 ? row[LEASH_RANK_SAMPLES] / row[LEASH_RANK_TIME] : 0);
+        char digest[17];
+        snprintf(digest, sizeof digest, "%08lx%08lx", (unsigned long)row[LEASH_RANK_DIGEST_HI],
+                 (unsigned long)row[LEASH_RANK_DIGEST_LO]);
+        leash_json_kv_string(j, "params_digest", digest);
+        leash_json_end_object(j);
+    }
+    leash_json_end_array(j);
 }
 
 static void write_topology(leash_json *j, const leash_run_info *info, const leash_result *res)
@@ -143,14 +277,14 @@ static void write_topology(leash_json *j, const leash_run_info *info, const leas
 }
 
 void leash_report_write(FILE *out, const leash_options *o, const leash_run_info *info,
-                        const leash_result *res)
+                        const leash_result *res, const leash_rank_table *t)
 {
     leash_json j;
     leash_json_init(&j, out);
     leash_json_begin_object(&j);
     leash_json_kv_string(&j, "leash_version", PACKAGE_VERSION);
     write_config(&j, o, info);
-    leash_json_kv_int(&j, "ranks", 1);
+    leash_json_kv_int(&j, "ranks", t->ranks);
     leash_json_kv_int(&j, "threads_per_rank", o->cfg.threads);
     write_topology(&j, info, res);
     leash_json_key(&j, "blas");
@@ -175,12 +309,9 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     }
     leash_json_end_array(&j);
 
-    write_final(&j, res, info->peak_rss_bytes);
-    write_sync(&j, o, res);
-    leash_json_key(&j, "mpi");
-    leash_json_begin_object(&j);
-    leash_json_kv_int(&j, "averagings", 0);
-    leash_json_kv_double(&j, "time_mpi_s", 0.0);
-    leash_json_end_object(&j);
+    write_final(&j, res, t);
+    write_sync(&j, o, res, t);
+    write_mpi(&j, o, t);
+    write_ranks(&j, t);
     leash_json_end_object(&j);
 }

@@ -16,8 +16,28 @@ typedef struct leash_run_info {
     int policy;                    /* LEASH_PLACE_*, or -1: not bound */
 } leash_run_info;
 
-/* Write the JSON result document (doc/output.md) for one finished run. */
+/* Every rank's figures, gathered on rank 0 (one row of LEASH_RANK_FIELDS per rank). */
+enum {
+    LEASH_RANK_TRAIN_SAMPLES, LEASH_RANK_UPDATES, LEASH_RANK_GRADIENTS, LEASH_RANK_DROPPED,
+    LEASH_RANK_FAILED_CAS, LEASH_RANK_PEAK_VERSIONS, LEASH_RANK_TIME, LEASH_RANK_SAMPLES,
+    LEASH_RANK_COMPUTE, LEASH_RANK_PUBLISH, LEASH_RANK_WAIT, LEASH_RANK_MIX,
+    LEASH_RANK_AVERAGINGS, LEASH_RANK_MPI, LEASH_RANK_AVERAGING, LEASH_RANK_PEAK_RSS,
+    LEASH_RANK_DIGEST_HI, LEASH_RANK_DIGEST_LO, /* FNV-1a of the final parameters' bytes */
+    LEASH_RANK_FIELDS
+};
+typedef struct leash_rank_table {
+    int ranks;
+    double *rows; /* rank 0 only */
+} leash_rank_table;
+
+/* Collective: gather every rank's figures into t on rank 0, and sum the ranks' staleness
+ * and CAS-attempt histograms into rank 0's res. */
+int leash_report_gather(leash_rank_table *t, leash_result *res, const leash_run_info *info);
+void leash_rank_table_free(leash_rank_table *t);
+
+/* Write the JSON result document (doc/output.md) for one finished run, with the ranks'
+ * table from leash_report_gather. */
 void leash_report_write(FILE *out, const leash_options *o, const leash_run_info *info,
-                        const leash_result *res);
+                        const leash_result *res, const leash_rank_table *ranks);
 
 #endif

@@ -16,6 +16,8 @@ const char *leash_strerror(int err)
     case LEASH_EFORMAT: return "malformed file";
     case LEASH_EDIVERGED: return "training diverged (non-finite loss)";
     case LEASH_EUNSUPPORTED: return "not supported";
+    case LEASH_EMPI: return "MPI error";
+    case LEASH_EPEER: return "another rank failed";
     default: return "unknown error";
     }
 }

@@ -175,6 +175,30 @@ int leash_placement_bind_memory(const leash_placement *p, hwloc_topology_t topo)
                                 p->model_numa);
 }
 
+int leash_cpuset_share(hwloc_topology_t topo, hwloc_bitmap_t cpuset, int index, int count)
+{
+    int ncores = hwloc_get_nbobjs_inside_cpuset_by_type(topo, cpuset, HWLOC_OBJ_CORE);
+    if (ncores <= 0) return leash_fail(LEASH_EINVAL, "hwloc: the cpuset holds no core");
+    if (count <= 1) return 0;
+    int first, last; /* cores [first, last) of those in cpuset */
+    if (count <= ncores) {
+        first = (int)((long)index * ncores / count);
+        last = (int)((long)(index + 1) * ncores / count);
+    } else {
+        first = index % ncores;
+        last = first + 1;
+    }
+    hwloc_bitmap_t keep = hwloc_bitmap_alloc();
+    if (!keep) return leash_fail(LEASH_ENOMEM, "hwloc: out of memory");
+    for (int i = first; i < last; ++i) {
+        hwloc_obj_t core = hwloc_get_obj_inside_cpuset_by_type(topo, cpuset, HWLOC_OBJ_CORE, (unsigned)i);
+        if (core) hwloc_bitmap_or(keep, keep, core->cpuset);
+    }
+    hwloc_bitmap_and(cpuset, cpuset, keep);
+    hwloc_bitmap_free(keep);
+    return 0;
+}
+
 int leash_topology_load(hwloc_topology_t *topo, hwloc_bitmap_t *cpuset)
 {
     *topo = NULL;

@@ -102,6 +102,23 @@ static void async_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
     pthread_mutex_unlock(&s->lock);
 }
 
+static int async_mix_read(leash_strategy *s, float *out)
+{
+    uint64_t ts;
+    async_snapshot(s, out, &ts);
+    return 0;
+}
+
+/* Under the lock like any update; the main thread's lock waits are not a worker's. */
+static int async_mix_apply(leash_strategy *s, const float *delta)
+{
+    pthread_mutex_lock(&s->lock);
+    leash_axpy_inplace(s->theta, delta, -1.0f, s->n);
+    ++s->timestamp;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
 /* The shared vector and one private copy per worker. */
 static uint64_t async_peak_versions(leash_strategy *s) { return (uint64_t)s->nthreads; }
 
@@ -114,4 +131,6 @@ const leash_strategy_ops leash_async_ops = {
     .publish = async_publish,
     .snapshot = async_snapshot,
     .peak_versions = async_peak_versions,
+    .mix_read = async_mix_read,
+    .mix_apply = async_mix_apply,
 };

@@ -99,6 +99,25 @@ static void hog_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 
 static uint64_t hog_peak_versions(leash_strategy *s) { return (uint64_t)s->nthreads; }
 
+static int hog_mix_read(leash_strategy *s, float *out)
+{
+    uint64_t ts;
+    hog_snapshot(s, out, &ts);
+    return 0;
+}
+
+/* Element by element with relaxed accesses, racing with the workers like their own
+ * updates do (HOGWILD!'s nature, not a bug). */
+static int hog_mix_apply(leash_strategy *s, const float *delta)
+{
+    atomic_fetch_add_explicit(&s->timestamp, 1, memory_order_relaxed);
+    for (size_t i = 0; i < s->n; ++i) {
+        float v = atomic_load_explicit(&s->theta[i], memory_order_relaxed);
+        atomic_store_explicit(&s->theta[i], v + delta[i], memory_order_relaxed);
+    }
+    return 0;
+}
+
 const leash_strategy_ops leash_hog_ops = {
     .algorithm = LEASH_ALGO_HOG,
     .create = hog_create,
@@ -108,4 +127,6 @@ const leash_strategy_ops leash_hog_ops = {
     .publish = hog_publish,
     .snapshot = hog_snapshot,
     .peak_versions = hog_peak_versions,
+    .mix_read = hog_mix_read,
+    .mix_apply = hog_mix_apply,
 };

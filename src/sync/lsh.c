@@ -148,7 +148,7 @@ static int lsh_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
     }
 }
 
-/* Called only while no worker runs; pins as the main thread would. */
+/* Safe while workers run too: the pin keeps the version immutable while it is copied. */
 static void lsh_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 {
     uint64_t tag = leash_vpool_pin_latest(s->pool);
@@ -159,6 +159,33 @@ static void lsh_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 }
 
 static uint64_t lsh_peak_versions(leash_strategy *s) { return leash_vpool_peak(s->pool); }
+
+static int lsh_mix_read(leash_strategy *s, float *out)
+{
+    uint64_t ts;
+    lsh_snapshot(s, out, &ts);
+    return 0;
+}
+
+/* The averaging layer's correction: published like a gradient of the main thread (one
+ * pin and one draft, within the 2T + 1 bound) with eta = -1, retried until it wins:
+ * dropping it would lose the averaging. Staleness is not recorded: it is no gradient. */
+static int lsh_mix_apply(leash_strategy *s, const float *delta)
+{
+    leash_vpool *pool = s->pool;
+    uint32_t d;
+    int rc = leash_vpool_acquire(pool, &d);
+    if (rc) return rc;
+    leash_vslot *draft = &pool->slots[d];
+    for (;;) {
+        uint64_t base = leash_vpool_pin_latest(pool);
+        const leash_vslot *b = &pool->slots[leash_vp_index(base)];
+        leash_axpy_into(draft->data, b->data, delta, -1.0f, pool->n);
+        draft->timestamp = b->timestamp + 1;
+        if (leash_vpool_install(pool, base, d, 1)) return 0;
+        leash_vpool_unref(pool, leash_vp_index(base));
+    }
+}
 
 const leash_vpool *leash_lsh_pool(const leash_strategy *s) { return s->pool; }
 
@@ -171,4 +198,6 @@ const leash_strategy_ops leash_lsh_ops = {
     .publish = lsh_publish,
     .snapshot = lsh_snapshot,
     .peak_versions = lsh_peak_versions,
+    .mix_read = lsh_mix_read,
+    .mix_apply = lsh_mix_apply,
 };

@@ -1,7 +1,9 @@
-/* SEQ: one worker, plain (momentum) SGD on a single parameter array. */
+/* SEQ: one worker, plain (momentum) SGD on a single parameter array. The averaging
+ * layer's requests go through a mailbox that the worker serves after each update. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock_internal.h"
 #include "core/error_internal.h"
 #include "sync/strategy_internal.h"
 
@@ -12,6 +14,7 @@ struct leash_strategy {
     float momentum;
     uint64_t timestamp;
     leash_stepper *stepper;
+    leash_mixbox mix;
 };
 
 static void seq_destroy(leash_strategy *s)
@@ -36,6 +39,7 @@ static int seq_create(leash_strategy **out, const leash_strategy_args *a)
         return leash_fail(LEASH_ENOMEM, "SEQ: out of memory for %zu parameters", a->model->nparams);
     }
     memcpy(s->theta, a->theta0, s->n * sizeof *s->theta);
+    leash_mixbox_init(&s->mix);
     *out = s;
     return 0;
 }
@@ -55,6 +59,11 @@ static int seq_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
     leash_axpy_inplace(s->theta, step, leash_stepper_eta(s->stepper, 0), s->n);
     leash_stats_record_update(st, s->stepper, 0, 0);
     ++s->timestamp;
+    if (leash_mixbox_pending(&s->mix)) {
+        double t0 = leash_now();
+        leash_mixbox_serve(&s->mix, s->theta, s->n, &s->timestamp);
+        st->time_mix += leash_now() - t0;
+    }
     return 1;
 }
 
@@ -66,6 +75,14 @@ static void seq_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 
 static uint64_t seq_peak_versions(leash_strategy *s) { return 1; }
 
+static int seq_mix_read(leash_strategy *s, float *out) { return leash_mixbox_post_read(&s->mix, out); }
+static int seq_mix_apply(leash_strategy *s, const float *delta)
+{
+    return leash_mixbox_post_apply(&s->mix, delta);
+}
+static int seq_mix_pending(leash_strategy *s) { return leash_mixbox_pending(&s->mix); }
+static void seq_mix_serve(leash_strategy *s) { leash_mixbox_serve(&s->mix, s->theta, s->n, &s->timestamp); }
+
 const leash_strategy_ops leash_seq_ops = {
     .algorithm = LEASH_ALGO_SEQ,
     .create = seq_create,
@@ -75,4 +92,8 @@ const leash_strategy_ops leash_seq_ops = {
     .publish = seq_publish,
     .snapshot = seq_snapshot,
     .peak_versions = seq_peak_versions,
+    .mix_read = seq_mix_read,
+    .mix_apply = seq_mix_apply,
+    .mix_pending = seq_mix_pending,
+    .mix_serve = seq_mix_serve,
 };

@@ -12,6 +12,7 @@
 #ifndef LEASH_STRATEGY_INTERNAL_H
 #define LEASH_STRATEGY_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "leash/train.h"
@@ -34,6 +35,7 @@ typedef struct leash_worker_stats {
     double time_compute;  /* forward + backward */
     double time_publish;  /* applying gradients, CAS retries included */
     double time_wait;     /* waiting on a lock or a barrier */
+    double time_mix;      /* carrying out the averaging layer's requests (SEQ, SYNC) */
 } leash_worker_stats;
 
 /* Everything a strategy is created from. */
@@ -70,6 +72,18 @@ typedef struct leash_strategy_ops {
     void (*snapshot)(leash_strategy *s, float *out, uint64_t *timestamp);
     /* Most parameter vectors the strategy held at once (pool size for LSH). */
     uint64_t (*peak_versions)(leash_strategy *s);
+
+    /* The averaging layer, called by the main thread only, while workers may run.
+     * mix_read copies a consistent version of the newest parameters into out; mix_apply adds delta to the newest parameters as one update with
+     * eta = 1, no momentum, no staleness recorded, never dropped. Each returns 0 when
+     * done, 1 when the request was posted for a worker to carry out at its next update
+     * (SEQ and SYNC, whose parameters only workers may touch while they run), or a
+     * negative LEASH_E* code. A posted request is done once mix_pending returns 0; if the
+     * workers stop first, the main thread completes it with mix_serve. */
+    int (*mix_read)(leash_strategy *s, float *out);
+    int (*mix_apply)(leash_strategy *s, const float *delta);
+    int (*mix_pending)(leash_strategy *s);
+    void (*mix_serve)(leash_strategy *s);
 } leash_strategy_ops;
 
 extern const leash_strategy_ops leash_seq_ops;
@@ -94,6 +108,28 @@ void leash_axpy_inplace(float *restrict theta, const float *restrict grad, float
  * + grad, returning what to apply; with no velocity buffer (mu = 0) returns grad. */
 const float *leash_momentum_step(float *restrict velocity, const float *restrict grad, float mu,
                                  size_t n);
+
+/* The mailbox through which the main thread asks SEQ's or SYNC's workers to read or
+ * change the parameters at an update point, where a worker owns them (mixbox.c). */
+enum { LEASH_MIX_NONE, LEASH_MIX_READ, LEASH_MIX_APPLY };
+typedef struct leash_mixbox {
+    _Alignas(LEASH_CACHE_LINE) _Atomic int request; /* LEASH_MIX_*; NONE when idle */
+    float *out;         /* READ: where the copy goes */
+    const float *delta; /* APPLY: what to add */
+} leash_mixbox;
+
+void leash_mixbox_init(leash_mixbox *b);
+/* Main thread: post a request (the box must be idle); returns 1, as mix_read/apply do. */
+int leash_mixbox_post_read(leash_mixbox *b, float *out);
+int leash_mixbox_post_apply(leash_mixbox *b, const float *delta);
+int leash_mixbox_pending(leash_mixbox *b);
+/* The thread that owns the parameters: the request to carry out now (LEASH_MIX_*), then,
+ * once it is carried out, leash_mixbox_done. */
+int leash_mixbox_take(leash_mixbox *b);
+void leash_mixbox_done(leash_mixbox *b);
+/* Carry out the box's request on theta (n floats) as its owner: copy it out, or add delta
+ * and count one more update in *timestamp; then mark it done. Returns the request. */
+int leash_mixbox_serve(leash_mixbox *b, float *theta, size_t n, uint64_t *timestamp);
 
 /* count parameter-sized buffers (zeroed), or NULL; freed with leash_free_buffers. */
 float **leash_alloc_buffers(int count, size_t n);

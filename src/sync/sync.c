@@ -7,7 +7,10 @@
  * next, and write only their own slice between the two barriers, so the barriers'
  * synchronization is all the ordering theta needs. Every worker must publish the same
  * number of times (the trainer runs SYNC in lockstep), and only workers publish: the
- * main thread's index has no place in the barrier. */
+ * main thread's index has no place in the barrier. The averaging layer's requests go
+ * through a mailbox: worker 0 takes the request before the first barrier (which shows
+ * its decision to all), every worker carries it out on its slice between the barriers,
+ * and worker 0 marks it done after the second, before it can take another. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,8 @@ struct leash_strategy {
     pthread_barrier_t barrier;
     int barrier_ready;
     leash_stepper *stepper;
+    leash_mixbox mix;
+    int round_mix; /* the request this round carries out: written by worker 0 only */
 };
 
 static void sync_destroy(leash_strategy *s)
@@ -64,6 +69,7 @@ static int sync_create(leash_strategy **out, const leash_strategy_args *a)
     }
     s->barrier_ready = 1;
     memcpy(s->theta, a->theta0, s->n * sizeof *s->theta);
+    leash_mixbox_init(&s->mix);
     *out = s;
     return 0;
 }
@@ -107,6 +113,7 @@ static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts
                         leash_worker_stats *st)
 {
     s->grads[w] = grad;
+    if (w == 0) s->round_mix = leash_mixbox_take(&s->mix);
     int serial = barrier_wait(s, st);
     /* Worker w's slice of the parameters; the slices of all workers cover them. */
     size_t first = s->n * (size_t)w / (size_t)s->m, last = s->n * (size_t)(w + 1) / (size_t)s->m;
@@ -115,11 +122,21 @@ static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts
     for (int k = 1; k < s->m; ++k) add_into(s->sum + first, s->grads[k] + first, len);
     apply_mean(s->theta + first, s->velocity ? s->velocity + first : NULL, s->sum + first,
                1.0f / (float)s->m, s->momentum, leash_stepper_eta(s->stepper, 0), len);
+    const int mix = s->round_mix;
+    if (mix != LEASH_MIX_NONE) {
+        double t0 = leash_now();
+        if (mix == LEASH_MIX_READ)
+            memcpy(s->mix.out + first, s->theta + first, len * sizeof *s->theta);
+        else
+            leash_axpy_inplace(s->theta + first, s->mix.delta + first, -1.0f, len);
+        st->time_mix += leash_now() - t0;
+    }
     if (serial) {
         leash_stats_record_update(st, s->stepper, 0, 0);
-        ++s->timestamp;
+        s->timestamp += mix == LEASH_MIX_APPLY ? 2 : 1;
     }
     barrier_wait(s, st);
+    if (w == 0 && mix != LEASH_MIX_NONE) leash_mixbox_done(&s->mix);
     /* One update per round, credited to the thread that counted it; the other m - 1
      * gradients went into it (returned as 0, not dropped). */
     return serial;
@@ -133,6 +150,17 @@ static void sync_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 
 static uint64_t sync_peak_versions(leash_strategy *s) { return 1; }
 
+static int sync_mix_read(leash_strategy *s, float *out) { return leash_mixbox_post_read(&s->mix, out); }
+static int sync_mix_apply(leash_strategy *s, const float *delta)
+{
+    return leash_mixbox_post_apply(&s->mix, delta);
+}
+static int sync_mix_pending(leash_strategy *s) { return leash_mixbox_pending(&s->mix); }
+static void sync_mix_serve(leash_strategy *s)
+{
+    leash_mixbox_serve(&s->mix, s->theta, s->n, &s->timestamp);
+}
+
 const leash_strategy_ops leash_sync_ops = {
     .algorithm = LEASH_ALGO_SYNC,
     .lockstep = 1,
@@ -143,4 +171,8 @@ const leash_strategy_ops leash_sync_ops = {
     .publish = sync_publish,
     .snapshot = sync_snapshot,
     .peak_versions = sync_peak_versions,
+    .mix_read = sync_mix_read,
+    .mix_apply = sync_mix_apply,
+    .mix_pending = sync_mix_pending,
+    .mix_serve = sync_mix_serve,
 };

@@ -17,6 +17,9 @@
 
 #include "core/clock_internal.h"
 #include "core/error_internal.h"
+#include "dist/averaging_internal.h"
+#include "dist/comm_internal.h"
+#include "leash/dist.h"
 #include "leash/placement.h"
 #include "leash/rng.h"
 #include "sync/strategy_internal.h"
@@ -36,6 +39,9 @@ typedef struct worker {
     double loss_sum; /* this epoch's mini-batch losses */
     uint64_t losses;
     leash_worker_stats stats; /* whole run */
+    /* stats.updates for the main thread to poll while the worker runs; relaxed: a
+     * progress hint for the averaging layer, ordered by nothing else. */
+    _Atomic uint64_t published;
 } worker;
 
 struct trainer {
@@ -131,6 +137,7 @@ static int do_round(worker *w, long r)
      * gradient is published there; the run stops at the end of the epoch. */
     int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, &w->stats) : 0;
     w->stats.time_publish += leash_now() - t1;
+    atomic_store_explicit(&w->published, w->stats.updates, memory_order_relaxed);
     if (rc < 0) {
         int none = 0;
         atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
@@ -201,11 +208,69 @@ static void wait_workers(trainer *t)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* Wait at most until deadline (CLOCK_MONOTONIC); returns whether every worker finished. */
+static int wait_workers_until(trainer *t, const struct timespec *deadline)
+{
+    pthread_mutex_lock(&t->lock);
+    int rc = 0;
+    while (t->finished < t->cfg->threads && rc == 0)
+        rc = pthread_cond_timedwait(&t->finished_cv, &t->lock, deadline);
+    int done = t->finished == t->cfg->threads;
+    pthread_mutex_unlock(&t->lock);
+    return done;
+}
+
+/* For the averaging layer: no worker runs (the lock orders their writes before ours). */
+static int workers_idle(void *arg)
+{
+    trainer *t = arg;
+    pthread_mutex_lock(&t->lock);
+    int idle = t->finished == t->cfg->threads;
+    pthread_mutex_unlock(&t->lock);
+    return idle;
+}
+
+static uint64_t published_updates(trainer *t)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < t->cfg->threads; ++i)
+        u += atomic_load_explicit(&t->workers[i].published, memory_order_relaxed);
+    return u;
+}
+
+/* The main thread's share of an epoch with the averaging layer on: rounds whenever one is
+ * due while the workers run (polled every millisecond), then, with several ranks, rounds
+ * until every rank has finished the epoch (see averaging_internal.h). */
+static int averaging_epoch(trainer *t, leash_averager *av)
+{
+    int all_finished = 0, rc;
+    for (;;) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_nsec += 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_nsec -= 1000000000;
+            ++deadline.tv_sec;
+        }
+        if (wait_workers_until(t, &deadline)) break;
+        uint64_t updates = published_updates(t);
+        if (leash_averager_due(av, updates, leash_now()) &&
+            (rc = leash_averager_round(av, updates, 0, workers_idle, t, &all_finished)) != 0)
+            return rc;
+    }
+    if (leash_dist_size() == 1) return 0;
+    while (!all_finished)
+        if ((rc = leash_averager_round(av, published_updates(t), 1, workers_idle, t,
+                                       &all_finished)) != 0)
+            return rc;
+    return 0;
+}
+
 static int check_inputs(const leash_config *cfg, const leash_dataset *train,
                         const leash_dataset *test)
 {
     if (cfg->batch <= 0 || cfg->epochs <= 0 || cfg->rounds < 0 || cfg->threads < 1 ||
-        cfg->tau_max < 0 || cfg->target_loss < 0)
+        cfg->tau_max < 0 || cfg->target_loss < 0 || cfg->avg_every < 0 || !(cfg->avg_period >= 0))
         return leash_fail(LEASH_EINVAL, "invalid training configuration");
     if (cfg->placement && cfg->placement->nworkers < cfg->threads)
         return leash_fail(LEASH_EINVAL, "the placement plans %d workers for %d threads",
@@ -249,6 +314,7 @@ static int collect_stats(leash_result *res, const trainer *t)
         res->time_compute_s += st->time_compute;
         res->time_publish_s += st->time_publish;
         res->time_wait_s += st->time_wait;
+        res->time_mix_s += st->time_mix;
         for (int k = 0; k <= res->tau_max; ++k) res->staleness_hist[k] += st->staleness[k];
         for (int k = 0; k < LEASH_ATTEMPT_BINS; ++k) res->attempts_hist[k] += st->attempts[k];
     }
@@ -286,6 +352,7 @@ static int make_workers(trainer *t)
         worker *w = &t->workers[i];
         w->id = i;
         w->t = t;
+        atomic_init(&w->published, 0);
         int rc = leash_workspace_create(&w->ws, t->model, t->cfg->batch);
         if (rc) return rc;
         w->grad = leash_params_alloc(t->model->nparams);
@@ -297,69 +364,104 @@ static int make_workers(trainer *t)
     return 0;
 }
 
+/* The ranks agree on a failure: if any rank failed, every rank returns, the lowest
+ * failing one with its own error, the others with LEASH_EPEER. */
+static int agree(int rc)
+{
+    int first, first_rc;
+    int err = leash_dist_first_failure(rc, &first, &first_rc);
+    if (err) return err;
+    if (first < 0) return 0;
+    return first == leash_dist_rank() ? rc : LEASH_EPEER;
+}
+
 int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
                 leash_result *res, leash_epoch_callback on_epoch, void *arg)
 {
     memset(res, 0, sizeof *res);
-    int rc = check_inputs(cfg, train, test);
-    if (rc) return rc;
-    if ((rc = build_model(&res->model, cfg, train)) != 0) return rc;
-
     trainer t = {.cfg = cfg, .model = &res->model, .train = train,
                  .ops = leash_strategy_for(cfg->algorithm)};
-    if (!t.ops) return leash_fail(LEASH_EINVAL, "unknown algorithm %d", (int)cfg->algorithm);
-    const int m = cfg->threads;
-    t.rounds = cfg->rounds ? cfg->rounds : (long)(train->n / (size_t)cfg->batch);
-    /* Lockstep rounds come in groups of m gradients. */
-    if (t.ops->lockstep && t.rounds < m)
-        return leash_fail(LEASH_EINVAL,
-                          "-n %d: SYNC needs at least one gradient per thread and epoch (%ld)", m,
-                          t.rounds);
     atomic_init(&t.next_round, 0);
     atomic_init(&t.diverged, 0);
     atomic_init(&t.error, 0);
-
-    /* Workers are the parallelism: OpenBLAS must not start threads of its own. */
-    openblas_set_num_threads(1);
-
     leash_stepper *stepper = NULL;
     int gate = 0, started = 0;
+    const int averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
+    const int m = cfg->threads;
+    leash_averager av = {0};
+
+    /* Local preparation; every rank then agrees before the first collective. */
+    int rc = check_inputs(cfg, train, test);
+    if (rc) goto prepared;
+    if ((rc = build_model(&res->model, cfg, train)) != 0) goto prepared;
+    if (!t.ops) {
+        rc = leash_fail(LEASH_EINVAL, "unknown algorithm %d", (int)cfg->algorithm);
+        goto prepared;
+    }
+    t.rounds = cfg->rounds ? cfg->rounds : (long)(train->n / (size_t)cfg->batch);
+    /* Lockstep rounds come in groups of m gradients. */
+    if (t.ops->lockstep && t.rounds < m) {
+        rc = leash_fail(LEASH_EINVAL,
+                        "-n %d: SYNC needs at least one gradient per thread and epoch (%ld)", m,
+                        t.rounds);
+        goto prepared;
+    }
+    /* Workers are the parallelism: OpenBLAS must not start threads of its own. */
+    openblas_set_num_threads(1);
     t.perm = malloc(train->n * sizeof *t.perm);
     res->params = leash_params_alloc(res->model.nparams);
     res->epochs = calloc((size_t)cfg->epochs, sizeof *res->epochs);
     if (!t.perm || !res->params || !res->epochs) {
         rc = leash_fail(LEASH_ENOMEM, "out of memory for training buffers");
-        goto out;
+        goto prepared;
     }
     leash_model_init_params(&res->model, res->params, cfg->init, cfg->seed);
-    leash_input_map_standardize(&t.map, train);
-    if ((rc = leash_stepper_create(&stepper, cfg->step_policy, cfg->step, m, cfg->tau_max,
-                                   cfg->tail_amplitude)) != 0)
-        goto out;
+    if (cfg->input_map)
+        t.map = *cfg->input_map;
+    else
+        leash_input_map_standardize(&t.map, train);
+    rc = leash_stepper_create(&stepper, cfg->step_policy, cfg->step, m, cfg->tau_max,
+                              cfg->tail_amplitude);
+prepared:
+    if ((rc = agree(rc)) != 0) goto out;
+    /* Every rank starts from rank 0's parameters. */
+    if ((rc = leash_comm_bcast_f(res->params, res->model.nparams)) != 0) goto out;
     leash_strategy_args args = {&res->model, res->params, cfg, stepper};
-    if ((rc = t.ops->create(&t.strategy, &args)) != 0) goto out;
-    if ((rc = make_workers(&t)) != 0) goto out;
+    if ((rc = t.ops->create(&t.strategy, &args)) != 0) goto started_all;
+    if ((rc = make_workers(&t)) != 0) goto started_all;
+    if (averaging && (rc = leash_averager_init(&av, t.ops, t.strategy, res->model.nparams,
+                                               cfg->avg_every, cfg->avg_period)) != 0)
+        goto started_all;
     if (pthread_mutex_init(&t.lock, NULL) != 0) {
         rc = leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
-        goto out;
+        goto started_all;
     }
     if (pthread_cond_init(&t.started, NULL) != 0) {
         pthread_mutex_destroy(&t.lock);
         rc = leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
-        goto out;
+        goto started_all;
     }
-    if (pthread_cond_init(&t.finished_cv, NULL) != 0) {
+    pthread_condattr_t monotonic;
+    int cv = pthread_condattr_init(&monotonic);
+    if (cv == 0) {
+        cv = pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+        if (cv == 0) cv = pthread_cond_init(&t.finished_cv, &monotonic);
+        pthread_condattr_destroy(&monotonic);
+    }
+    if (cv != 0) {
         pthread_cond_destroy(&t.started);
         pthread_mutex_destroy(&t.lock);
         rc = leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
-        goto out;
+        goto started_all;
     }
     gate = 1;
     for (; started < m; ++started)
         if (pthread_create(&t.workers[started].thread, NULL, worker_main, &t.workers[started])) {
             rc = leash_fail(LEASH_ENOMEM, "cannot start worker thread %d of %d", started + 1, m);
-            goto out;
+            break;
         }
+started_all:
+    if ((rc = agree(rc)) != 0) goto out;
 
     leash_rng rng;
     leash_rng_seed(&rng, cfg->seed ^ 0x5eed5eed5eed5eedULL);
@@ -371,51 +473,76 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
         atomic_store_explicit(&t.next_round, 0, memory_order_relaxed);
         double t_epoch = leash_now();
         open_gate(&t, 0);
-        wait_workers(&t);
+        if (averaging) {
+            /* Other ranks may be waiting in a round for this one: only an abort ends
+             * the job now (leash_dist_broken). */
+            if ((rc = averaging_epoch(&t, &av)) != 0) {
+                leash_comm_mark_broken();
+                goto out;
+            }
+        } else {
+            wait_workers(&t);
+        }
         leash_epoch_stats *st = &res->epochs[e];
         st->epoch = e + 1;
         st->time_s = leash_now() - t_epoch;
-        int error = atomic_load_explicit(&t.error, memory_order_relaxed);
-        if (error) {
-            rc = leash_fail(error, "%s: cannot apply a gradient: %s",
-                            leash_algorithm_name(cfg->algorithm), leash_strerror(error));
+
+        /* The ranks agree on failures: the lowest failing rank reports, all stop. */
+        int error = atomic_load_explicit(&t.error, memory_order_relaxed), first, first_rc;
+        if (error)
+            leash_fail(error, "%s: cannot apply a gradient: %s",
+                       leash_algorithm_name(cfg->algorithm), leash_strerror(error));
+        else if (atomic_load_explicit(&t.diverged, memory_order_relaxed))
+            error = leash_fail(LEASH_EDIVERGED,
+                               "training diverged: the loss became non-finite in epoch %d "
+                               "(try a smaller -l)",
+                               e + 1);
+        if ((rc = leash_dist_first_failure(error, &first, &first_rc)) != 0) goto out;
+        if (first >= 0) {
+            rc = first == leash_dist_rank() ? error : LEASH_EPEER;
             goto out;
         }
-        if (atomic_load_explicit(&t.diverged, memory_order_relaxed)) {
-            rc = leash_fail(LEASH_EDIVERGED,
-                            "training diverged: the loss became non-finite in epoch %d "
-                            "(try a smaller -l)",
-                            e + 1);
-            goto out;
-        }
-        double loss_sum = 0.0;
-        uint64_t losses = 0;
+
+        double sums[3] = {0.0, 0.0, 0.0}; /* loss sum, losses, updates: over all ranks */
         for (int i = 0; i < m; ++i) {
-            loss_sum += t.workers[i].loss_sum;
-            losses += t.workers[i].losses;
+            sums[0] += t.workers[i].loss_sum;
+            sums[1] += (double)t.workers[i].losses;
         }
         uint64_t updates = total_updates(&t);
-        st->updates = updates - updates_before;
+        res->samples += (uint64_t)sums[1] * (uint64_t)cfg->batch;
+        res->updates += updates - updates_before;
+        sums[2] = (double)(updates - updates_before);
         updates_before = updates;
-        st->train_loss = losses ? loss_sum / (double)losses : NAN;
+        if ((rc = leash_comm_allreduce_sum_d(sums, 3)) != 0) goto out;
+        st->train_loss = sums[1] > 0 ? sums[0] / sums[1] : NAN;
+        st->updates = (uint64_t)sums[2];
         res->time_s += st->time_s;
-        res->updates += st->updates;
-        res->samples += losses * (uint64_t)cfg->batch;
+        const int last = e + 1 == cfg->epochs ||
+                         (cfg->target_loss > 0 && st->train_loss <= cfg->target_loss);
 
+        /* Evaluate the mean of the ranks' models on rank 0; after the last epoch every rank
+         * takes rank 0's mean, bit for bit: the final averaging. */
         double t_eval = leash_now();
         uint64_t ts;
         t.ops->snapshot(t.strategy, res->params, &ts);
+        if ((rc = leash_comm_mean_to_root(res->params, res->model.nparams, last)) != 0) goto out;
+        st->test_loss = st->test_accuracy = NAN;
         /* The workers are idle until the gate opens again: borrow worker 0's scratch. */
-        evaluate(&res->model, res->params, t.workers[0].ws, cfg->batch, test, &t.map,
-                 t.workers[0].idx, &st->test_loss, &st->test_accuracy);
+        if (leash_dist_rank() == 0)
+            evaluate(&res->model, res->params, t.workers[0].ws, cfg->batch, test, &t.map,
+                     t.workers[0].idx, &st->test_loss, &st->test_accuracy);
         res->eval_time_s += leash_now() - t_eval;
         res->nepochs = e + 1;
         if (on_epoch) on_epoch(st, arg);
-        if (cfg->target_loss > 0 && st->train_loss <= cfg->target_loss) {
-            res->time_to_target_s = res->time_s;
+        if (last) {
+            if (cfg->target_loss > 0 && st->train_loss <= cfg->target_loss)
+                res->time_to_target_s = res->time_s;
             break;
         }
     }
+    res->averagings = av.rounds;
+    res->time_mpi_s = av.time_mpi;
+    res->time_averaging_s = av.time_total;
     rc = collect_stats(res, &t);
 out:
     if (started) {
@@ -427,6 +554,7 @@ out:
         pthread_cond_destroy(&t.started);
         pthread_cond_destroy(&t.finished_cv);
     }
+    leash_averager_free(&av);
     if (t.strategy) t.ops->destroy(t.strategy);
     free_workers(&t);
     leash_stepper_destroy(stepper);

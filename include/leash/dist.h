@@ -1,0 +1,43 @@
+/* Ranks: MPI start-up and shutdown for programs built on leash.
+ *
+ * Only the thread that called leash_dist_init may call MPI (MPI_THREAD_FUNNELED): in
+ * leash that is the training thread, never a worker. A process not started by an MPI
+ * launcher does not initialize MPI at all and is rank 0 of 1; so is any process before
+ * leash_dist_init. */
+#ifndef LEASH_DIST_H
+#define LEASH_DIST_H
+
+/* Nonzero if an MPI launcher (mpirun, srun --mpi=pmix, mpiexec) started this process. */
+int leash_dist_launched(void);
+
+/* Initialize MPI with MPI_THREAD_FUNNELED if leash_dist_launched(); otherwise do nothing.
+ * Returns 0 or LEASH_EMPI. */
+int leash_dist_init(int *argc, char ***argv);
+
+/* This process's rank and the number of ranks (0 and 1 without MPI). */
+int leash_dist_rank(void);
+int leash_dist_size(void);
+
+/* Finalize MPI if leash_dist_init started it. */
+void leash_dist_finalize(void);
+
+/* End every rank of the job with code (MPI_Abort), or just this process without MPI.
+ * For failures that other ranks cannot learn of at a collective step. */
+_Noreturn void leash_dist_abort(int code);
+
+/* Collective: among the ranks on this node that pass the same cpuset (as text), this
+ * rank's index and their count (0 and 1 without MPI), for leash_cpuset_share. */
+int leash_dist_node_peers(const char *cpuset, int *index, int *count);
+
+/* Nonzero once this rank has failed in the middle of a collective sequence (an MPI call
+ * failed, or an averaging round could not complete): other ranks may wait for it
+ * forever, so the job must end with leash_dist_abort. Errors the ranks agreed on
+ * (leash_dist_first_failure, leash_train's own agreement) leave it zero. */
+int leash_dist_broken(void);
+
+/* Collective: *first gets the lowest rank that passes an error code rc != 0 (-1 if none
+ * does) and *first_rc that rank's code, on every rank. Lets the ranks agree on an error
+ * so that exactly one of them reports it and all exit alike. */
+int leash_dist_first_failure(int rc, int *first, int *first_rc);
+
+#endif

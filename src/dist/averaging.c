@@ -1,0 +1,84 @@
+/* The averaging layer: see averaging_internal.h. */
+#include <string.h>
+#include <time.h>
+
+#include "core/clock_internal.h"
+#include "core/error_internal.h"
+#include "dist/averaging_internal.h"
+#include "dist/comm_internal.h"
+#include "leash/dist.h"
+
+int leash_averager_init(leash_averager *a, const leash_strategy_ops *ops, leash_strategy *s,
+                        size_t n, long every, double period)
+{
+    memset(a, 0, sizeof *a);
+    a->ops = ops;
+    a->strategy = s;
+    a->n = n;
+    a->every = every;
+    a->period = period;
+    a->next_updates = every > 0 ? (uint64_t)every : UINT64_MAX;
+    a->next_time = period > 0 ? leash_now() + period : -1.0;
+    a->snapshot = leash_params_alloc(n);
+    a->sum = leash_params_alloc(n + 1);
+    if (!a->snapshot || !a->sum) {
+        leash_averager_free(a);
+        return leash_fail(LEASH_ENOMEM, "out of memory for the averaging buffers");
+    }
+    return 0;
+}
+
+void leash_averager_free(leash_averager *a)
+{
+    leash_params_free(a->snapshot);
+    leash_params_free(a->sum);
+    a->snapshot = a->sum = NULL;
+}
+
+int leash_averager_due(const leash_averager *a, uint64_t updates, double now)
+{
+    return updates >= a->next_updates || (a->next_time >= 0 && now >= a->next_time);
+}
+
+/* Wait until a request the strategy posted has been carried out: by a worker at its next
+ * update, or here once the workers have stopped. Only this thread waits. */
+static void complete(leash_averager *a, int (*idle)(void *), void *arg)
+{
+    const struct timespec pause = {0, 50000};
+    while (a->ops->mix_pending(a->strategy)) {
+        if (idle(arg)) {
+            a->ops->mix_serve(a->strategy);
+            return;
+        }
+        nanosleep(&pause, NULL);
+    }
+}
+
+int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int (*idle)(void *),
+                         void *arg, int *all_finished)
+{
+    double t0 = leash_now();
+    int rc = a->ops->mix_read(a->strategy, a->snapshot);
+    if (rc < 0) return rc;
+    if (rc == 1) complete(a, idle, arg);
+    memcpy(a->sum, a->snapshot, a->n * sizeof *a->sum);
+    a->sum[a->n] = finished ? 1.0f : 0.0f;
+    double t1 = leash_now();
+    if ((rc = leash_comm_allreduce_sum_f(a->sum, a->n + 1)) != 0) return rc;
+    a->time_mpi += leash_now() - t1;
+    /* Counts of ranks are small integers: exact in float, the same on every rank. */
+    const int ranks = leash_dist_size();
+    *all_finished = (int)a->sum[a->n] == ranks;
+    /* The correction, in place: average - snapshot. */
+    const float inv = 1.0f / (float)ranks;
+    for (size_t i = 0; i < a->n; ++i) a->sum[i] = a->sum[i] * inv - a->snapshot[i];
+    rc = a->ops->mix_apply(a->strategy, a->sum);
+    if (rc < 0) return rc;
+    if (rc == 1) complete(a, idle, arg);
+    ++a->rounds;
+    double now = leash_now();
+    a->time_total += now - t0;
+    if (a->every > 0) a->next_updates = updates + (uint64_t)a->every;
+    if (a->period > 0) a->next_time = now + a->period;
+    return 0;
+}

@@ -1,0 +1,50 @@
+/* The averaging layer between ranks (DESIGN.md section 2), run by the training thread.
+ *
+ * A round: take a consistent copy theta_s of this rank's newest parameters, sum the
+ * copies of all ranks (MPI_Allreduce) into theta_avg, and publish the correction
+ * theta_avg - theta_s through the strategy as one update with eta = 1. Updates that the
+ * workers published meanwhile are kept, every version stays whole gradients (plus whole
+ * corrections) applied in order, and no worker waits for the network.
+ *
+ * Rounds are collectives, so all ranks must run the same number. Each round's sum also
+ * counts the ranks that have finished their epoch: a rank that finishes early keeps
+ * joining rounds (its workers idle) until a round in which every rank has finished, so
+ * ranks that train at different speeds, or whose update counts differ (dropped
+ * gradients, uneven shards), still pair their rounds one to one. */
+#ifndef LEASH_AVERAGING_INTERNAL_H
+#define LEASH_AVERAGING_INTERNAL_H
+
+#include <stdint.h>
+
+#include "sync/strategy_internal.h"
+
+typedef struct leash_averager {
+    const leash_strategy_ops *ops;
+    leash_strategy *strategy;
+    size_t n;
+    float *snapshot; /* theta_s */
+    float *sum;      /* n + 1 floats: the summed parameters, then the finished ranks */
+    long every;      /* updates between rounds; 0: not by count */
+    double period;   /* seconds between rounds; 0: not by time */
+    uint64_t next_updates;
+    double next_time;
+    uint64_t rounds;
+    double time_mpi;   /* in MPI_Allreduce */
+    double time_total; /* in rounds: copies, MPI, corrections */
+} leash_averager;
+
+/* every/period as in leash_config (at least one nonzero). */
+int leash_averager_init(leash_averager *a, const leash_strategy_ops *ops, leash_strategy *s,
+                        size_t n, long every, double period);
+void leash_averager_free(leash_averager *a);
+
+/* Whether a round is due, given this rank's update count and the time. */
+int leash_averager_due(const leash_averager *a, uint64_t updates, double now);
+
+/* One round. finished: this rank's workers are done with the epoch. idle(arg) tells
+ * whether no worker runs (then requests the strategy posted are served here). On return
+ * *all_finished says whether every rank had finished. */
+int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int (*idle)(void *),
+                         void *arg, int *all_finished);
+
+#endif

@@ -1,0 +1,197 @@
+/* MPI start-up and the collectives of comm_internal.h. */
+#include <limits.h>
+#include <stdint.h>
+#include <time.h>
+#include <stdlib.h>
+
+#include <mpi.h>
+
+#include "core/error_internal.h"
+#include "dist/comm_internal.h"
+#include "leash/dist.h"
+
+/* Set by leash_dist_init: whether this process initialized MPI, and its place. Written
+ * once on the training thread before any worker starts. */
+static int mpi_started;
+static int my_rank, nranks = 1;
+static int broken;
+
+int leash_dist_launched(void)
+{
+    /* Open MPI's mpirun, PMIx launchers (srun --mpi=pmix, prterun), and the PMI-1/2
+     * launchers of MPICH-family mpiexec each set one of these in every rank. */
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; ++i)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+int leash_dist_init(int *argc, char ***argv)
+{
+    if (mpi_started || !leash_dist_launched()) return 0;
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return leash_fail(LEASH_EMPI, "MPI_Init_thread failed");
+    mpi_started = 1;
+    if (provided < MPI_THREAD_FUNNELED) {
+        leash_dist_finalize();
+        return leash_fail(LEASH_EMPI, "the MPI library does not provide MPI_THREAD_FUNNELED");
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    return 0;
+}
+
+int leash_dist_rank(void) { return my_rank; }
+int leash_dist_size(void) { return nranks; }
+
+void leash_dist_finalize(void)
+{
+    if (!mpi_started) return;
+    MPI_Finalize();
+    mpi_started = 0;
+    my_rank = 0;
+    nranks = 1;
+}
+
+_Noreturn void leash_dist_abort(int code)
+{
+    if (mpi_started) MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}
+
+static int active(void) { return mpi_started && nranks > 1; }
+
+void leash_comm_mark_broken(void) { broken = 1; }
+int leash_dist_broken(void) { return broken; }
+
+static int check(int rc, const char *what)
+{
+    if (rc == MPI_SUCCESS) return 0;
+    broken = 1;
+    return leash_fail(LEASH_EMPI, "%s failed (MPI error %d)", what, rc);
+}
+
+/* MPI counts are ints: larger vectors go in pieces. */
+#define CHUNK ((size_t)INT_MAX / 2)
+
+/* Complete a nonblocking collective without spinning. A blocking collective busy-polls
+ * while it waits for slower ranks, and the main thread would then take a core from this
+ * rank's workers (or, oversubscribed, from another rank's). Testing every 50 us keeps
+ * the collective progressing (Open MPI progresses it inside MPI_Test) at a negligible
+ * cost in latency. */
+static int wait_gently(MPI_Request *req, int rc, const char *what)
+{
+    if (rc != MPI_SUCCESS) return check(rc, what);
+    const struct timespec pause = {0, 50000};
+    for (;;) {
+        int done = 0;
+        if ((rc = MPI_Test(req, &done, MPI_STATUS_IGNORE)) != MPI_SUCCESS) return check(rc, what);
+        if (done) return 0;
+        nanosleep(&pause, NULL);
+    }
+}
+
+int leash_dist_first_failure(int rc, int *first, int *first_rc)
+{
+    /* MINLOC on (rank, code) pairs: the lowest failing rank, carrying its code along. */
+    struct {
+        int rank, code;
+    } me = {rc ? my_rank : nranks, rc};
+    if (active()) {
+        MPI_Request req;
+        int err = wait_gently(&req, MPI_Iallreduce(MPI_IN_PLACE, &me, 1, MPI_2INT, MPI_MINLOC,
+                                                   MPI_COMM_WORLD, &req),
+                              "MPI_Allreduce");
+        if (err) return err;
+    }
+    *first = me.rank < nranks ? me.rank : -1;
+    *first_rc = me.rank < nranks ? me.code : 0;
+    return 0;
+}
+
+int leash_dist_node_peers(const char *cpuset, int *index, int *count)
+{
+    *index = 0;
+    *count = 1;
+    if (!active()) return 0;
+    MPI_Comm node, same;
+    int rc = check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, my_rank,
+                                       MPI_INFO_NULL, &node),
+                   "MPI_Comm_split_type");
+    if (rc) return rc;
+    /* Ranks with equal cpusets get the same color (FNV-1a of the text, kept non-negative
+     * as MPI_Comm_split requires). */
+    uint32_t h = 2166136261u;
+    for (const char *p = cpuset; *p; ++p) h = (h ^ (unsigned char)*p) * 16777619u;
+    rc = check(MPI_Comm_split(node, (int)(h & 0x7fffffff), my_rank, &same), "MPI_Comm_split");
+    if (rc == 0) {
+        MPI_Comm_rank(same, index);
+        MPI_Comm_size(same, count);
+        MPI_Comm_free(&same);
+    }
+    MPI_Comm_free(&node);
+    return rc;
+}
+
+int leash_comm_allreduce_sum_f(float *x, size_t n)
+{
+    if (!active()) return 0;
+    for (size_t i = 0; i < n; i += CHUNK) {
+        int c = (int)(n - i < CHUNK ? n - i : CHUNK);
+        MPI_Request req;
+        int rc = wait_gently(&req, MPI_Iallreduce(MPI_IN_PLACE, x + i, c, MPI_FLOAT, MPI_SUM,
+                                                  MPI_COMM_WORLD, &req),
+                             "MPI_Allreduce");
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int leash_comm_allreduce_sum_d(double *x, int n)
+{
+    if (!active()) return 0;
+    MPI_Request req;
+    return wait_gently(&req, MPI_Iallreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req),
+                       "MPI_Allreduce");
+}
+
+int leash_comm_bcast_f(float *x, size_t n)
+{
+    if (!active()) return 0;
+    for (size_t i = 0; i < n; i += CHUNK) {
+        int c = (int)(n - i < CHUNK ? n - i : CHUNK);
+        MPI_Request req;
+        int rc = wait_gently(&req, MPI_Ibcast(x + i, c, MPI_FLOAT, 0, MPI_COMM_WORLD, &req), "MPI_Bcast");
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int leash_comm_mean_to_root(float *x, size_t n, int bcast)
+{
+    if (!active()) return 0;
+    const float inv = 1.0f / (float)nranks;
+    for (size_t i = 0; i < n; i += CHUNK) {
+        int c = (int)(n - i < CHUNK ? n - i : CHUNK);
+        MPI_Request req;
+        int rc = wait_gently(&req, MPI_Ireduce(my_rank == 0 ? MPI_IN_PLACE : x + i, x + i, c,
+                                               MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD, &req),
+                             "MPI_Reduce");
+        if (rc) return rc;
+    }
+    if (my_rank == 0)
+        for (size_t i = 0; i < n; ++i) x[i] *= inv;
+    return bcast ? leash_comm_bcast_f(x, n) : 0;
+}
+
+int leash_comm_gather_d(const double *mine, int n, double *all)
+{
+    if (!active()) {
+        for (int i = 0; i < n; ++i) all[i] = mine[i];
+        return 0;
+    }
+    MPI_Request req;
+    return wait_gently(&req, MPI_Igather(mine, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, MPI_COMM_WORLD, &req),
+                       "MPI_Gather");
+}

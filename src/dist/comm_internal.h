@@ -1,0 +1,29 @@
+/* Collective operations over the ranks, for the training thread only (MPI_THREAD_FUNNELED).
+ *
+ * Every function is collective: all ranks call it in the same order with the same sizes.
+ * Without MPI (one rank) each is the identity, so the trainer runs the same code with and
+ * without a launcher. All return 0 or LEASH_EMPI. */
+#ifndef LEASH_COMM_INTERNAL_H
+#define LEASH_COMM_INTERNAL_H
+
+#include <stddef.h>
+
+/* x <- sum over ranks of x, on every rank. */
+int leash_comm_allreduce_sum_f(float *x, size_t n);
+int leash_comm_allreduce_sum_d(double *x, int n);
+
+/* x <- mean over ranks of x on rank 0; with bcast, rank 0's result then replaces x on
+ * every rank, so all ranks hold the same bits (an allreduce does not promise that). */
+int leash_comm_mean_to_root(float *x, size_t n, int bcast);
+
+/* x <- rank 0's x on every rank. */
+int leash_comm_bcast_f(float *x, size_t n);
+
+/* Rank 0 gets every rank's n doubles in rank order in all (size() * n); other ranks may
+ * pass NULL. */
+int leash_comm_gather_d(const double *mine, int n, double *all);
+
+/* This rank left the collective sequence (see leash_dist_broken). */
+void leash_comm_mark_broken(void);
+
+#endif

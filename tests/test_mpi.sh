@@ -1,0 +1,119 @@
+#!/bin/bash
+# Ranks under mpirun: shards, the averaging layer, identical final models, and the job's
+# behaviour on bad input and on a killed rank.
+set -u
+LEASH=${LEASH:-./leash}
+MPIRUN=${MPIRUN:-mpirun}
+SHARDS=${MPI_SHARDS:-./tests/mpi_shards}
+FASHION=${LEASH_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+T=$(mktemp -d "${TMPDIR:-/tmp}/leash-mpi.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+
+# Open MPI refuses root without these (CI runs as root). Its own allocations outlive
+# MPI_Finalize, which LeakSanitizer would report in a sanitized build: leaks are checked
+# by the other tests. More ranks than cores need --oversubscribe.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+mpi() { local np=$1; shift; "$MPIRUN" -np "$np" --oversubscribe "$@"; }
+
+# field FILE KEY: every value of "KEY": in a JSON document, one per line.
+field() { grep -o "\"$2\": [^,}]*" "$1" | sed 's/^[^:]*: //; s/"//g'; }
+# final FILE KEY: KEY of the document's "final" object.
+final() { sed -n '/"final": {/,/}/p' "$1" | grep -m1 -o "\"$2\": [^,]*" | awk '{print $2}'; }
+
+echo "1..10"
+
+for np in 2 3; do
+    if out=$(mpi "$np" "$SHARDS" 2>&1); then ok "$np ranks: shards disjoint and covering ($out)"
+    else not_ok "$np ranks: shards disjoint and covering" "$out"; fi
+done
+
+# check_ranks NAME FILE NP: every rank ended with the same parameters (digests of the
+# final parameters' bytes), ran the same number of averagings, and the shards' sizes add
+# up to the training set (TRAIN samples).
+check_ranks() {
+    local name=$1 f=$2 np=$3 train=$4
+    local digests rounds sizes
+    digests=$(field "$f" params_digest | sort -u | wc -l)
+    rounds=$(sed -n '/"per_rank"/,$p' "$f" | grep -o '"averagings": [0-9]*' | sort -u | wc -l)
+    sizes=$(sed -n '/"per_rank"/,$p' "$f" | grep -o '"train_samples": [0-9]*' | awk '{s += $2} END {print s}')
+    if [ "$(field "$f" params_digest | wc -l)" -ne "$np" ]; then not_ok "$name" "expected $np per-rank entries"
+    elif [ "$digests" -ne 1 ]; then not_ok "$name" "final parameters differ between ranks: $(field "$f" params_digest | tr '\n' ' ')"
+    elif [ "$rounds" -ne 1 ]; then not_ok "$name" "ranks ran different numbers of averagings"
+    elif [ "$sizes" -ne "$train" ]; then not_ok "$name" "shards hold $sizes samples, not $train"
+    else ok "$name"; fi
+}
+
+# Every strategy keeps the ranks' rounds paired and ends with bitwise-equal models;
+# small synthetic data, rounds every 3 updates (SEQ and SYNC go through the mailbox).
+for algo in SEQ SYNC ASYNC HOG; do
+    threads=2; [ $algo = SEQ ] && threads=1
+    f=$T/synth-$algo.json
+    if mpi 2 "$LEASH" -q -D SYNTH --synth-train 1500 --synth-test 200 -b 32 -e 2 -l 0.05 \
+        -a $algo -n $threads --avg-every 3 --output "$f" 2> "$T/err"; then
+        check_ranks "$algo, 2 ranks: identical final models, paired rounds" "$f" 2 1500
+    else not_ok "$algo, 2 ranks: identical final models" "$(cat "$T/err")"; fi
+done
+
+# The acceptance runs: LSH with averaging on Fashion-MNIST reaches 0.84.
+for np in 2 3; do
+    name="LSH, $np ranks x 2 threads, --avg-every 5: test accuracy >= 0.84, identical models"
+    if [ -n "${LEASH_SKIP_SLOW:-}" ]; then skip "$name" "LEASH_SKIP_SLOW"; continue; fi
+    if [ ! -f "$FASHION/train-images-idx3-ubyte.gz" ]; then skip "$name" "no Fashion-MNIST in $FASHION"; continue; fi
+    f=$T/lsh-$np.json
+    if ! mpi "$np" "$LEASH" -q -a LSH -n 2 -e 12 -l 0.1 -m 0.9 --avg-every 5 \
+        -D FASHION-MNIST --data-dir "$FASHION" --output "$f" 2> "$T/err"; then
+        not_ok "$name" "$(cat "$T/err")"; continue
+    fi
+    acc=$(final "$f" test_accuracy)
+    if awk -v a="$acc" 'BEGIN { exit !(a >= 0.84) }'; then check_ranks "$name (accuracy $acc)" "$f" "$np" 60000
+    else not_ok "$name" "test accuracy $acc"; fi
+done
+
+# Bad input on every rank: one message, exit status 2, within 10 s, no output file.
+start=$(date +%s)
+mpi 3 "$LEASH" -q --data-dir "$T/missing" --output "$T/bad.json" > /dev/null 2> "$T/err"
+status=$?
+took=$(( $(date +%s) - start ))
+lines=$(grep -c '^leash' "$T/err")
+if [ $status -ne 2 ]; then not_ok "bad data path, 3 ranks: exit status 2" "status $status" "$(cat "$T/err")"
+elif [ "$took" -gt 10 ]; then not_ok "bad data path, 3 ranks: ends within 10 s" "took $took s"
+elif [ "$lines" -ne 1 ] || ! grep -q "$T/missing" "$T/err"; then not_ok "bad data path, 3 ranks: one message naming the path" "$(cat "$T/err")"
+elif ls "$T" | grep -q '^bad\.json'; then not_ok "bad data path, 3 ranks: no output file"
+else ok "bad data path, 3 ranks: one message, exit 2 in $took s, no output"; fi
+
+# A rank killed in the middle of training ends the job instead of leaving the others
+# waiting in a collective forever.
+marker=$((RANDOM * 1000 + 7))
+mpi 2 "$LEASH" -q -D SYNTH --synth-train 4000 --synth-test 100 -b 32 -e 100000 -a LSH -n 1 \
+    --avg-every 5 --seed "$marker" --output "$T/killed.json" > /dev/null 2> "$T/err" &
+job=$!
+victim=
+for _ in $(seq 1 100); do
+    pids=$(pgrep -f -- "--seed $marker" | while read -r p; do
+        [ "$(cat /proc/$p/comm 2>/dev/null)" = leash ] && echo "$p"; done)
+    [ "$(echo "$pids" | grep -c .)" -ge 2 ] && { victim=$(echo "$pids" | tail -1); break; }
+    sleep 0.1
+done
+if [ -z "$victim" ]; then
+    kill "$job" 2> /dev/null; wait "$job"
+    not_ok "killed rank: the job ends" "the ranks did not start" "$(cat "$T/err")"
+else
+    sleep 1
+    kill -9 "$victim"
+    start=$(date +%s)
+    for _ in $(seq 1 300); do kill -0 "$job" 2> /dev/null || break; sleep 0.1; done
+    took=$(( $(date +%s) - start ))
+    if kill -0 "$job" 2> /dev/null; then
+        pkill -9 -f -- "--seed $marker"; kill -9 "$job" 2> /dev/null; wait "$job"
+        not_ok "killed rank: the job ends within 30 s" "still running after $took s"
+    else
+        wait "$job"; status=$?
+        if [ $status -eq 0 ]; then not_ok "killed rank: the job fails" "exit status 0"
+        else ok "killed rank: the job ended in $took s with status $status"; fi
+    fi
+fi

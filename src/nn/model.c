@@ -315,3 +315,20 @@ float leash_model_gradient(const leash_model *m, const float *params, float *gra
     }
     return (float)loss;
 }
+
+int leash_model_gemm_shapes(const leash_model *m, int B, leash_gemm_shape *s, int max)
+{
+    int n = 0;
+    for (int i = 0; i < m->nlayers; ++i) {
+        const leash_layer *l = &m->layers[i];
+        int rc = 0, din = i > 0;
+        if (l->kind == LEASH_LAYER_FC)
+            rc = leash_fc_gemm_shapes(s + n, max - n, din, B, l->in_c, l->out_c);
+        else if (l->kind == LEASH_LAYER_CONV)
+            rc = leash_conv_gemm_shapes(s + n, max - n, din, B, l->in_h, l->in_w, l->in_c,
+                                        l->out_c, l->k);
+        if (rc < 0) return rc;
+        n += rc;
+    }
+    return n;
+}

@@ -41,7 +41,18 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_end_object(j);
 }
 
-static void write_final(leash_json *j, const leash_result *res, size_t peak_rss)
+/* What the run cannot do without (doc/output.md): the dataset's bytes, the versions the
+ * strategy held at its peak, and each worker's gradient and workspace. */
+static size_t memory_floor(const leash_options *o, const leash_run_info *info,
+                           const leash_result *res)
+{
+    size_t params = res->model.nparams * sizeof(float);
+    return (info->ntrain + info->ntest) * (leash_model_input_size(&res->model) + 1) +
+           res->peak_versions * params +
+           (size_t)o->cfg.threads * (params + leash_workspace_bytes(&res->model, o->cfg.batch));
+}
+
+static void write_final(leash_json *j, const leash_result *res, size_t peak_rss, size_t floor)
 {
     const leash_epoch_stats *last = &res->epochs[res->nepochs - 1];
     leash_json_key(j, "final");
@@ -59,6 +70,7 @@ static void write_final(leash_json *j, const leash_result *res, size_t peak_rss)
     leash_json_kv_double(j, "samples_per_s", res->time_s > 0 ? (double)res->samples / res->time_s : 0);
     leash_json_kv_double(j, "updates_per_s", res->time_s > 0 ? (double)res->updates / res->time_s : 0);
     leash_json_kv_uint(j, "peak_rss_bytes", peak_rss);
+    leash_json_kv_uint(j, "memory_floor_bytes", floor);
     leash_json_kv_uint(j, "parameters", leash_model_count_params(&res->model));
     leash_json_end_object(j);
 }
@@ -175,7 +187,7 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     }
     leash_json_end_array(&j);
 
-    write_final(&j, res, info->peak_rss_bytes);
+    write_final(&j, res, info->peak_rss_bytes, memory_floor(o, info, res));
     write_sync(&j, o, res);
     leash_json_key(&j, "mpi");
     leash_json_begin_object(&j);

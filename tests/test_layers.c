@@ -169,6 +169,14 @@ static void pool_gradcheck_case(int H, int W, int C, uint64_t seed)
     ASSERT_DBL_LE(e_in, GRAD_TOL);
 }
 
+/* The channel counts the forward pass inlines (4, 6, 8, 16). */
+static void maxpool_gradcheck_specialized(void)
+{
+    pool_gradcheck_case(6, 5, 4, 33);
+    pool_gradcheck_case(5, 6, 6, 34);
+    pool_gradcheck_case(4, 4, 8, 35);
+    pool_gradcheck_case(4, 5, 16, 36);
+}
 static void maxpool_gradcheck_even(void) { pool_gradcheck_case(6, 4, 2, 31); }
 static void maxpool_gradcheck_odd(void) { pool_gradcheck_case(7, 5, 3, 32); }
 
@@ -553,6 +561,38 @@ static void conv_matches_reference(void)
     ASSERT_DBL_LE(worst, BLAS_TOL);
 }
 
+/* The inlined paths: each segment length im2col and col2im specialize (K*C = 3, 5, 9,
+ * 12, 15, 30) and a generic one (8), with output channel counts under, not dividing, and
+ * over the 64-float blocks of the bias passes. */
+static void conv_specialized_match_reference(void)
+{
+    static const int kc[][2] = {{3, 1}, {5, 1}, {3, 3}, {3, 4}, {5, 3}, {5, 6}, {2, 4}};
+    static const int ocs[] = {4, 6, 7, 16, 70};
+    leash_rng rng;
+    leash_rng_seed(&rng, 74);
+    double worst = 0.0;
+    for (int i = 0; i < 7; ++i)
+        worst = fmax(worst, conv_reference_case(2, 9, 8, kc[i][1], ocs[i % 5], kc[i][0], &rng));
+    ASSERT_DBL_LE(worst, BLAS_TOL);
+}
+
+/* The sgemm calls the layers report for the benchmarks' bound: an MLP's 2 + 3 + 3 + 3, and
+ * the CNN's conv layers once per im2col chunk (b = 512: 3 chunks of 28x28x1 with no input
+ * gradient, 3 of 13x13x4 with one), then its two FC layers. */
+static void gemm_shapes_follow_layers(void)
+{
+    leash_model mlp, cnn;
+    leash_gemm_shape s[64];
+    ASSERT_INT_EQ(leash_model_mlp(&mlp, 28, 28, 1, 10, 3, 128, LEASH_ACT_RELU), 0);
+    ASSERT_INT_EQ(leash_model_cnn(&cnn, 28, 28, 1, 10), 0);
+    ASSERT_INT_EQ(leash_model_gemm_shapes(&mlp, 512, s, 64), 11);
+    ASSERT_INT_EQ(s[0].m, 512);
+    ASSERT_INT_EQ(s[0].n, 128);
+    ASSERT_INT_EQ(s[0].k, 784);
+    ASSERT_INT_EQ(leash_model_gemm_shapes(&cnn, 512, s, 64), 3 * 2 + 3 * 3 + 3 + 3);
+    ASSERT_INT_EQ(leash_model_gemm_shapes(&cnn, 512, s, 20), LEASH_EINVAL);
+}
+
 /* Batches that go through im2col in several chunks, the last one partial: 28x28x1 with
  * K = 3 is 6084 floats per sample (172 per 2^20-float chunk), 32x32x3 with K = 5 is
  * 58800 (17 per chunk). */
@@ -701,7 +741,7 @@ static void softmax_stable_large_logits(void)
 
 int main(void)
 {
-    tap_plan(25);
+    tap_plan(28);
     TAP_RUN(fc_gradcheck);
     TAP_RUN(conv_gradcheck_c1_k3);
     TAP_RUN(conv_gradcheck_c3_k3);
@@ -709,6 +749,7 @@ int main(void)
     TAP_RUN(conv_gradcheck_c3_k5);
     TAP_RUN(maxpool_gradcheck_even);
     TAP_RUN(maxpool_gradcheck_odd);
+    TAP_RUN(maxpool_gradcheck_specialized);
     TAP_RUN(relu_gradcheck);
     TAP_RUN(sigmoid_gradcheck);
     TAP_RUN(softmax_xent_gradcheck);
@@ -723,6 +764,8 @@ int main(void)
     TAP_RUN(fc_matches_reference);
     TAP_RUN(conv_matches_reference);
     TAP_RUN(conv_chunked_matches_reference);
+    TAP_RUN(conv_specialized_match_reference);
+    TAP_RUN(gemm_shapes_follow_layers);
     TAP_RUN(maxpool_forward_exact);
     TAP_RUN(activations_match_definition);
     TAP_RUN(softmax_probs_and_loss);

@@ -74,6 +74,8 @@ typedef struct leash_workspace leash_workspace;
 
 int leash_workspace_create(leash_workspace **ws, const leash_model *m, int max_batch);
 void leash_workspace_destroy(leash_workspace *ws);
+/* Bytes a workspace for max_batch holds (its share of the memory floor). */
+size_t leash_workspace_bytes(const leash_model *m, int max_batch);
 /* The batch inputs (max_batch * input size floats) and labels the model reads. */
 float *leash_workspace_input(leash_workspace *ws);
 int *leash_workspace_labels(leash_workspace *ws);

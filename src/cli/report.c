@@ -123,7 +123,19 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_end_object(j);
 }
 
-static void write_final(leash_json *j, const leash_result *res, const leash_rank_table *t)
+/* What the run cannot do without (doc/output.md): the dataset's bytes, the versions the
+ * strategy held at its peak, and each worker's gradient and workspace. */
+static size_t memory_floor(const leash_options *o, const leash_run_info *info,
+                           const leash_result *res)
+{
+    size_t params = res->model.nparams * sizeof(float);
+    return (info->ntrain + info->ntest) * (leash_model_input_size(&res->model) + 1) +
+           res->peak_versions * params +
+           (size_t)o->cfg.threads * (params + leash_workspace_bytes(&res->model, o->cfg.batch));
+}
+
+static void write_final(leash_json *j, const leash_result *res, const leash_rank_table *t,
+                        size_t floor)
 {
     /* Over all ranks: updates and samples add up; wall times and memory are the largest. */
     double time_s = ranks_max(t, LEASH_RANK_TIME), samples = ranks_sum(t, LEASH_RANK_SAMPLES);
@@ -144,6 +156,7 @@ static void write_final(leash_json *j, const leash_result *res, const leash_rank
     leash_json_kv_double(j, "samples_per_s", time_s > 0 ? samples / time_s : 0);
     leash_json_kv_double(j, "updates_per_s", time_s > 0 ? updates / time_s : 0);
     leash_json_kv_uint(j, "peak_rss_bytes", (uint64_t)ranks_max(t, LEASH_RANK_PEAK_RSS));
+    leash_json_kv_uint(j, "memory_floor_bytes", floor); /* rank 0's */
     leash_json_kv_uint(j, "parameters", leash_model_count_params(&res->model));
     leash_json_end_object(j);
 }
@@ -309,7 +322,7 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     }
     leash_json_end_array(&j);
 
-    write_final(&j, res, t);
+    write_final(&j, res, t, memory_floor(o, info, res));
     write_sync(&j, o, res, t);
     write_mpi(&j, o, t);
     write_ranks(&j, t);

@@ -22,39 +22,99 @@ size_t leash_conv_col_floats(int B, int H, int W, int C, int K)
     return (size_t)chunk_samples(B, OH, OW, C, K) * OH * OW * K * K * C;
 }
 
+/* Row segments are K*C floats, a handful: a memcpy call per segment costs more than the
+ * copy. So the passes below are inlined for a constant segment length, which gcc turns
+ * into a few vector moves, for the lengths the built-in models use (K*C of CNN and LeNet
+ * on 1- and 3-channel inputs), with a generic loop for any other. */
+#define SEGMENT_LENGTHS(X) X(3) X(5) X(9) X(12) X(15) X(30)
+
 /* col[(s*OH + oy)*OW + ox][(ky*K + kx)*C + c] = in[s][oy+ky][ox+kx][c] for nb samples:
  * each patch row is K runs of K*C contiguous floats in the HWC input. */
-static void im2col(float *col, const float *in, int nb, int H, int W, int C, int K)
+static inline __attribute__((always_inline)) void
+im2col_kc(float *restrict col, const float *restrict in, int nb, int H, int W, int C, int K,
+          size_t kc)
 {
     int OH = H - K + 1, OW = W - K + 1;
-    size_t kc = (size_t)K * C;
-    for (int s = 0; s < nb; ++s) {
-        const float *img = in + (size_t)s * H * W * C;
-        for (int oy = 0; oy < OH; ++oy)
-            for (int ox = 0; ox < OW; ++ox) {
-                for (int ky = 0; ky < K; ++ky) {
-                    memcpy(col, img + ((size_t)(oy + ky) * W + ox) * C, kc * sizeof *col);
-                    col += kc;
-                }
-            }
-    }
+    size_t row = (size_t)W * C;
+    for (int s = 0; s < nb; ++s)
+        for (int oy = 0; oy < OH; ++oy) {
+            const float *src = in + ((size_t)s * H + oy) * row;
+            for (int ox = 0; ox < OW; ++ox, src += C)
+                for (int ky = 0; ky < K; ++ky, col += kc)
+                    for (size_t i = 0; i < kc; ++i) col[i] = src[ky * row + i];
+        }
 }
 
 /* The adjoint of im2col: scatter-add patch rows back into the input gradient. */
-static void col2im_add(float *din, const float *col, int nb, int H, int W, int C, int K)
+static inline __attribute__((always_inline)) void
+col2im_add_kc(float *restrict din, const float *restrict col, int nb, int H, int W, int C, int K,
+              size_t kc)
 {
     int OH = H - K + 1, OW = W - K + 1;
-    size_t kc = (size_t)K * C;
-    for (int s = 0; s < nb; ++s) {
-        float *img = din + (size_t)s * H * W * C;
-        for (int oy = 0; oy < OH; ++oy)
-            for (int ox = 0; ox < OW; ++ox)
-                for (int ky = 0; ky < K; ++ky) {
-                    float *dst = img + ((size_t)(oy + ky) * W + ox) * C;
-                    for (size_t i = 0; i < kc; ++i) dst[i] += col[i];
-                    col += kc;
-                }
+    size_t row = (size_t)W * C;
+    for (int s = 0; s < nb; ++s)
+        for (int oy = 0; oy < OH; ++oy) {
+            float *dst = din + ((size_t)s * H + oy) * row;
+            for (int ox = 0; ox < OW; ++ox, dst += C)
+                for (int ky = 0; ky < K; ++ky, col += kc)
+                    for (size_t i = 0; i < kc; ++i) dst[ky * row + i] += col[i];
+        }
+}
+
+#define IM2COL_CASE(n) case n: im2col_kc(col, in, nb, H, W, C, K, n); return;
+static void im2col(float *col, const float *in, int nb, int H, int W, int C, int K)
+{
+    switch (K * C) {
+        SEGMENT_LENGTHS(IM2COL_CASE)
+    default: im2col_kc(col, in, nb, H, W, C, K, (size_t)K * C);
     }
+}
+
+#define COL2IM_CASE(n) case n: col2im_add_kc(din, col, nb, H, W, C, K, n); return;
+static void col2im_add(float *din, const float *col, int nb, int H, int W, int C, int K)
+{
+    switch (K * C) {
+        SEGMENT_LENGTHS(COL2IM_CASE)
+    default: col2im_add_kc(din, col, nb, H, W, C, K, (size_t)K * C);
+    }
+}
+
+/* Bias rows and their gradient over rows x OC outputs, done in blocks of whole rows
+ * of about 64 floats so that the inner loops are long enough to vectorize for any OC. */
+enum { BIAS_BLOCK = 64 };
+
+static int bias_block(int OC) { return OC < BIAS_BLOCK ? BIAS_BLOCK / OC * OC : OC; }
+
+/* out[r][oc] = bias[oc] */
+static void fill_bias(float *restrict out, const float *restrict bias, size_t rows, int OC)
+{
+    float pattern[BIAS_BLOCK];
+    int P = bias_block(OC);
+    if (P > BIAS_BLOCK) {
+        for (size_t r = 0; r < rows; ++r) memcpy(out + r * OC, bias, (size_t)OC * sizeof *out);
+        return;
+    }
+    for (int i = 0; i < P; ++i) pattern[i] = bias[i % OC];
+    size_t n = rows * OC, j = 0;
+    for (; j + P <= n; j += P) memcpy(out + j, pattern, (size_t)P * sizeof *out);
+    memcpy(out + j, pattern, (n - j) * sizeof *out);
+}
+
+/* dbias[oc] += sum_r d[r][oc], summed in P independent lanes first. */
+static void sum_bias(float *restrict dbias, const float *restrict d, size_t rows, int OC)
+{
+    float acc[BIAS_BLOCK] = {0};
+    int P = bias_block(OC);
+    if (P > BIAS_BLOCK) {
+        for (size_t r = 0; r < rows; ++r)
+            for (int oc = 0; oc < OC; ++oc) dbias[oc] += d[r * OC + oc];
+        return;
+    }
+    size_t n = rows * OC, j = 0;
+    for (; j + P <= n; j += P)
+        for (int i = 0; i < P; ++i) acc[i] += d[j + i];
+    for (int i = 0; j + i < n; ++i) acc[i] += d[j + i];
+    for (int i = 0; i < P; ++i) dbias[i % OC] += acc[i];
 }
 
 void leash_conv_forward(float *out, float *col, const float *in, const float *w, const float *bias,
@@ -67,8 +127,7 @@ void leash_conv_forward(float *out, float *col, const float *in, const float *w,
         int rows = nb * OH * OW;
         float *o = out + (size_t)s0 * OH * OW * OC;
         im2col(col, in + (size_t)s0 * H * W * C, nb, H, W, C, K);
-        for (int r = 0; r < rows; ++r)
-            for (int oc = 0; oc < OC; ++oc) o[(size_t)r * OC + oc] = bias[oc];
+        fill_bias(o, bias, (size_t)rows, OC);
         /* o[rows][OC] += col[rows][KKC] * w[OC][KKC]^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, KKC, 1.0f, col, KKC, w, KKC,
                     1.0f, o, OC);
@@ -84,8 +143,7 @@ void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const 
         int nb = B - s0 < chunk ? B - s0 : chunk;
         int rows = nb * OH * OW;
         const float *d = dout + (size_t)s0 * OH * OW * OC;
-        for (int r = 0; r < rows; ++r)
-            for (int oc = 0; oc < OC; ++oc) dbias[oc] += d[(size_t)r * OC + oc];
+        sum_bias(dbias, d, (size_t)rows, OC);
         /* dw[OC][KKC] += d^T[OC][rows] * col[rows][KKC] (col recomputed, not stored) */
         im2col(col, in + (size_t)s0 * H * W * C, nb, H, W, C, K);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, rows, 1.0f, d, OC, col, KKC,
@@ -97,4 +155,19 @@ void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const 
             col2im_add(din + (size_t)s0 * H * W * C, col, nb, H, W, C, K);
         }
     }
+}
+
+int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int B, int H, int W, int C,
+                           int OC, int K)
+{
+    int OH = H - K + 1, OW = W - K + 1, KKC = K * K * C;
+    int chunk = chunk_samples(B, OH, OW, C, K), n = 0;
+    for (int s0 = 0; s0 < B; s0 += chunk) {
+        int rows = (B - s0 < chunk ? B - s0 : chunk) * OH * OW;
+        if (n + 2 + with_din > max) return LEASH_EINVAL;
+        s[n++] = (leash_gemm_shape){CblasNoTrans, CblasTrans, rows, OC, KKC, 1.0f};
+        s[n++] = (leash_gemm_shape){CblasTrans, CblasNoTrans, OC, KKC, rows, 1.0f};
+        if (with_din) s[n++] = (leash_gemm_shape){CblasNoTrans, CblasNoTrans, rows, KKC, OC, 0.0f};
+    }
+    return n;
 }

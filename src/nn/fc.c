@@ -29,3 +29,13 @@ void leash_fc_backward(float *din, float *dw, float *dbias, const float *dout, c
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1.0f, dout, OC, w, C,
                     1.0f, din, C);
 }
+
+int leash_fc_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int B, int C, int OC)
+{
+    int n = with_din ? 3 : 2;
+    if (n > max) return LEASH_EINVAL;
+    s[0] = (leash_gemm_shape){CblasNoTrans, CblasTrans, B, OC, C, 1.0f};
+    s[1] = (leash_gemm_shape){CblasTrans, CblasNoTrans, OC, C, B, 1.0f};
+    if (with_din) s[2] = (leash_gemm_shape){CblasNoTrans, CblasNoTrans, B, C, OC, 1.0f};
+    return n;
+}

@@ -10,6 +10,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cblas.h>
+
+#include "leash/error.h"
+#include "leash/nn.h"
+
+/* One cblas_sgemm call (row-major, alpha = 1) as a layer issues it. The benchmarks
+ * time these shapes alone to get the rate a training step would reach if it did nothing
+ * but its GEMMs; each layer lists its calls next to the code that makes them. */
+typedef struct leash_gemm_shape {
+    CBLAS_TRANSPOSE ta, tb;
+    int m, n, k;
+    float beta;
+} leash_gemm_shape;
+
+/* The calls of one forward + backward pass of m on a batch of B, in order, into s
+ * (room for max); returns how many, or LEASH_EINVAL if max is too small. */
+int leash_model_gemm_shapes(const leash_model *m, int B, leash_gemm_shape *s, int max);
+int leash_fc_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int B, int C, int OC);
+int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int B, int H, int W, int C,
+                           int OC, int K);
+
 /* out[B][OC] = in[B][C] * w[OC][C]^T + bias[OC] */
 void leash_fc_forward(float *out, const float *in, const float *w, const float *bias, int B, int C,
                       int OC);

@@ -216,6 +216,26 @@ int leash_workspace_create(leash_workspace **out, const leash_model *m, int max_
     return 0;
 }
 
+size_t leash_workspace_bytes(const leash_model *m, int max_batch)
+{
+    /* The same buffers as leash_workspace_create, each rounded to its 64-byte blocks. */
+    if (max_batch <= 0) return 0;
+    size_t B = (size_t)max_batch, col = 0;
+    size_t floats = (B * leash_model_input_size(m) + 15) / 16 * 16 +
+                    (B * (size_t)m->nclasses + 15) / 16 * 16;
+    size_t bytes = B * sizeof(int);
+    for (int i = 0; i < m->nlayers; ++i) {
+        const leash_layer *l = &m->layers[i];
+        floats += 2 * ((B * out_size(l) + 15) / 16 * 16);
+        if (l->kind == LEASH_LAYER_MAXPOOL) bytes += B * out_size(l) * sizeof(int32_t);
+        if (l->kind == LEASH_LAYER_CONV) {
+            size_t c = leash_conv_col_floats(max_batch, l->in_h, l->in_w, l->in_c, l->k);
+            col = c > col ? c : col;
+        }
+    }
+    return bytes + (floats + (col + 15) / 16 * 16) * sizeof(float);
+}
+
 void leash_workspace_destroy(leash_workspace *ws)
 {
     if (!ws) return;
@@ -314,4 +334,21 @@ float leash_model_gradient(const leash_model *m, const float *params, float *gra
         }
     }
     return (float)loss;
+}
+
+int leash_model_gemm_shapes(const leash_model *m, int B, leash_gemm_shape *s, int max)
+{
+    int n = 0;
+    for (int i = 0; i < m->nlayers; ++i) {
+        const leash_layer *l = &m->layers[i];
+        int rc = 0, din = i > 0;
+        if (l->kind == LEASH_LAYER_FC)
+            rc = leash_fc_gemm_shapes(s + n, max - n, din, B, l->in_c, l->out_c);
+        else if (l->kind == LEASH_LAYER_CONV)
+            rc = leash_conv_gemm_shapes(s + n, max - n, din, B, l->in_h, l->in_w, l->in_c,
+                                        l->out_c, l->k);
+        if (rc < 0) return rc;
+        n += rc;
+    }
+    return n;
 }

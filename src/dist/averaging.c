@@ -20,7 +20,7 @@ int leash_averager_init(leash_averager *a, const leash_strategy_ops *ops, leash_
     a->next_updates = every > 0 ? (uint64_t)every : UINT64_MAX;
     a->next_time = period > 0 ? leash_now() + period : -1.0;
     a->snapshot = leash_params_alloc(n);
-    a->sum = leash_params_alloc(n + 1);
+    a->sum = leash_params_alloc(n);
     if (!a->snapshot || !a->sum) {
         leash_averager_free(a);
         return leash_fail(LEASH_ENOMEM, "out of memory for the averaging buffers");
@@ -58,17 +58,24 @@ int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int 
                          void *arg, int *all_finished)
 {
     double t0 = leash_now();
-    int rc = a->ops->mix_read(a->strategy, a->snapshot);
-    if (rc < 0) return rc;
+    const int ranks = leash_dist_size();
+    /* First agree whether every rank has finished its epoch: then there is nothing left
+     * to pair, and no averaging. Counts of ranks are small integers: exact in float, the
+     * same on every rank. */
+    float done = finished ? 1.0f : 0.0f;
+    int rc = leash_comm_allreduce_sum_f(&done, 1);
+    if (rc) return rc;
+    *all_finished = (int)done == ranks;
+    if (*all_finished) {
+        a->time_mpi += leash_now() - t0;
+        return 0;
+    }
+    if ((rc = a->ops->mix_read(a->strategy, a->snapshot)) < 0) return rc;
     if (rc == 1) complete(a, idle, arg);
     memcpy(a->sum, a->snapshot, a->n * sizeof *a->sum);
-    a->sum[a->n] = finished ? 1.0f : 0.0f;
     double t1 = leash_now();
-    if ((rc = leash_comm_allreduce_sum_f(a->sum, a->n + 1)) != 0) return rc;
+    if ((rc = leash_comm_allreduce_sum_f(a->sum, a->n)) != 0) return rc;
     a->time_mpi += leash_now() - t1;
-    /* Counts of ranks are small integers: exact in float, the same on every rank. */
-    const int ranks = leash_dist_size();
-    *all_finished = (int)a->sum[a->n] == ranks;
     /* The correction, in place: average - snapshot. */
     const float inv = 1.0f / (float)ranks;
     for (size_t i = 0; i < a->n; ++i) a->sum[i] = a->sum[i] * inv - a->snapshot[i];

@@ -6,11 +6,12 @@
  * workers published meanwhile are kept, every version stays whole gradients (plus whole
  * corrections) applied in order, and no worker waits for the network.
  *
- * Rounds are collectives, so all ranks must run the same number. Each round's sum also
- * counts the ranks that have finished their epoch: a rank that finishes early keeps
- * joining rounds (its workers idle) until a round in which every rank has finished, so
- * ranks that train at different speeds, or whose update counts differ (dropped
- * gradients, uneven shards), still pair their rounds one to one. */
+ * Rounds are collectives, so all ranks must run the same number. Each round starts by
+ * counting the ranks that have finished their epoch: a rank that finishes early keeps
+ * joining rounds (its workers idle) until a round in which every rank has finished,
+ * which ends there without averaging. So ranks that train at different speeds, or whose
+ * update counts differ (dropped gradients, uneven shards), still pair their rounds one
+ * to one, and an epoch's end adds one small reduction, not an averaging. */
 #ifndef LEASH_AVERAGING_INTERNAL_H
 #define LEASH_AVERAGING_INTERNAL_H
 
@@ -23,7 +24,7 @@ typedef struct leash_averager {
     leash_strategy *strategy;
     size_t n;
     float *snapshot; /* theta_s */
-    float *sum;      /* n + 1 floats: the summed parameters, then the finished ranks */
+    float *sum;      /* the summed parameters, then the correction */
     long every;      /* updates between rounds; 0: not by count */
     double period;   /* seconds between rounds; 0: not by time */
     uint64_t next_updates;
@@ -43,7 +44,7 @@ int leash_averager_due(const leash_averager *a, uint64_t updates, double now);
 
 /* One round. finished: this rank's workers are done with the epoch. idle(arg) tells
  * whether no worker runs (then requests the strategy posted are served here). On return
- * *all_finished says whether every rank had finished. */
+ * *all_finished says whether every rank had finished (then nothing was averaged). */
 int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int (*idle)(void *),
                          void *arg, int *all_finished);
 

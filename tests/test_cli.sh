@@ -52,7 +52,7 @@ expect_fail() {
     else ok "$name"; fi
 }
 
-echo "1..31"
+echo "1..33"
 
 dataset "$T/good"
 D=(-D MNIST --data-dir "$T/good")
@@ -111,6 +111,8 @@ expect_fail "momentum of 1" "leash: -m 1: must be less than 1" "${D[@]}" -m 1
 expect_fail "unknown option" "leash: --frobnicate: unknown option (see leash --help)" "${D[@]}" --frobnicate
 expect_fail "missing value" "leash: -b: missing value" "${D[@]}" -b
 expect_fail "unknown --placement" "leash: --placement spread: unknown placement (expected compact, scatter or none)" "${D[@]}" --placement spread
+expect_fail "negative --avg-every" "leash: --avg-every -5: must be between 0 and 9223372036854775807" "${D[@]}" --avg-every -5
+expect_fail "negative --avg-period" "leash: --avg-period -1: must be at least 0" "${D[@]}" --avg-period -1
 expect_fail "SEQ with two threads" "leash: -n 2: SEQ runs exactly one worker thread" "${D[@]}" -n 2
 
 # --- the output ---------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include "leash/leash.h"
 #include "sync/strategy_internal.h"
 #include "tap.h"
+#include "testutil.h"
 
 enum { PUBLISHES = 300, ROUNDS = 40 };
 
@@ -30,14 +31,6 @@ typedef struct run {
     int w;
     leash_worker_stats stats;
 } run;
-
-static int consistent(const float *v, const float *theta0, const float *c, float eta, size_t n)
-{
-    double k = ((double)theta0[0] - v[0]) / ((double)eta * c[0]);
-    for (size_t i = 1; i < n; ++i)
-        if ((double)theta0[i] - k * eta * c[i] != (double)v[i]) return 0;
-    return 1;
-}
 
 static void *worker(void *arg)
 {
@@ -100,7 +93,7 @@ static void check_mix(leash_algorithm algo, int m)
     for (int r = 0; r < ROUNDS; ++r) {
         int rc = sh.ops->mix_read(sh.s, seen);
         if (rc == 1) complete(&sh, m);
-        torn += algo != LEASH_ALGO_HOG && !consistent(seen, theta0, c, 0.5f, n);
+        torn += algo != LEASH_ALGO_HOG && !tu_consistent(seen, theta0, c, 0.5f, n);
         rc = sh.ops->mix_apply(sh.s, delta);
         ASSERT_TRUE(rc == 0 || rc == 1);
         if (rc == 1) complete(&sh, m);

@@ -8,6 +8,7 @@
 #include "leash/leash.h"
 #include "sync/strategy_internal.h"
 #include "tap.h"
+#include "testutil.h"
 
 enum { PUBLISHES = 200 };
 
@@ -23,22 +24,13 @@ typedef struct run {
     float eta;
 } run;
 
-/* Whether v is theta0 - k eta c for a single k (a consistent version). */
-static int consistent(const float *v, const float *theta0, const float *c, float eta, size_t n)
-{
-    double k = ((double)theta0[0] - v[0]) / ((double)eta * c[0]);
-    for (size_t i = 1; i < n; ++i)
-        if ((double)theta0[i] - k * eta * c[i] != (double)v[i]) return 0;
-    return 1;
-}
-
 static void *worker(void *arg)
 {
     run *r = arg;
     for (int k = 0; k < PUBLISHES; ++k) {
         uint64_t ts;
         const float *v = r->ops->read(r->s, r->w, &ts, &r->stats);
-        if (r->ops->algorithm != LEASH_ALGO_HOG && !consistent(v, r->theta0, r->c, r->eta, r->n))
+        if (r->ops->algorithm != LEASH_ALGO_HOG && !tu_consistent(v, r->theta0, r->c, r->eta, r->n))
             r->diverged_read = 1;
         r->ops->release(r->s, r->w, v);
         ++r->stats.gradients;

@@ -129,4 +129,15 @@ static inline int tu_gunzip(const char *src, const char *dst)
     return rc;
 }
 
+/* Whether v is theta0 - k eta c for one k: a consistent version when every update
+ * applies the same gradient c (the strategy tests' known-gradient setting). */
+static inline int tu_consistent(const float *v, const float *theta0, const float *c, float eta,
+                                size_t n)
+{
+    double k = ((double)theta0[0] - v[0]) / ((double)eta * c[0]);
+    for (size_t i = 1; i < n; ++i)
+        if ((double)theta0[i] - k * eta * c[i] != (double)v[i]) return 0;
+    return 1;
+}
+
 #endif

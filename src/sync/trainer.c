@@ -39,9 +39,6 @@ typedef struct worker {
     double loss_sum; /* this epoch's mini-batch losses */
     uint64_t losses;
     leash_worker_stats stats; /* whole run */
-    /* stats.updates for the main thread to poll while the worker runs; relaxed: a
-     * progress hint for the averaging layer, ordered by nothing else. */
-    _Atomic uint64_t published;
 } worker;
 
 struct trainer {
@@ -68,6 +65,16 @@ struct trainer {
      * end of the epoch. */
     _Alignas(LEASH_CACHE_LINE) _Atomic int diverged;
     _Atomic int error;
+    /* The averaging layer's wake-up by update count (avg_every > 0), so that the main
+     * thread sleeps until a round is due instead of polling. Workers count updates in
+     * published; the one whose update makes it equal wake_at wakes the main thread (wake
+     * and the signal under lock). The main thread stores wake_at and then reads published,
+     * the workers add to published and then read wake_at: seq_cst on all four accesses,
+     * so at least one side sees the other's write and the threshold is never missed. */
+    _Alignas(LEASH_CACHE_LINE) _Atomic uint64_t published;
+    _Atomic uint64_t wake_at;
+    int count_wakeups; /* avg_every > 0: workers maintain published */
+    int wake;          /* under lock */
     worker *workers;
 };
 
@@ -137,7 +144,13 @@ static int do_round(worker *w, long r)
      * gradient is published there; the run stops at the end of the epoch. */
     int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, &w->stats) : 0;
     w->stats.time_publish += leash_now() - t1;
-    atomic_store_explicit(&w->published, w->stats.updates, memory_order_relaxed);
+    if (rc == 1 && t->count_wakeups &&
+        atomic_fetch_add(&t->published, 1) + 1 == atomic_load(&t->wake_at)) {
+        pthread_mutex_lock(&t->lock);
+        t->wake = 1;
+        pthread_cond_signal(&t->finished_cv);
+        pthread_mutex_unlock(&t->lock);
+    }
     if (rc < 0) {
         int none = 0;
         atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
@@ -208,18 +221,6 @@ static void wait_workers(trainer *t)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* Wait at most until deadline (CLOCK_MONOTONIC); returns whether every worker finished. */
-static int wait_workers_until(trainer *t, const struct timespec *deadline)
-{
-    pthread_mutex_lock(&t->lock);
-    int rc = 0;
-    while (t->finished < t->cfg->threads && rc == 0)
-        rc = pthread_cond_timedwait(&t->finished_cv, &t->lock, deadline);
-    int done = t->finished == t->cfg->threads;
-    pthread_mutex_unlock(&t->lock);
-    return done;
-}
-
 /* For the averaging layer: no worker runs (the lock orders their writes before ours). */
 static int workers_idle(void *arg)
 {
@@ -230,37 +231,47 @@ static int workers_idle(void *arg)
     return idle;
 }
 
-static uint64_t published_updates(trainer *t)
+/* Sleep until the workers finish the epoch or a round is due (by count: woken by the
+ * worker that reaches it; by time: at the deadline). Returns whether they finished. */
+static int wait_for_round(trainer *t, const leash_averager *av)
 {
-    uint64_t u = 0;
-    for (int i = 0; i < t->cfg->threads; ++i)
-        u += atomic_load_explicit(&t->workers[i].published, memory_order_relaxed);
-    return u;
+    struct timespec deadline = {0, 0};
+    if (av->next_time >= 0) {
+        double at = av->next_time;
+        deadline.tv_sec = (time_t)at;
+        deadline.tv_nsec = (long)((at - (double)deadline.tv_sec) * 1e9);
+    }
+    pthread_mutex_lock(&t->lock);
+    if (t->count_wakeups) atomic_store(&t->wake_at, av->next_updates);
+    int timed_out = 0;
+    while (t->finished < t->cfg->threads && !t->wake && !timed_out &&
+           !(t->count_wakeups && atomic_load(&t->published) >= av->next_updates)) {
+        if (av->next_time >= 0)
+            timed_out = pthread_cond_timedwait(&t->finished_cv, &t->lock, &deadline) != 0;
+        else
+            pthread_cond_wait(&t->finished_cv, &t->lock);
+    }
+    t->wake = 0;
+    int done = t->finished == t->cfg->threads;
+    pthread_mutex_unlock(&t->lock);
+    return done;
 }
 
 /* The main thread's share of an epoch with the averaging layer on: rounds whenever one is
- * due while the workers run (polled every millisecond), then, with several ranks, rounds
- * until every rank has finished the epoch (see averaging_internal.h). */
+ * due while the workers run, then, with several ranks, rounds until every rank has
+ * finished the epoch (see averaging_internal.h). */
 static int averaging_epoch(trainer *t, leash_averager *av)
 {
     int all_finished = 0, rc;
-    for (;;) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_nsec += 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-            deadline.tv_nsec -= 1000000000;
-            ++deadline.tv_sec;
-        }
-        if (wait_workers_until(t, &deadline)) break;
-        uint64_t updates = published_updates(t);
+    while (!wait_for_round(t, av)) {
+        uint64_t updates = atomic_load(&t->published);
         if (leash_averager_due(av, updates, leash_now()) &&
             (rc = leash_averager_round(av, updates, 0, workers_idle, t, &all_finished)) != 0)
             return rc;
     }
     if (leash_dist_size() == 1) return 0;
     while (!all_finished)
-        if ((rc = leash_averager_round(av, published_updates(t), 1, workers_idle, t,
+        if ((rc = leash_averager_round(av, atomic_load(&t->published), 1, workers_idle, t,
                                        &all_finished)) != 0)
             return rc;
     return 0;
@@ -352,7 +363,6 @@ static int make_workers(trainer *t)
         worker *w = &t->workers[i];
         w->id = i;
         w->t = t;
-        atomic_init(&w->published, 0);
         int rc = leash_workspace_create(&w->ws, t->model, t->cfg->batch);
         if (rc) return rc;
         w->grad = leash_params_alloc(t->model->nparams);
@@ -384,6 +394,9 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     atomic_init(&t.next_round, 0);
     atomic_init(&t.diverged, 0);
     atomic_init(&t.error, 0);
+    atomic_init(&t.published, 0);
+    atomic_init(&t.wake_at, UINT64_MAX);
+    t.count_wakeups = cfg->avg_every > 0;
     leash_stepper *stepper = NULL;
     int gate = 0, started = 0;
     const int averaging = cfg->avg_every > 0 || cfg->avg_period > 0;

@@ -231,8 +231,11 @@ static int run(int argc, char **argv)
     const int root = leash_dist_rank() == 0;
     leash_options o;
     int rc = leash_options_parse(&o, argc, argv);
-    /* Every rank parses the same arguments: rank 0 speaks for all. */
-    if (rc) return root ? fail(rc) : exit_code_for(rc);
+    /* Every rank parses the same arguments: rank 0 speaks for all, without a rank. */
+    if (rc) {
+        if (root) fprintf(stderr, "leash: %s\n", leash_last_error());
+        return exit_code_for(rc);
+    }
     if (o.help || o.version) {
         if (root && o.help) leash_options_usage(stdout);
         if (root && o.version) printf("leash %s\n", PACKAGE_VERSION);

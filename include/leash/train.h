@@ -66,8 +66,8 @@ typedef struct leash_config {
  * one pass over the data per epoch, batch 512, step 0.5, no momentum, seed 1. */
 void leash_config_defaults(leash_config *cfg);
 
-/* With several ranks, train_loss and updates cover all ranks, and the test figures (of
- * the ranks' mean model) exist on rank 0 only (NAN elsewhere). */
+/* With several ranks, train_loss and updates cover all ranks, the test figures are those
+ * of the ranks' mean model, and time_s runs until every rank has finished the epoch. */
 typedef struct leash_epoch_stats {
     int epoch;            /* 1-based */
     double train_loss;    /* mean loss of the epoch's mini-batches, each on the version it read */

@@ -168,7 +168,7 @@ int leash_comm_bcast_f(float *x, size_t n)
     return 0;
 }
 
-int leash_comm_mean_to_root(float *x, size_t n, int bcast)
+int leash_comm_mean(float *x, size_t n)
 {
     if (!active()) return 0;
     const float inv = 1.0f / (float)nranks;
@@ -182,7 +182,7 @@ int leash_comm_mean_to_root(float *x, size_t n, int bcast)
     }
     if (my_rank == 0)
         for (size_t i = 0; i < n; ++i) x[i] *= inv;
-    return bcast ? leash_comm_bcast_f(x, n) : 0;
+    return leash_comm_bcast_f(x, n);
 }
 
 int leash_comm_gather_d(const double *mine, int n, double *all)

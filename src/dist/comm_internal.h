@@ -12,9 +12,9 @@
 int leash_comm_allreduce_sum_f(float *x, size_t n);
 int leash_comm_allreduce_sum_d(double *x, int n);
 
-/* x <- mean over ranks of x on rank 0; with bcast, rank 0's result then replaces x on
- * every rank, so all ranks hold the same bits (an allreduce does not promise that). */
-int leash_comm_mean_to_root(float *x, size_t n, int bcast);
+/* x <- mean over ranks of x, computed on rank 0 and broadcast, so that all ranks hold
+ * the same bits (an allreduce does not promise that). */
+int leash_comm_mean(float *x, size_t n);
 
 /* x <- rank 0's x on every rank. */
 int leash_comm_bcast_f(float *x, size_t n);

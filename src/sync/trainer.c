@@ -91,21 +91,25 @@ static int build_model(leash_model *m, const leash_config *cfg, const leash_data
 }
 
 /* Mean loss and accuracy of params over the whole test set, in batches of ws's size. */
-static void evaluate(const leash_model *m, const float *params, leash_workspace *ws, int batch,
-                     const leash_dataset *test, const leash_input_map *map, uint32_t *idx,
-                     double *loss, double *accuracy)
+/* Summed loss and correct answers of params on this rank's slice of the test set (all
+ * of it with one rank), in batches of ws's size: sums[0] += loss, sums[1] += correct. */
+static void evaluate_slice(const leash_model *m, const float *params, leash_workspace *ws,
+                           int batch, const leash_dataset *test, const leash_input_map *map,
+                           uint32_t *idx, double sums[2])
 {
+    const size_t ranks = (size_t)leash_dist_size(), rank = (size_t)leash_dist_rank();
+    const size_t begin = test->n * rank / ranks, end = test->n * (rank + 1) / ranks;
     double loss_sum = 0.0;
     long correct = 0;
-    for (size_t first = 0; first < test->n; first += (size_t)batch) {
-        int b = test->n - first < (size_t)batch ? (int)(test->n - first) : batch;
+    for (size_t first = begin; first < end; first += (size_t)batch) {
+        int b = end - first < (size_t)batch ? (int)(end - first) : batch;
         for (int i = 0; i < b; ++i) idx[i] = (uint32_t)(first + (size_t)i);
         leash_dataset_gather(leash_workspace_input(ws), leash_workspace_labels(ws), test, map, idx,
                              b);
         leash_model_evaluate(m, params, ws, b, &loss_sum, &correct);
     }
-    *loss = loss_sum / (double)test->n;
-    *accuracy = (double)correct / (double)test->n;
+    sums[0] += loss_sum;
+    sums[1] += (double)correct;
 }
 
 /* One mini-batch: gather round r's window of the permutation, compute the gradient on
@@ -498,7 +502,6 @@ started_all:
         }
         leash_epoch_stats *st = &res->epochs[e];
         st->epoch = e + 1;
-        st->time_s = leash_now() - t_epoch;
 
         /* The ranks agree on failures: the lowest failing rank reports, all stop. */
         int error = atomic_load_explicit(&t.error, memory_order_relaxed), first, first_rc;
@@ -527,23 +530,30 @@ started_all:
         sums[2] = (double)(updates - updates_before);
         updates_before = updates;
         if ((rc = leash_comm_allreduce_sum_d(sums, 3)) != 0) goto out;
+        /* With several ranks the epoch ends when all have finished it: waiting for a
+         * slower rank is training time, whatever the averaging layer did. */
+        st->time_s = leash_now() - t_epoch;
         st->train_loss = sums[1] > 0 ? sums[0] / sums[1] : NAN;
         st->updates = (uint64_t)sums[2];
         res->time_s += st->time_s;
         const int last = e + 1 == cfg->epochs ||
                          (cfg->target_loss > 0 && st->train_loss <= cfg->target_loss);
 
-        /* Evaluate the mean of the ranks' models on rank 0; after the last epoch every rank
-         * takes rank 0's mean, bit for bit: the final averaging. */
+        /* Evaluate the mean of the ranks' models, computed on rank 0 and sent to all (bit
+         * for bit the same everywhere; after the last epoch it is the final averaging),
+         * each rank scoring a slice of the test set. The closing reduction also lets
+         * every rank start the next epoch together, outside the epochs' timers. */
         double t_eval = leash_now();
         uint64_t ts;
         t.ops->snapshot(t.strategy, res->params, &ts);
-        if ((rc = leash_comm_mean_to_root(res->params, res->model.nparams, last)) != 0) goto out;
-        st->test_loss = st->test_accuracy = NAN;
+        if ((rc = leash_comm_mean(res->params, res->model.nparams)) != 0) goto out;
+        double scores[2] = {0.0, 0.0};
         /* The workers are idle until the gate opens again: borrow worker 0's scratch. */
-        if (leash_dist_rank() == 0)
-            evaluate(&res->model, res->params, t.workers[0].ws, cfg->batch, test, &t.map,
-                     t.workers[0].idx, &st->test_loss, &st->test_accuracy);
+        evaluate_slice(&res->model, res->params, t.workers[0].ws, cfg->batch, test, &t.map,
+                       t.workers[0].idx, scores);
+        if ((rc = leash_comm_allreduce_sum_d(scores, 2)) != 0) goto out;
+        st->test_loss = scores[0] / (double)test->n;
+        st->test_accuracy = scores[1] / (double)test->n;
         res->eval_time_s += leash_now() - t_eval;
         res->nepochs = e + 1;
         if (on_epoch) on_epoch(st, arg);

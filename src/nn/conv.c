@@ -127,10 +127,10 @@ void leash_conv_forward(float *out, float *col, const float *in, const float *w,
         int rows = nb * OH * OW;
         float *o = out + (size_t)s0 * OH * OW * OC;
         im2col(col, in + (size_t)s0 * H * W * C, nb, H, W, C, K);
-        fill_bias(o, bias, (size_t)rows, OC);
-        /* o[rows][OC] += col[rows][KKC] * w[OC][KKC]^T */
+        if (bias) fill_bias(o, bias, (size_t)rows, OC);
+        /* o[rows][OC] (+)= col[rows][KKC] * w[OC][KKC]^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, KKC, 1.0f, col, KKC, w, KKC,
-                    1.0f, o, OC);
+                    bias ? 1.0f : 0.0f, o, OC);
     }
 }
 
@@ -143,7 +143,7 @@ void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const 
         int nb = B - s0 < chunk ? B - s0 : chunk;
         int rows = nb * OH * OW;
         const float *d = dout + (size_t)s0 * OH * OW * OC;
-        sum_bias(dbias, d, (size_t)rows, OC);
+        if (dbias) sum_bias(dbias, d, (size_t)rows, OC);
         /* dw[OC][KKC] += d^T[OC][rows] * col[rows][KKC] (col recomputed, not stored) */
         im2col(col, in + (size_t)s0 * H * W * C, nb, H, W, C, K);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, rows, 1.0f, d, OC, col, KKC,
@@ -152,20 +152,24 @@ void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const 
             /* dcol[rows][KKC] = d[rows][OC] * w[OC][KKC], reusing the scratch */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, KKC, OC, 1.0f, d, OC, w,
                         KKC, 0.0f, col, KKC);
-            col2im_add(din + (size_t)s0 * H * W * C, col, nb, H, W, C, K);
+            /* Patches overlap, so col2im adds: zero this chunk's samples first, while
+             * they are about to be in cache anyway. */
+            float *dchunk = din + (size_t)s0 * H * W * C;
+            memset(dchunk, 0, (size_t)nb * H * W * C * sizeof *dchunk);
+            col2im_add(dchunk, col, nb, H, W, C, K);
         }
     }
 }
 
-int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int B, int H, int W, int C,
-                           int OC, int K)
+int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int with_bias, int B, int H,
+                           int W, int C, int OC, int K)
 {
     int OH = H - K + 1, OW = W - K + 1, KKC = K * K * C;
     int chunk = chunk_samples(B, OH, OW, C, K), n = 0;
     for (int s0 = 0; s0 < B; s0 += chunk) {
         int rows = (B - s0 < chunk ? B - s0 : chunk) * OH * OW;
         if (n + 2 + with_din > max) return LEASH_EINVAL;
-        s[n++] = (leash_gemm_shape){CblasNoTrans, CblasTrans, rows, OC, KKC, 1.0f};
+        s[n++] = (leash_gemm_shape){CblasNoTrans, CblasTrans, rows, OC, KKC, with_bias ? 1.0f : 0.0f};
         s[n++] = (leash_gemm_shape){CblasTrans, CblasNoTrans, OC, KKC, rows, 1.0f};
         if (with_din) s[n++] = (leash_gemm_shape){CblasNoTrans, CblasNoTrans, rows, KKC, OC, 0.0f};
     }

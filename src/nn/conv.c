@@ -4,9 +4,11 @@
 
 #include "nn/layers_internal.h"
 
-/* Largest im2col scratch in floats (4 MiB): big enough that each sgemm has thousands of
- * rows, small enough to stay in L2/L3 with the layer's output. */
-#define COL_BUDGET_FLOATS ((size_t)1 << 20)
+/* Largest im2col scratch in floats (1 MiB): big enough that each sgemm has thousands of
+ * rows, small enough that a chunk's patches, its conv outputs and the fused pooling pass
+ * over them (model.c runs a conv - relu - pool block chunk by chunk) all stay in a 4 MiB
+ * L2. With 4 MiB chunks the pooling pass read its input back from L3. */
+#define COL_BUDGET_FLOATS ((size_t)1 << 18)
 
 static int chunk_samples(int B, int OH, int OW, int C, int K)
 {
@@ -14,6 +16,11 @@ static int chunk_samples(int B, int OH, int OW, int C, int K)
     size_t n = COL_BUDGET_FLOATS / per_sample;
     if (n < 1) n = 1;
     return n < (size_t)B ? (int)n : B;
+}
+
+int leash_conv_chunk_samples(int B, int H, int W, int C, int K)
+{
+    return chunk_samples(B, H - K + 1, W - K + 1, C, K);
 }
 
 size_t leash_conv_col_floats(int B, int H, int W, int C, int K)

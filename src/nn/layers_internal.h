@@ -50,6 +50,9 @@ void leash_fc_backward(float *din, float *dw, float *dbias, const float *dout, c
  * through im2col in chunks so the scratch stays small for any batch size. bias and
  * dbias may be NULL as for fc. */
 size_t leash_conv_col_floats(int B, int H, int W, int C, int K);
+/* Samples per im2col chunk: a caller that runs the layer chunk by chunk (with B at most
+ * this) issues the same sgemm calls as one call on the whole batch. */
+int leash_conv_chunk_samples(int B, int H, int W, int C, int K);
 void leash_conv_forward(float *out, float *col, const float *in, const float *w, const float *bias,
                         int B, int H, int W, int C, int OC, int K);
 void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const float *dout,

@@ -291,11 +291,19 @@ static void forward(const leash_model *m, const float *params, leash_workspace *
         const float *w = l->weight >= 0 ? params + m->tensor_offset[l->weight] : NULL;
         const float *b = l->bias >= 0 ? params + m->tensor_offset[l->bias] : NULL;
         if (kind == BLOCK_CONV_RELU_POOL) {
+            /* Chunk by chunk, so the pooling pass reads conv outputs still in cache. */
             const leash_layer *pool = &m->layers[i + 2];
-            leash_conv_forward(out, ws->col, in, w, NULL, B, l->in_h, l->in_w, l->in_c, l->out_c,
-                               l->k);
-            leash_relu_maxpool_forward(ws->act[i + 2], ws->argmax[i + 2], out, b, B, l->out_h,
-                                       l->out_w, l->out_c, pool->k);
+            size_t isz = (size_t)l->in_h * l->in_w * l->in_c, osz = out_size(l);
+            size_t psz = out_size(pool);
+            int chunk = leash_conv_chunk_samples(B, l->in_h, l->in_w, l->in_c, l->k);
+            for (int s0 = 0; s0 < B; s0 += chunk) {
+                int nb = B - s0 < chunk ? B - s0 : chunk;
+                float *o = out + s0 * osz;
+                leash_conv_forward(o, ws->col, in + s0 * isz, w, NULL, nb, l->in_h, l->in_w,
+                                   l->in_c, l->out_c, l->k);
+                leash_relu_maxpool_forward(ws->act[i + 2] + s0 * psz, ws->argmax[i + 2] + s0 * psz,
+                                           o, b, nb, l->out_h, l->out_w, l->out_c, pool->k);
+            }
         } else if (kind == BLOCK_FC_RELU) {
             leash_fc_forward(out, in, w, NULL, B, l->in_c, l->out_c);
             leash_bias_relu_forward(ws->act[i + 1], out, b, B, l->out_c);
@@ -362,13 +370,23 @@ float leash_model_gradient(const leash_model *m, const float *params, float *gra
         float *db = l->bias >= 0 ? grads + m->tensor_offset[l->bias] : NULL;
         size_t n = (size_t)B * out_size(l);
         switch (kind) {
-        case BLOCK_CONV_RELU_POOL:
-            leash_relu_maxpool_backward(ws->dact[i], db, ws->dact[top], ws->act[top],
-                                        ws->argmax[top], B, l->out_h, l->out_w, l->out_c,
-                                        m->layers[top].k);
-            leash_conv_backward(din, dw, NULL, ws->col, ws->dact[i], in, w, B, l->in_h, l->in_w,
-                                l->in_c, l->out_c, l->k);
+        case BLOCK_CONV_RELU_POOL: {
+            /* The forward pass's chunks: argmax indices are relative to each chunk. */
+            size_t isz = (size_t)l->in_h * l->in_w * l->in_c, osz = out_size(l);
+            size_t psz = out_size(&m->layers[top]);
+            int chunk = leash_conv_chunk_samples(B, l->in_h, l->in_w, l->in_c, l->k);
+            for (int s0 = 0; s0 < B; s0 += chunk) {
+                int nb = B - s0 < chunk ? B - s0 : chunk;
+                float *d = ws->dact[i] + s0 * osz;
+                leash_relu_maxpool_backward(d, db, ws->dact[top] + s0 * psz, ws->act[top] + s0 * psz,
+                                            ws->argmax[top] + s0 * psz, nb, l->out_h, l->out_w,
+                                            l->out_c, m->layers[top].k);
+                leash_conv_backward(din ? din + s0 * isz : NULL, dw, NULL, ws->col, d,
+                                    in + s0 * isz, w, nb, l->in_h, l->in_w, l->in_c, l->out_c,
+                                    l->k);
+            }
             break;
+        }
         case BLOCK_FC_RELU:
             leash_relu_bias_backward(ws->dact[i], db, ws->dact[top], ws->act[top], B, l->out_c);
             leash_fc_backward(din, dw, NULL, ws->dact[i], in, w, B, l->in_c, l->out_c);

@@ -89,55 +89,31 @@ void leash_relu_maxpool_forward(float *out, int32_t *argmax, const float *in, co
     }
 }
 
-/* Writes every input gradient: each window gets g at its argmax and 0 elsewhere (a
- * compare per element, vectorized across the channels), and the rows and columns beyond
- * the last full window get 0. With fuse set, g is dout where the pooled output is
- * positive (ReLU's mask) and 0 elsewhere, and dbias[c] collects g. */
+/* Writes every input gradient: zero the whole of din (one memset, which streams at
+ * full width; the caller works in chunks that stay in cache), then store each output's
+ * gradient g at its argmax. With fuse set, g is dout where the pooled output is positive
+ * (ReLU's mask) and 0 elsewhere, and dbias[c] collects g. */
 static inline __attribute__((always_inline)) void
 unpool_c(float *restrict din, float *restrict dbias, const float *restrict dout,
          const float *restrict out, const int32_t *restrict argmax, int B, int H, int W, int C,
          int K, int fuse)
 {
-    int OH = H / K, OW = W / K;
-    size_t tail = (size_t)(W - OW * K) * C;
-    for (int s = 0; s < B; ++s) {
-        for (int oy = 0; oy < OH; ++oy) {
-            size_t first = ((size_t)s * H + (size_t)oy * K) * W * C;
-            for (int ox = 0; ox < OW; ++ox, dout += C, out += C, argmax += C)
-                for (int c0 = 0; c0 < C; c0 += CB) {
-                    int n = C - c0 < CB ? C - c0 : CB;
-                    size_t at0 = first + (size_t)ox * K * C + (size_t)c0;
-                    float g[CB];
-                    int32_t rel[CB]; /* the maximum's offset in the window */
-                    for (int c = 0; c < n; ++c) {
-                        float v = dout[c0 + c];
-                        if (fuse) v = out[c0 + c] > 0.0f ? v : 0.0f;
-                        g[c] = v;
-                        rel[c] = argmax[c0 + c] - (int32_t)at0 - c;
-                    }
-                    if (fuse)
-                        for (int c = 0; c < n; ++c) dbias[c0 + c] += g[c];
-                    for (int ky = 0; ky < K; ++ky)
-                        for (int kx = 0; kx < K; ++kx) {
-                            int32_t off = (ky * W + kx) * C;
-                            float *restrict d = din + at0 + (size_t)off;
-                            for (int c = 0; c < n; ++c) d[c] = rel[c] == off ? g[c] : 0.0f;
-                        }
-                }
-            for (int ky = 0; ky < K; ++ky)
-                memset(din + first + ((size_t)ky * W + (size_t)OW * K) * C, 0, tail * sizeof *din);
+    size_t nout = (size_t)B * (H / K) * (W / K) * C;
+    memset(din, 0, (size_t)B * H * W * C * sizeof *din);
+    for (size_t o = 0; o < nout; o += (size_t)C)
+        for (int c = 0; c < C; ++c) {
+            float g = dout[o + c];
+            if (fuse) {
+                g = out[o + c] > 0.0f ? g : 0.0f;
+                dbias[c] += g;
+            }
+            din[argmax[o + c]] = g;
         }
-        size_t first_dropped = ((size_t)s * H + (size_t)OH * K) * W * C;
-        memset(din + first_dropped, 0, (size_t)(H - OH * K) * W * C * sizeof *din);
-    }
 }
 
-/* The built-in models pool 2 x 2 windows over these channel counts. */
-#define UNPOOL_CASE(n, f)                                                                          \
-    case n:                                                                                        \
-        if (K == 2) unpool_c(din, dbias, dout, out, argmax, B, H, W, n, 2, f);                    \
-        else unpool_c(din, dbias, dout, out, argmax, B, H, W, n, K, f);                           \
-        return;
+/* Inlined for the channel counts of the built-in models, so that the bias gradient
+ * stays in registers. */
+#define UNPOOL_CASE(n, f) case n: unpool_c(din, dbias, dout, out, argmax, B, H, W, n, K, f); return;
 #define UNPOOL_CASES(f) UNPOOL_CASE(4, f) UNPOOL_CASE(6, f) UNPOOL_CASE(8, f) UNPOOL_CASE(16, f)
 
 void leash_maxpool_backward(float *din, const float *dout, const int32_t *argmax, int B, int H,

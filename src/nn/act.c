@@ -43,7 +43,8 @@ void leash_relu_bias_backward(float *restrict din, float *restrict dbias,
 {
     for (int b = 0; b < B; ++b, din += C, dout += C, out += C)
         for (int c = 0; c < C; ++c) {
-            float g = out[c] > 0.0f ? dout[c] : 0.0f;
+            float d = dout[c]; /* loaded unconditionally, as in leash_relu_backward */
+            float g = out[c] > 0.0f ? d : 0.0f;
             din[c] = g;
             dbias[c] += g;
         }

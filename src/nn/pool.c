@@ -2,9 +2,11 @@
 
 #include "nn/layers_internal.h"
 
-/* Channels go in blocks of up to CB, innermost: with C a constant (below) each window
- * step is a few vector compares and selects across the channels. */
-enum { CB = 16 };
+/* Four channels at a time in GCC vector types (unaligned, as channel runs start
+ * anywhere): gcc does not vectorize the float compare that selects an int32 argmax on
+ * its own, and the scalar version spent its time in comiss and cmov. */
+typedef float vf4 __attribute__((vector_size(16), aligned(4), may_alias));
+typedef int32_t vi4 __attribute__((vector_size(16), aligned(4), may_alias));
 
 /* One output row of OW windows. Each window's maximum is kept in registers and chosen
  * with selects, not branches: the comparisons are data-dependent and would mispredict
@@ -15,36 +17,47 @@ static inline __attribute__((always_inline)) void
 pool_row(float *restrict out, int32_t *restrict argmax, const float *restrict in,
          const float *restrict bias, size_t first, int OW, int W, int C, int K, int fuse)
 {
-    for (int ox = 0; ox < OW; ++ox, out += C, argmax += C)
-        for (int c0 = 0; c0 < C; c0 += CB) {
-            int n = C - c0 < CB ? C - c0 : CB;
-            int32_t at0 = (int32_t)(first + (size_t)ox * K * C) + c0;
-            float best[CB];
-            int32_t arg[CB];
-            for (int c = 0; c < n; ++c) {
-                best[c] = in[at0 + c];
-                arg[c] = at0 + c;
-            }
+    const vi4 lane = {0, 1, 2, 3};
+    for (int ox = 0; ox < OW; ++ox, out += C, argmax += C) {
+        int32_t at0 = (int32_t)(first + (size_t)ox * K * C);
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+            vf4 best = *(const vf4 *)(in + at0 + c);
+            vi4 arg = lane + (at0 + c);
             for (int ky = 0; ky < K; ++ky)
                 for (int kx = ky ? 0 : 1; kx < K; ++kx) {
-                    int32_t at = at0 + (ky * W + kx) * C;
-                    for (int c = 0; c < n; ++c) {
-                        float v = in[at + c];
-                        int better = v > best[c];
-                        best[c] = better ? v : best[c];
-                        arg[c] = better ? at + c : arg[c];
-                    }
+                    int32_t at = at0 + (ky * W + kx) * C + c;
+                    vf4 v = *(const vf4 *)(in + at);
+                    vi4 better = v > best;
+                    best = (vf4)((better & (vi4)v) | (~better & (vi4)best));
+                    arg = (better & (lane + at)) | (~better & arg);
                 }
-            for (int c = 0; c < n; ++c) {
-                float v = best[c];
-                if (fuse) {
-                    v += bias[c0 + c];
-                    v = v > 0.0f ? v : 0.0f;
-                }
-                out[c0 + c] = v;
-                argmax[c0 + c] = arg[c];
+            if (fuse) {
+                best += *(const vf4 *)(bias + c);
+                best = (vf4)((best > 0.0f) & (vi4)best);
             }
+            *(vf4 *)(out + c) = best;
+            *(vi4 *)(argmax + c) = arg;
         }
+        for (; c < C; ++c) {
+            float best = in[at0 + c];
+            int32_t arg = at0 + c;
+            for (int ky = 0; ky < K; ++ky)
+                for (int kx = ky ? 0 : 1; kx < K; ++kx) {
+                    int32_t at = at0 + (ky * W + kx) * C + c;
+                    float v = in[at];
+                    int better = v > best;
+                    best = better ? v : best;
+                    arg = better ? at : arg;
+                }
+            if (fuse) {
+                best += bias[c];
+                best = best > 0.0f ? best : 0.0f;
+            }
+            out[c] = best;
+            argmax[c] = arg;
+        }
+    }
 }
 
 static inline __attribute__((always_inline)) void

@@ -480,7 +480,8 @@ static void relu_maxpool_case(int H, int W, int C, uint64_t seed)
     for (size_t i = 0; i < nin; ++i) perm[i] = (uint32_t)i;
     leash_rng_shuffle_u32(&rng, perm, nin);
     for (size_t i = 0; i < nin; ++i) c.in[i] = ((float)perm[i] - (float)(nin / 2)) / 64.0f;
-    for (int k = 0; k < C; ++k) c.bias[k] = (float)(2 * (int)leash_rng_below(&rng, 64) - 63) / 128.0f;
+    for (int k = 0; k < C; ++k)
+        c.bias[k] = (float)(2 * (int)leash_rng_below(&rng, 64) - 63) / 128.0f;
     gc_fill_uniform(c.r, nout, -1, 1, &rng);
     float *din = nan_floats(nin), *db = gc_floats((size_t)C);
     relu_pool_objective(&c);

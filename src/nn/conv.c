@@ -180,7 +180,8 @@ int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int with_
     for (int s0 = 0; s0 < B; s0 += chunk) {
         int rows = (B - s0 < chunk ? B - s0 : chunk) * OH * OW;
         if (n + 2 + with_din > max) return LEASH_EINVAL;
-        s[n++] = (leash_gemm_shape){CblasNoTrans, CblasTrans, rows, OC, KKC, with_bias ? 1.0f : 0.0f};
+        float beta = with_bias ? 1.0f : 0.0f;
+        s[n++] = (leash_gemm_shape){CblasNoTrans, CblasTrans, rows, OC, KKC, beta};
         s[n++] = (leash_gemm_shape){CblasTrans, CblasNoTrans, OC, KKC, rows, 1.0f};
         if (with_din) s[n++] = (leash_gemm_shape){CblasNoTrans, CblasNoTrans, rows, KKC, OC, 0.0f};
     }

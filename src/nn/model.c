@@ -201,7 +201,10 @@ static block_kind block_at(const leash_model *m, int i)
     return BLOCK_ONE;
 }
 
-static int block_len(block_kind k) { return k == BLOCK_CONV_RELU_POOL ? 3 : k == BLOCK_FC_RELU ? 2 : 1; }
+static int block_len(block_kind k)
+{
+    return k == BLOCK_CONV_RELU_POOL ? 3 : k == BLOCK_FC_RELU ? 2 : 1;
+}
 
 /* Whether layer i's activations and their gradient are stored: all but a ReLU inside a
  * conv - relu - maxpool block. */
@@ -318,7 +321,9 @@ static void forward(const leash_model *m, const float *params, leash_workspace *
                 leash_maxpool_forward(out, ws->argmax[i], in, B, l->in_h, l->in_w, l->in_c, l->k);
                 break;
             case LEASH_LAYER_RELU: leash_relu_forward(out, in, (size_t)B * out_size(l)); break;
-            case LEASH_LAYER_SIGMOID: leash_sigmoid_forward(out, in, (size_t)B * out_size(l)); break;
+            case LEASH_LAYER_SIGMOID:
+                leash_sigmoid_forward(out, in, (size_t)B * out_size(l));
+                break;
             }
         }
         i += block_len(kind);
@@ -378,9 +383,10 @@ float leash_model_gradient(const leash_model *m, const float *params, float *gra
             for (int s0 = 0; s0 < B; s0 += chunk) {
                 int nb = B - s0 < chunk ? B - s0 : chunk;
                 float *d = ws->dact[i] + s0 * osz;
-                leash_relu_maxpool_backward(d, db, ws->dact[top] + s0 * psz, ws->act[top] + s0 * psz,
-                                            ws->argmax[top] + s0 * psz, nb, l->out_h, l->out_w,
-                                            l->out_c, m->layers[top].k);
+                size_t p0 = s0 * psz;
+                leash_relu_maxpool_backward(d, db, ws->dact[top] + p0, ws->act[top] + p0,
+                                            ws->argmax[top] + p0, nb, l->out_h, l->out_w, l->out_c,
+                                            m->layers[top].k);
                 leash_conv_backward(din ? din + s0 * isz : NULL, dw, NULL, ws->col, d,
                                     in + s0 * isz, w, nb, l->in_h, l->in_w, l->in_c, l->out_c,
                                     l->k);

@@ -1,6 +1,7 @@
-/* Layer kernels: finite-difference gradient checks, accumulation, NULL din, the BLAS
- * paths against double-precision loops over the definitions, max pooling on a
- * hand-built input and the numerics of softmax + cross-entropy. */
+/* Layer kernels: finite-difference gradient checks, input gradients written and
+ * parameter gradients accumulated, NULL din, the BLAS paths against double-precision
+ * loops over the definitions, max pooling on a hand-built input, the fused
+ * bias/ReLU/pooling passes and the numerics of softmax + cross-entropy. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -152,7 +153,7 @@ static void pool_gradcheck_case(int H, int W, int C, uint64_t seed)
     gc_fill_uniform(c.r, nout, -1, 1, &rng);
     float *din = gc_floats(nin);
     pool_objective(&c);
-    leash_maxpool_backward(din, c.r, c.argmax, nout);
+    leash_maxpool_backward(din, c.r, c.argmax, c.B, H, W, C, 2);
 
     /* Rows and columns beyond the last full window take no part. */
     int dropped_nonzero = 0;
@@ -263,7 +264,7 @@ static void softmax_xent_gradcheck(void)
     ASSERT_DBL_LE(e, GRAD_TOL);
 }
 
-/* ---- backward passes accumulate ------------------------------------------------- */
+/* ---- backward passes: din written, parameter gradients accumulated ------------- */
 
 /* Largest |got - (prefill + fresh)| relative to max(|.|, 1): fresh is what the backward
  * pass wrote into zeroed buffers, got what it left in buffers holding prefill. */
@@ -275,13 +276,11 @@ static double accumulate_err(const float *got, const float *prefill, const float
     return worst;
 }
 
-/* Count of entries where got != prefill + fresh in float32: one float addition per
- * entry must reproduce the separate sum bit for bit. */
-static size_t accumulate_mismatches(const float *got, const float *prefill, const float *fresh,
-                                    size_t n)
+/* Count of entries where got differs from fresh bit for bit (a NaN left over counts). */
+static size_t overwrite_mismatches(const float *got, const float *fresh, size_t n)
 {
     size_t bad = 0;
-    for (size_t i = 0; i < n; ++i) bad += got[i] != prefill[i] + fresh[i];
+    for (size_t i = 0; i < n; ++i) bad += memcmp(&got[i], &fresh[i], sizeof *got) != 0;
     return bad;
 }
 
@@ -293,138 +292,280 @@ static float *copy_floats(const float *x, size_t n)
     return c;
 }
 
+/* An input gradient buffer full of NaN: any read of its old contents shows. */
+static float *nan_floats(size_t n)
+{
+    float *c = gc_floats(n);
+    for (size_t i = 0; i < n; ++i) c[i] = NAN;
+    return c;
+}
+
 /* BLAS may fold the prefill in before the last partial product of a long inner
- * dimension, and col2im adds K*K patches in sequence, so fc and conv are allowed a few
- * float32 roundings; an overwrite or a double add is off by O(1). */
+ * dimension, so parameter gradients are allowed a few float32 roundings; an overwrite
+ * or a double add is off by O(1). */
 #define ACCUM_TOL 1e-5
 
-static void fc_backward_accumulates(void)
+static void fc_backward_writes_din(void)
 {
     enum { B = 9, C = 33, OC = 17 };
     leash_rng rng;
     leash_rng_seed(&rng, 51);
     float *in = gc_floats(B * C), *w = gc_floats(OC * C), *dout = gc_floats(B * OC);
     float *din0 = gc_floats(B * C), *dw0 = gc_floats(OC * C), *db0 = gc_floats(OC);
-    float *pin = gc_floats(B * C), *pw = gc_floats(OC * C), *pb = gc_floats(OC);
+    float *pw = gc_floats(OC * C), *pb = gc_floats(OC);
     gc_fill_uniform(in, B * C, -1, 1, &rng);
     gc_fill_uniform(w, OC * C, -1, 1, &rng);
     gc_fill_uniform(dout, B * OC, -1, 1, &rng);
-    gc_fill_uniform(pin, B * C, -1, 1, &rng);
     gc_fill_uniform(pw, OC * C, -1, 1, &rng);
     gc_fill_uniform(pb, OC, -1, 1, &rng);
-    float *din = copy_floats(pin, B * C), *dw = copy_floats(pw, OC * C), *db = copy_floats(pb, OC);
+    float *din = nan_floats(B * C), *dw = copy_floats(pw, OC * C), *db = copy_floats(pb, OC);
     leash_fc_backward(din0, dw0, db0, dout, in, w, B, C, OC);
     leash_fc_backward(din, dw, db, dout, in, w, B, C, OC);
-    double e_in = accumulate_err(din, pin, din0, B * C);
+    size_t bad_in = overwrite_mismatches(din, din0, B * C);
     double e_w = accumulate_err(dw, pw, dw0, OC * C);
     double e_b = accumulate_err(db, pb, db0, OC);
     free(in), free(w), free(dout), free(din0), free(dw0), free(db0);
-    free(pin), free(pw), free(pb), free(din), free(dw), free(db);
-    ASSERT_DBL_LE(e_in, ACCUM_TOL);
+    free(pw), free(pb), free(din), free(dw), free(db);
+    ASSERT_SIZE_EQ(bad_in, 0);
     ASSERT_DBL_LE(e_w, ACCUM_TOL);
     ASSERT_DBL_LE(e_b, ACCUM_TOL);
 }
 
-static void conv_backward_accumulates(void)
+/* Backward of one conv case into a NaN-filled din and prefilled dw, db; *bad_in counts
+ * din entries not equal to a fresh run's, *e_w and *e_b are the accumulation errors. */
+static void conv_write_case(int B, int H, int W, uint64_t seed, size_t *bad_in, double *e_w,
+                            double *e_b)
 {
-    enum { B = 3, H = 9, W = 8, C = 2, OC = 4, K = 3, OH = H - K + 1, OW = W - K + 1 };
-    enum { NIN = B * H * W * C, NW = OC * K * K * C, NOUT = B * OH * OW * OC };
+    enum { C = 1, OC = 4, K = 3 };
+    size_t nin = (size_t)B * H * W * C, nw = OC * K * K * C;
+    size_t nout = (size_t)B * (H - K + 1) * (W - K + 1) * OC;
     leash_rng rng;
-    leash_rng_seed(&rng, 52);
-    float *in = gc_floats(NIN), *w = gc_floats(NW), *dout = gc_floats(NOUT);
+    leash_rng_seed(&rng, seed);
+    float *in = gc_floats(nin), *w = gc_floats(nw), *dout = gc_floats(nout);
     float *col = gc_floats(leash_conv_col_floats(B, H, W, C, K));
-    float *din0 = gc_floats(NIN), *dw0 = gc_floats(NW), *db0 = gc_floats(OC);
-    float *pin = gc_floats(NIN), *pw = gc_floats(NW), *pb = gc_floats(OC);
-    gc_fill_uniform(in, NIN, -1, 1, &rng);
-    gc_fill_uniform(w, NW, -1, 1, &rng);
-    gc_fill_uniform(dout, NOUT, -1, 1, &rng);
-    gc_fill_uniform(pin, NIN, -1, 1, &rng);
-    gc_fill_uniform(pw, NW, -1, 1, &rng);
+    float *din0 = gc_floats(nin), *dw0 = gc_floats(nw), *db0 = gc_floats(OC);
+    float *pw = gc_floats(nw), *pb = gc_floats(OC);
+    gc_fill_uniform(in, nin, -1, 1, &rng);
+    gc_fill_uniform(w, nw, -1, 1, &rng);
+    gc_fill_uniform(dout, nout, -1, 1, &rng);
+    gc_fill_uniform(pw, nw, -1, 1, &rng);
     gc_fill_uniform(pb, OC, -1, 1, &rng);
-    float *din = copy_floats(pin, NIN), *dw = copy_floats(pw, NW), *db = copy_floats(pb, OC);
+    float *din = nan_floats(nin), *dw = copy_floats(pw, nw), *db = copy_floats(pb, OC);
     leash_conv_backward(din0, dw0, db0, col, dout, in, w, B, H, W, C, OC, K);
     leash_conv_backward(din, dw, db, col, dout, in, w, B, H, W, C, OC, K);
-    double e_in = accumulate_err(din, pin, din0, NIN);
-    double e_w = accumulate_err(dw, pw, dw0, NW);
-    double e_b = accumulate_err(db, pb, db0, OC);
+    *bad_in = overwrite_mismatches(din, din0, nin);
+    *e_w = accumulate_err(dw, pw, dw0, nw);
+    *e_b = accumulate_err(db, pb, db0, OC);
     free(in), free(w), free(dout), free(col), free(din0), free(dw0), free(db0);
-    free(pin), free(pw), free(pb), free(din), free(dw), free(db);
-    ASSERT_DBL_LE(e_in, ACCUM_TOL);
+    free(pw), free(pb), free(din), free(dw), free(db);
+}
+
+/* A small case for the accumulation, and one of several im2col chunks (28x28x1, K = 3: 43
+ * samples per chunk) for din, which is zeroed per chunk before col2im. The large case's
+ * weight gradients sum 67,600 products each, too many for ACCUM_TOL. */
+static void conv_backward_writes_din(void)
+{
+    size_t bad_small, bad_chunked;
+    double e_w, e_b, e_w_chunked, e_b_chunked;
+    conv_write_case(3, 9, 8, 52, &bad_small, &e_w, &e_b);
+    conv_write_case(100, 28, 28, 56, &bad_chunked, &e_w_chunked, &e_b_chunked);
+    ASSERT_SIZE_EQ(bad_small, 0);
+    ASSERT_SIZE_EQ(bad_chunked, 0);
     ASSERT_DBL_LE(e_w, ACCUM_TOL);
     ASSERT_DBL_LE(e_b, ACCUM_TOL);
 }
 
-static void maxpool_backward_accumulates(void)
+/* Odd H and W: the dropped row and column must be written (0) too. */
+static void maxpool_backward_writes_din(void)
 {
     enum { B = 2, H = 5, W = 7, C = 3, NIN = B * H * W * C, NOUT = B * (H / 2) * (W / 2) * C };
     leash_rng rng;
     leash_rng_seed(&rng, 53);
     float *in = gc_floats(NIN), *out = gc_floats(NOUT), *dout = gc_floats(NOUT);
-    float *din0 = gc_floats(NIN), *pin = gc_floats(NIN);
+    float *din0 = gc_floats(NIN), *din = nan_floats(NIN);
     int32_t *argmax = gc_calloc(NOUT, sizeof *argmax);
     gc_fill_uniform(in, NIN, -1, 1, &rng);
     gc_fill_uniform(dout, NOUT, -1, 1, &rng);
-    gc_fill_uniform(pin, NIN, -1, 1, &rng);
-    float *din = copy_floats(pin, NIN);
     leash_maxpool_forward(out, argmax, in, B, H, W, C, 2);
-    leash_maxpool_backward(din0, dout, argmax, NOUT);
-    leash_maxpool_backward(din, dout, argmax, NOUT);
-    size_t bad = accumulate_mismatches(din, pin, din0, NIN);
-    free(in), free(out), free(dout), free(din0), free(pin), free(argmax), free(din);
+    leash_maxpool_backward(din0, dout, argmax, B, H, W, C, 2);
+    leash_maxpool_backward(din, dout, argmax, B, H, W, C, 2);
+    size_t bad = overwrite_mismatches(din, din0, NIN);
+    free(in), free(out), free(dout), free(din0), free(argmax), free(din);
     ASSERT_SIZE_EQ(bad, 0);
 }
 
-static void activation_backward_accumulates(void (*forward)(float *, const float *, size_t),
-                                            void (*backward)(float *, const float *,
-                                                             const float *, size_t))
+static void activation_backward_writes_din(void (*forward)(float *, const float *, size_t),
+                                           void (*backward)(float *, const float *, const float *,
+                                                            size_t))
 {
     enum { N = 257 };
     leash_rng rng;
     leash_rng_seed(&rng, 54);
     float *in = gc_floats(N), *out = gc_floats(N), *dout = gc_floats(N);
-    float *din0 = gc_floats(N), *pin = gc_floats(N);
+    float *din0 = gc_floats(N), *din = nan_floats(N);
     gc_fill_uniform(in, N, -2, 2, &rng);
     gc_fill_uniform(dout, N, -1, 1, &rng);
-    gc_fill_uniform(pin, N, -1, 1, &rng);
-    float *din = copy_floats(pin, N);
     forward(out, in, N);
     backward(din0, dout, out, N);
     backward(din, dout, out, N);
-    size_t bad = accumulate_mismatches(din, pin, din0, N);
-    free(in), free(out), free(dout), free(din0), free(pin), free(din);
+    size_t bad = overwrite_mismatches(din, din0, N);
+    free(in), free(out), free(dout), free(din0), free(din);
     ASSERT_SIZE_EQ(bad, 0);
 }
 
-static void relu_backward_accumulates(void)
+static void relu_backward_writes_din(void)
 {
-    activation_backward_accumulates(leash_relu_forward, leash_relu_backward);
+    activation_backward_writes_din(leash_relu_forward, leash_relu_backward);
 }
 
-static void sigmoid_backward_accumulates(void)
+static void sigmoid_backward_writes_din(void)
 {
-    activation_backward_accumulates(leash_sigmoid_forward, leash_sigmoid_backward);
+    activation_backward_writes_din(leash_sigmoid_forward, leash_sigmoid_backward);
 }
 
-/* The label's entry takes two additions (p / B, then -1 / B), which may round
- * differently on top of a prefill. */
-static void softmax_xent_backward_accumulates(void)
+static void softmax_xent_backward_writes_din(void)
 {
     enum { B = 5, K = 10 };
     leash_rng rng;
     leash_rng_seed(&rng, 55);
     int y[B];
     float *logits = gc_floats(B * K), *probs = gc_floats(B * K);
-    float *d0 = gc_floats(B * K), *pre = gc_floats(B * K);
+    float *d0 = gc_floats(B * K), *d = nan_floats(B * K);
     gc_fill_uniform(logits, B * K, -3, 3, &rng);
-    gc_fill_uniform(pre, B * K, -1, 1, &rng);
     for (int b = 0; b < B; ++b) y[b] = (int)leash_rng_below(&rng, K);
-    float *d = copy_floats(pre, B * K);
     leash_softmax_xent_forward(probs, logits, y, B, K);
     leash_softmax_xent_backward(d0, probs, y, B, K);
     leash_softmax_xent_backward(d, probs, y, B, K);
-    double e = accumulate_err(d, pre, d0, B * K);
-    free(logits), free(probs), free(d0), free(pre), free(d);
-    ASSERT_DBL_LE(e, ACCUM_TOL);
+    size_t bad = overwrite_mismatches(d, d0, B * K);
+    free(logits), free(probs), free(d0), free(d);
+    ASSERT_SIZE_EQ(bad, 0);
+}
+
+/* ---- fused passes ---------------------------------------------------------------- */
+
+typedef struct relu_pool_case {
+    float *out, *in, *bias, *r;
+    int32_t *argmax;
+    int B, H, W, C;
+} relu_pool_case;
+
+static size_t relu_pool_out_size(const relu_pool_case *c)
+{
+    return (size_t)c->B * (c->H / 2) * (c->W / 2) * c->C;
+}
+
+static double relu_pool_objective(void *p)
+{
+    relu_pool_case *c = p;
+    leash_relu_maxpool_forward(c->out, c->argmax, c->in, c->bias, c->B, c->H, c->W, c->C, 2);
+    return gc_dot(c->out, c->r, relu_pool_out_size(c));
+}
+
+/* bias + ReLU + max pooling: finite differences on the input and the bias, the same
+ * output and input gradient as the three unfused passes, and every din entry written.
+ * Inputs are distinct multiples of 1/64 and biases odd multiples of 1/128, so no window
+ * maximum plus its bias is within a step (1/256) of a tie or of ReLU's kink at 0. */
+static void relu_maxpool_case(int H, int W, int C, uint64_t seed)
+{
+    leash_rng rng;
+    leash_rng_seed(&rng, seed);
+    relu_pool_case c = {.B = 2, .H = H, .W = W, .C = C};
+    size_t nin = (size_t)c.B * H * W * C, nout = relu_pool_out_size(&c);
+    c.out = gc_floats(nout);
+    c.in = gc_floats(nin);
+    c.bias = gc_floats((size_t)C);
+    c.r = gc_floats(nout);
+    c.argmax = gc_calloc(nout, sizeof *c.argmax);
+    uint32_t *perm = gc_calloc(nin, sizeof *perm);
+    for (size_t i = 0; i < nin; ++i) perm[i] = (uint32_t)i;
+    leash_rng_shuffle_u32(&rng, perm, nin);
+    for (size_t i = 0; i < nin; ++i) c.in[i] = ((float)perm[i] - (float)(nin / 2)) / 64.0f;
+    for (int k = 0; k < C; ++k)
+        c.bias[k] = (float)(2 * (int)leash_rng_below(&rng, 64) - 63) / 128.0f;
+    gc_fill_uniform(c.r, nout, -1, 1, &rng);
+    float *din = nan_floats(nin), *db = gc_floats((size_t)C);
+    relu_pool_objective(&c);
+    leash_relu_maxpool_backward(din, db, c.r, c.out, c.argmax, c.B, H, W, C, 2);
+
+    /* The unfused reference: the bias added per channel, ReLU, then max pooling. */
+    float *pre = gc_floats(nin), *act = gc_floats(nin), *ref_out = gc_floats(nout);
+    float *ref_dact = gc_floats(nin), *ref_din = gc_floats(nin);
+    int32_t *ref_arg = gc_calloc(nout, sizeof *ref_arg);
+    for (size_t i = 0; i < nin; ++i) pre[i] = c.in[i] + c.bias[i % (size_t)C];
+    leash_relu_forward(act, pre, nin);
+    leash_maxpool_forward(ref_out, ref_arg, act, c.B, H, W, C, 2);
+    leash_maxpool_backward(ref_dact, c.r, ref_arg, c.B, H, W, C, 2);
+    leash_relu_backward(ref_din, ref_dact, act, nin);
+    size_t out_bad = overwrite_mismatches(c.out, ref_out, nout);
+    size_t din_bad = overwrite_mismatches(din, ref_din, nin);
+
+    double e_in = gc_check_all(relu_pool_objective, &c, c.in, din, nin, 1.0f / 256, FD_FLOOR);
+    double e_b = gc_check_all(relu_pool_objective, &c, c.bias, db, (size_t)C, 1.0f / 256,
+                              FD_FLOOR);
+    free(c.out), free(c.in), free(c.bias), free(c.r), free(c.argmax), free(perm), free(din);
+    free(db), free(pre), free(act), free(ref_out), free(ref_dact), free(ref_din), free(ref_arg);
+    ASSERT_SIZE_EQ(out_bad, 0);
+    ASSERT_SIZE_EQ(din_bad, 0);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+    ASSERT_DBL_LE(e_b, GRAD_TOL);
+}
+
+/* The specialized channel counts and a generic one, with even and odd sides. */
+static void relu_maxpool_fused(void)
+{
+    relu_maxpool_case(6, 4, 4, 101);
+    relu_maxpool_case(11, 11, 8, 102);
+    relu_maxpool_case(5, 6, 6, 103);
+    relu_maxpool_case(4, 5, 16, 104);
+    relu_maxpool_case(7, 5, 3, 105);
+}
+
+typedef struct bias_relu_case {
+    float *out, *in, *bias, *r;
+    int B, C;
+} bias_relu_case;
+
+static double bias_relu_objective(void *p)
+{
+    bias_relu_case *c = p;
+    leash_bias_relu_forward(c->out, c->in, c->bias, c->B, c->C);
+    return gc_dot(c->out, c->r, (size_t)c->B * c->C);
+}
+
+/* bias + ReLU after fc: finite differences on input and bias (inputs and biases keep
+ * every sum at least 0.05 from the kink, step 0.01), din written, dbias accumulated. */
+static void bias_relu_fused(void)
+{
+    enum { B = 7, C = 19 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 106);
+    bias_relu_case c = {gc_floats(B * C), gc_floats(B * C), gc_floats(C), gc_floats(B * C), B, C};
+    gc_fill_uniform(c.bias, C, -0.5, 0.5, &rng);
+    for (int b = 0; b < B; ++b)
+        for (int k = 0; k < C; ++k) {
+            float v;
+            do v = (float)(4.0 * leash_rng_uniform(&rng) - 2.0);
+            while (fabsf(v + c.bias[k]) < 0.05f);
+            c.in[b * C + k] = v;
+        }
+    gc_fill_uniform(c.r, B * C, -1, 1, &rng);
+    float *din = nan_floats(B * C), *db0 = gc_floats(C), *pb = gc_floats(C);
+    gc_fill_uniform(pb, C, -1, 1, &rng);
+    float *db = copy_floats(pb, C);
+    bias_relu_objective(&c);
+    leash_relu_bias_backward(din, db0, c.r, c.out, B, C);
+    double e_in = gc_check_all(bias_relu_objective, &c, c.in, din, B * C, 0.01f, FD_FLOOR);
+    double e_b = gc_check_all(bias_relu_objective, &c, c.bias, db0, C, 0.01f, FD_FLOOR);
+    float *din2 = nan_floats(B * C);
+    leash_relu_bias_backward(din2, db, c.r, c.out, B, C);
+    size_t bad_in = overwrite_mismatches(din2, din, B * C);
+    double e_acc = accumulate_err(db, pb, db0, C);
+    free(c.out), free(c.in), free(c.bias), free(c.r), free(din), free(db0), free(pb), free(db);
+    free(din2);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+    ASSERT_DBL_LE(e_b, GRAD_TOL);
+    ASSERT_SIZE_EQ(bad_in, 0);
+    ASSERT_DBL_LE(e_acc, ACCUM_TOL);
 }
 
 /* ---- NULL din ------------------------------------------------------------------ */
@@ -448,7 +589,7 @@ static void fc_backward_null_din(void)
     ASSERT_TRUE(same);
 }
 
-/* Several im2col chunks (28x28x1, K = 3: 6084 floats per sample, 172 per chunk). */
+/* Several im2col chunks (28x28x1, K = 3: 6084 floats per sample, 43 per chunk). */
 static void conv_backward_null_din(void)
 {
     enum { B = 200, H = 28, W = 28, C = 1, OC = 4, K = 3, OH = H - K + 1, OW = W - K + 1 };
@@ -577,8 +718,9 @@ static void conv_specialized_match_reference(void)
 }
 
 /* The sgemm calls the layers report for the benchmarks' bound: an MLP's 2 + 3 + 3 + 3, and
- * the CNN's conv layers once per im2col chunk (b = 512: 3 chunks of 28x28x1 with no input
- * gradient, 3 of 13x13x4 with one), then its two FC layers. */
+ * the CNN's conv layers once per im2col chunk (28x28x1 with no input gradient, 13x13x4
+ * with one), then its two FC layers. The heads of fused blocks (every conv, and fc 128
+ * before its ReLU) run their forward sgemm without the bias, with beta = 0. */
 static void gemm_shapes_follow_layers(void)
 {
     leash_model mlp, cnn;
@@ -589,13 +731,21 @@ static void gemm_shapes_follow_layers(void)
     ASSERT_INT_EQ(s[0].m, 512);
     ASSERT_INT_EQ(s[0].n, 128);
     ASSERT_INT_EQ(s[0].k, 784);
-    ASSERT_INT_EQ(leash_model_gemm_shapes(&cnn, 512, s, 64), 3 * 2 + 3 * 3 + 3 + 3);
-    ASSERT_INT_EQ(leash_model_gemm_shapes(&cnn, 512, s, 20), LEASH_EINVAL);
+    ASSERT_DBL_NEAR(s[0].beta, 0.0, 0.0);
+    ASSERT_DBL_NEAR(s[8].beta, 1.0, 0.0); /* the output layer adds its own bias */
+    int c1 = leash_conv_chunk_samples(512, 28, 28, 1, 3);
+    int c2 = leash_conv_chunk_samples(512, 13, 13, 4, 3);
+    int n1 = (512 + c1 - 1) / c1, n2 = (512 + c2 - 1) / c2, want = n1 * 2 + n2 * 3 + 3 + 3;
+    ASSERT_TRUE(n1 > 1 && n2 > 1);
+    static leash_gemm_shape big[256];
+    ASSERT_INT_EQ(leash_model_gemm_shapes(&cnn, 512, big, 256), want);
+    ASSERT_DBL_NEAR(big[0].beta, 0.0, 0.0);
+    ASSERT_INT_EQ(leash_model_gemm_shapes(&cnn, 512, big, want - 1), LEASH_EINVAL);
 }
 
 /* Batches that go through im2col in several chunks, the last one partial: 28x28x1 with
- * K = 3 is 6084 floats per sample (172 per 2^20-float chunk), 32x32x3 with K = 5 is
- * 58800 (17 per chunk). */
+ * K = 3 is 6084 floats per sample (43 per 2^18-float chunk), 32x32x3 with K = 5 is
+ * 58800 (4 per chunk). */
 static void conv_chunked_matches_reference(void)
 {
     leash_rng rng;
@@ -634,7 +784,7 @@ static void maxpool_forward_exact(void)
     int32_t argmax[8];
     float din[60] = {0};
     leash_maxpool_forward(out, argmax, in, 2, 3, 5, 2, 2);
-    leash_maxpool_backward(din, dout, argmax, 8);
+    leash_maxpool_backward(din, dout, argmax, 2, 3, 5, 2, 2);
     for (int i = 0; i < 8; ++i) {
         ASSERT_DBL_NEAR(out[i], want_out[i], 0.0);
         ASSERT_INT_EQ(argmax[i], want_arg[i]);
@@ -741,7 +891,7 @@ static void softmax_stable_large_logits(void)
 
 int main(void)
 {
-    tap_plan(28);
+    tap_plan(30);
     TAP_RUN(fc_gradcheck);
     TAP_RUN(conv_gradcheck_c1_k3);
     TAP_RUN(conv_gradcheck_c3_k3);
@@ -753,12 +903,14 @@ int main(void)
     TAP_RUN(relu_gradcheck);
     TAP_RUN(sigmoid_gradcheck);
     TAP_RUN(softmax_xent_gradcheck);
-    TAP_RUN(fc_backward_accumulates);
-    TAP_RUN(conv_backward_accumulates);
-    TAP_RUN(maxpool_backward_accumulates);
-    TAP_RUN(relu_backward_accumulates);
-    TAP_RUN(sigmoid_backward_accumulates);
-    TAP_RUN(softmax_xent_backward_accumulates);
+    TAP_RUN(fc_backward_writes_din);
+    TAP_RUN(conv_backward_writes_din);
+    TAP_RUN(maxpool_backward_writes_din);
+    TAP_RUN(relu_backward_writes_din);
+    TAP_RUN(sigmoid_backward_writes_din);
+    TAP_RUN(softmax_xent_backward_writes_din);
+    TAP_RUN(relu_maxpool_fused);
+    TAP_RUN(bias_relu_fused);
     TAP_RUN(fc_backward_null_din);
     TAP_RUN(conv_backward_null_din);
     TAP_RUN(fc_matches_reference);

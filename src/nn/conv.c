@@ -4,9 +4,11 @@
 
 #include "nn/layers_internal.h"
 
-/* Largest im2col scratch in floats (4 MiB): big enough that each sgemm has thousands of
- * rows, small enough to stay in L2/L3 with the layer's output. */
-#define COL_BUDGET_FLOATS ((size_t)1 << 20)
+/* Largest im2col scratch in floats (1 MiB): big enough that each sgemm has thousands of
+ * rows, small enough that a chunk's patches, its conv outputs and the fused pooling pass
+ * over them (model.c runs a conv - relu - pool block chunk by chunk) all stay in a 4 MiB
+ * L2. With 4 MiB chunks the pooling pass read its input back from L3. */
+#define COL_BUDGET_FLOATS ((size_t)1 << 18)
 
 static int chunk_samples(int B, int OH, int OW, int C, int K)
 {
@@ -14,6 +16,11 @@ static int chunk_samples(int B, int OH, int OW, int C, int K)
     size_t n = COL_BUDGET_FLOATS / per_sample;
     if (n < 1) n = 1;
     return n < (size_t)B ? (int)n : B;
+}
+
+int leash_conv_chunk_samples(int B, int H, int W, int C, int K)
+{
+    return chunk_samples(B, H - K + 1, W - K + 1, C, K);
 }
 
 size_t leash_conv_col_floats(int B, int H, int W, int C, int K)
@@ -127,10 +134,10 @@ void leash_conv_forward(float *out, float *col, const float *in, const float *w,
         int rows = nb * OH * OW;
         float *o = out + (size_t)s0 * OH * OW * OC;
         im2col(col, in + (size_t)s0 * H * W * C, nb, H, W, C, K);
-        fill_bias(o, bias, (size_t)rows, OC);
-        /* o[rows][OC] += col[rows][KKC] * w[OC][KKC]^T */
+        if (bias) fill_bias(o, bias, (size_t)rows, OC);
+        /* o[rows][OC] (+)= col[rows][KKC] * w[OC][KKC]^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, KKC, 1.0f, col, KKC, w, KKC,
-                    1.0f, o, OC);
+                    bias ? 1.0f : 0.0f, o, OC);
     }
 }
 
@@ -143,8 +150,12 @@ void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const 
         int nb = B - s0 < chunk ? B - s0 : chunk;
         int rows = nb * OH * OW;
         const float *d = dout + (size_t)s0 * OH * OW * OC;
-        sum_bias(dbias, d, (size_t)rows, OC);
-        /* dw[OC][KKC] += d^T[OC][rows] * col[rows][KKC] (col recomputed, not stored) */
+        if (dbias) sum_bias(dbias, d, (size_t)rows, OC);
+        /* dw[OC][KKC] += d^T[OC][rows] * col[rows][KKC]. col is recomputed, not kept from
+         * the forward pass: keeping it would take B*OH*OW*K*K*C floats per conv layer (21 MB
+         * per worker for the CNN at b = 512, 49 MB for LeNet), held in L3 rather than L2,
+         * and skipping the recompute outright (an upper bound on the gain) saved only 5%
+         * of a CNN step. Memory won. */
         im2col(col, in + (size_t)s0 * H * W * C, nb, H, W, C, K);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, KKC, rows, 1.0f, d, OC, col, KKC,
                     1.0f, dw, KKC);
@@ -152,20 +163,25 @@ void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const 
             /* dcol[rows][KKC] = d[rows][OC] * w[OC][KKC], reusing the scratch */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, KKC, OC, 1.0f, d, OC, w,
                         KKC, 0.0f, col, KKC);
-            col2im_add(din + (size_t)s0 * H * W * C, col, nb, H, W, C, K);
+            /* Patches overlap, so col2im adds: zero this chunk's samples first, while
+             * they are about to be in cache anyway. */
+            float *dchunk = din + (size_t)s0 * H * W * C;
+            memset(dchunk, 0, (size_t)nb * H * W * C * sizeof *dchunk);
+            col2im_add(dchunk, col, nb, H, W, C, K);
         }
     }
 }
 
-int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int B, int H, int W, int C,
-                           int OC, int K)
+int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int with_bias, int B, int H,
+                           int W, int C, int OC, int K)
 {
     int OH = H - K + 1, OW = W - K + 1, KKC = K * K * C;
     int chunk = chunk_samples(B, OH, OW, C, K), n = 0;
     for (int s0 = 0; s0 < B; s0 += chunk) {
         int rows = (B - s0 < chunk ? B - s0 : chunk) * OH * OW;
         if (n + 2 + with_din > max) return LEASH_EINVAL;
-        s[n++] = (leash_gemm_shape){CblasNoTrans, CblasTrans, rows, OC, KKC, 1.0f};
+        float beta = with_bias ? 1.0f : 0.0f;
+        s[n++] = (leash_gemm_shape){CblasNoTrans, CblasTrans, rows, OC, KKC, beta};
         s[n++] = (leash_gemm_shape){CblasTrans, CblasNoTrans, OC, KKC, rows, 1.0f};
         if (with_din) s[n++] = (leash_gemm_shape){CblasNoTrans, CblasNoTrans, rows, KKC, OC, 0.0f};
     }

@@ -1,9 +1,15 @@
 /* Layer kernels: x_forward / x_backward pairs, outputs first, dimensions last.
  *
  * Activations are batch-major with each sample in HWC order. Forward passes overwrite
- * their outputs; backward passes ACCUMULATE (+=) into every gradient they produce, so a
- * caller zeroes gradient buffers once per pass. A NULL din skips the input gradient
- * (the first layer never needs it). */
+ * their outputs. Backward passes OVERWRITE the input gradient din and ACCUMULATE (+=)
+ * into the parameter gradients dw and dbias:
+ * - din: in these sequential models each activation gradient has exactly one writer,
+ *   the layer above, so writing it saves zeroing every activation gradient each step
+ *   (a memset as costly as a layer pass on the CNN).
+ * - dw, dbias: a conv layer adds one partial sum per im2col chunk, and the fused passes
+ *   below add a bias gradient for the layer beneath them, so these buffers really are
+ *   shared between calls; the caller zeroes them once per step.
+ * A NULL din skips the input gradient (the first layer never needs it). */
 #ifndef LEASH_LAYERS_INTERNAL_H
 #define LEASH_LAYERS_INTERNAL_H
 
@@ -27,11 +33,13 @@ typedef struct leash_gemm_shape {
 /* The calls of one forward + backward pass of m on a batch of B, in order, into s
  * (room for max); returns how many, or LEASH_EINVAL if max is too small. */
 int leash_model_gemm_shapes(const leash_model *m, int B, leash_gemm_shape *s, int max);
-int leash_fc_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int B, int C, int OC);
-int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int B, int H, int W, int C,
-                           int OC, int K);
+int leash_fc_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int with_bias, int B, int C,
+                         int OC);
+int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int with_bias, int B, int H,
+                           int W, int C, int OC, int K);
 
-/* out[B][OC] = in[B][C] * w[OC][C]^T + bias[OC] */
+/* out[B][OC] = in[B][C] * w[OC][C]^T + bias[OC]. A NULL bias leaves it out (for a fused
+ * pass above that adds it); a NULL dbias in the backward pass skips its gradient. */
 void leash_fc_forward(float *out, const float *in, const float *w, const float *bias, int B, int C,
                       int OC);
 void leash_fc_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
@@ -39,18 +47,33 @@ void leash_fc_backward(float *din, float *dw, float *dbias, const float *dout, c
 
 /* Valid K x K convolution, stride 1: in[B][H][W][C] -> out[B][H-K+1][W-K+1][OC] with
  * w[OC][K][K][C]. col is scratch of leash_conv_col_floats(...) floats: the batch goes
- * through im2col in chunks so the scratch stays small for any batch size. */
+ * through im2col in chunks so the scratch stays small for any batch size. bias and
+ * dbias may be NULL as for fc. */
 size_t leash_conv_col_floats(int B, int H, int W, int C, int K);
+/* Samples per im2col chunk: a caller that runs the layer chunk by chunk (with B at most
+ * this) issues the same sgemm calls as one call on the whole batch. */
+int leash_conv_chunk_samples(int B, int H, int W, int C, int K);
 void leash_conv_forward(float *out, float *col, const float *in, const float *w, const float *bias,
                         int B, int H, int W, int C, int OC, int K);
 void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const float *dout,
                          const float *in, const float *w, int B, int H, int W, int C, int OC, int K);
 
 /* K x K max pooling, stride K: in[B][H][W][C] -> out[B][H/K][W/K][C]; argmax records
- * the flat input index of each output's maximum for the backward pass. */
+ * the flat input index of each output's maximum for the backward pass, which writes
+ * all of din: the gradient at each argmax, 0 elsewhere and in dropped rows/columns. */
 void leash_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, int H, int W, int C,
                            int K);
-void leash_maxpool_backward(float *din, const float *dout, const int32_t *argmax, size_t nout);
+void leash_maxpool_backward(float *din, const float *dout, const int32_t *argmax, int B, int H,
+                            int W, int C, int K);
+
+/* bias (per channel) + ReLU + max pooling in one pass over in, the output of a conv layer
+ * run without its bias: out = max(0, bias[c] + max over the window). The ReLU's own
+ * activations are never stored. The backward pass writes din as maxpool does, with ReLU's
+ * mask (out > 0) applied, and adds the conv layer's bias gradient into dbias[C]. */
+void leash_relu_maxpool_forward(float *out, int32_t *argmax, const float *in, const float *bias,
+                                int B, int H, int W, int C, int K);
+void leash_relu_maxpool_backward(float *din, float *dbias, const float *dout, const float *out,
+                                 const int32_t *argmax, int B, int H, int W, int C, int K);
 
 /* Elementwise; the arrays must not overlap. */
 void leash_relu_forward(float *restrict out, const float *restrict in, size_t n);
@@ -59,6 +82,12 @@ void leash_relu_backward(float *restrict din, const float *restrict dout, const 
 void leash_sigmoid_forward(float *restrict out, const float *restrict in, size_t n);
 void leash_sigmoid_backward(float *restrict din, const float *restrict dout,
                             const float *restrict out, size_t n);
+/* out[B][C] = relu(in + bias[C]) after an fc layer run without its bias; the backward
+ * pass writes din = dout where out > 0 (else 0) and adds din's column sums into dbias. */
+void leash_bias_relu_forward(float *restrict out, const float *restrict in,
+                             const float *restrict bias, int B, int C);
+void leash_relu_bias_backward(float *restrict din, float *restrict dbias,
+                              const float *restrict dout, const float *restrict out, int B, int C);
 
 /* Softmax over K logits per sample with cross-entropy against labels y: writes the
  * probabilities, returns the SUM of the B per-sample losses (computed in double). */

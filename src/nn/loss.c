@@ -29,7 +29,7 @@ void leash_softmax_xent_backward(float *dlogits, const float *probs, const int *
     for (int b = 0; b < B; ++b) {
         const float *p = probs + (size_t)b * K;
         float *d = dlogits + (size_t)b * K;
-        for (int k = 0; k < K; ++k) d[k] += scale * p[k];
+        for (int k = 0; k < K; ++k) d[k] = scale * p[k];
         d[y[b]] -= scale;
     }
 }

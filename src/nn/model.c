@@ -184,6 +184,35 @@ struct leash_workspace {
 
 static size_t out_size(const leash_layer *l) { return (size_t)l->out_h * l->out_w * l->out_c; }
 
+/* Layer runs that forward and backward take as one block, to spare passes over memory:
+ * conv - relu - maxpool folds the conv bias and the ReLU into the pooling pass (the
+ * ReLU's activations are never stored), fc - relu folds the fc bias into the ReLU. */
+typedef enum block_kind { BLOCK_ONE, BLOCK_CONV_RELU_POOL, BLOCK_FC_RELU } block_kind;
+
+static block_kind block_at(const leash_model *m, int i)
+{
+    const leash_layer *l = m->layers;
+    int left = m->nlayers - i;
+    if (left >= 3 && l[i].kind == LEASH_LAYER_CONV && l[i + 1].kind == LEASH_LAYER_RELU &&
+        l[i + 2].kind == LEASH_LAYER_MAXPOOL)
+        return BLOCK_CONV_RELU_POOL;
+    if (left >= 2 && l[i].kind == LEASH_LAYER_FC && l[i + 1].kind == LEASH_LAYER_RELU)
+        return BLOCK_FC_RELU;
+    return BLOCK_ONE;
+}
+
+static int block_len(block_kind k)
+{
+    return k == BLOCK_CONV_RELU_POOL ? 3 : k == BLOCK_FC_RELU ? 2 : 1;
+}
+
+/* Whether layer i's activations and their gradient are stored: all but a ReLU inside a
+ * conv - relu - maxpool block. */
+static int stored(const leash_model *m, int i)
+{
+    return !(i >= 1 && block_at(m, i - 1) == BLOCK_CONV_RELU_POOL);
+}
+
 int leash_workspace_create(leash_workspace **out, const leash_model *m, int max_batch)
 {
     *out = NULL;
@@ -198,8 +227,9 @@ int leash_workspace_create(leash_workspace **out, const leash_model *m, int max_
     for (int i = 0; ok && i < m->nlayers; ++i) {
         const leash_layer *l = &m->layers[i];
         size_t n = B * out_size(l);
-        ok = (ws->act[i] = leash_params_alloc(n)) != NULL &&
-             (ws->dact[i] = leash_params_alloc(n)) != NULL;
+        if (stored(m, i))
+            ok = (ws->act[i] = leash_params_alloc(n)) != NULL &&
+                 (ws->dact[i] = leash_params_alloc(n)) != NULL;
         if (ok && l->kind == LEASH_LAYER_MAXPOOL)
             ok = (ws->argmax[i] = calloc(n, sizeof(int32_t))) != NULL;
         if (l->kind == LEASH_LAYER_CONV) {
@@ -226,7 +256,7 @@ size_t leash_workspace_bytes(const leash_model *m, int max_batch)
     size_t bytes = B * sizeof(int);
     for (int i = 0; i < m->nlayers; ++i) {
         const leash_layer *l = &m->layers[i];
-        floats += 2 * ((B * out_size(l) + 15) / 16 * 16);
+        if (stored(m, i)) floats += 2 * ((B * out_size(l) + 15) / 16 * 16);
         if (l->kind == LEASH_LAYER_MAXPOOL) bytes += B * out_size(l) * sizeof(int32_t);
         if (l->kind == LEASH_LAYER_CONV) {
             size_t c = leash_conv_col_floats(max_batch, l->in_h, l->in_w, l->in_c, l->k);
@@ -257,23 +287,47 @@ int *leash_workspace_labels(leash_workspace *ws) { return ws->labels; }
 static void forward(const leash_model *m, const float *params, leash_workspace *ws, int B)
 {
     const float *in = ws->input;
-    for (int i = 0; i < m->nlayers; ++i) {
+    for (int i = 0; i < m->nlayers;) {
         const leash_layer *l = &m->layers[i];
+        block_kind kind = block_at(m, i);
         float *out = ws->act[i];
         const float *w = l->weight >= 0 ? params + m->tensor_offset[l->weight] : NULL;
         const float *b = l->bias >= 0 ? params + m->tensor_offset[l->bias] : NULL;
-        switch (l->kind) {
-        case LEASH_LAYER_FC: leash_fc_forward(out, in, w, b, B, l->in_c, l->out_c); break;
-        case LEASH_LAYER_CONV:
-            leash_conv_forward(out, ws->col, in, w, b, B, l->in_h, l->in_w, l->in_c, l->out_c, l->k);
-            break;
-        case LEASH_LAYER_MAXPOOL:
-            leash_maxpool_forward(out, ws->argmax[i], in, B, l->in_h, l->in_w, l->in_c, l->k);
-            break;
-        case LEASH_LAYER_RELU: leash_relu_forward(out, in, (size_t)B * out_size(l)); break;
-        case LEASH_LAYER_SIGMOID: leash_sigmoid_forward(out, in, (size_t)B * out_size(l)); break;
+        if (kind == BLOCK_CONV_RELU_POOL) {
+            /* Chunk by chunk, so the pooling pass reads conv outputs still in cache. */
+            const leash_layer *pool = &m->layers[i + 2];
+            size_t isz = (size_t)l->in_h * l->in_w * l->in_c, osz = out_size(l);
+            size_t psz = out_size(pool);
+            int chunk = leash_conv_chunk_samples(B, l->in_h, l->in_w, l->in_c, l->k);
+            for (int s0 = 0; s0 < B; s0 += chunk) {
+                int nb = B - s0 < chunk ? B - s0 : chunk;
+                float *o = out + s0 * osz;
+                leash_conv_forward(o, ws->col, in + s0 * isz, w, NULL, nb, l->in_h, l->in_w,
+                                   l->in_c, l->out_c, l->k);
+                leash_relu_maxpool_forward(ws->act[i + 2] + s0 * psz, ws->argmax[i + 2] + s0 * psz,
+                                           o, b, nb, l->out_h, l->out_w, l->out_c, pool->k);
+            }
+        } else if (kind == BLOCK_FC_RELU) {
+            leash_fc_forward(out, in, w, NULL, B, l->in_c, l->out_c);
+            leash_bias_relu_forward(ws->act[i + 1], out, b, B, l->out_c);
+        } else {
+            switch (l->kind) {
+            case LEASH_LAYER_FC: leash_fc_forward(out, in, w, b, B, l->in_c, l->out_c); break;
+            case LEASH_LAYER_CONV:
+                leash_conv_forward(out, ws->col, in, w, b, B, l->in_h, l->in_w, l->in_c, l->out_c,
+                                   l->k);
+                break;
+            case LEASH_LAYER_MAXPOOL:
+                leash_maxpool_forward(out, ws->argmax[i], in, B, l->in_h, l->in_w, l->in_c, l->k);
+                break;
+            case LEASH_LAYER_RELU: leash_relu_forward(out, in, (size_t)B * out_size(l)); break;
+            case LEASH_LAYER_SIGMOID:
+                leash_sigmoid_forward(out, in, (size_t)B * out_size(l));
+                break;
+            }
         }
-        in = out;
+        i += block_len(kind);
+        in = ws->act[i - 1];
     }
 }
 
@@ -302,34 +356,68 @@ float leash_model_gradient(const leash_model *m, const float *params, float *gra
     int last = m->nlayers - 1, K = m->nclasses;
     double loss = leash_softmax_xent_forward(ws->probs, ws->act[last], ws->labels, B, K) / B;
 
-    /* Backward passes accumulate, so every gradient buffer starts at zero. */
+    /* Parameter gradients accumulate (conv chunks, fused bias passes): start them at
+     * zero. Activation gradients are written, not accumulated, so they need no clearing. */
     memset(grads, 0, m->nparams * sizeof *grads);
-    for (int i = 0; i <= last; ++i)
-        memset(ws->dact[i], 0, (size_t)B * out_size(&m->layers[i]) * sizeof(float));
     leash_softmax_xent_backward(ws->dact[last], ws->probs, ws->labels, B, K);
 
-    for (int i = last; i >= 0; --i) {
+    int first[LEASH_MAX_LAYERS], nblocks = 0;
+    for (int i = 0; i <= last; i += block_len(block_at(m, i))) first[nblocks++] = i;
+    while (nblocks-- > 0) {
+        int i = first[nblocks];
         const leash_layer *l = &m->layers[i];
+        block_kind kind = block_at(m, i);
+        int top = i + block_len(kind) - 1; /* the block's last layer */
         const float *in = i ? ws->act[i - 1] : ws->input;
         float *din = i ? ws->dact[i - 1] : NULL;
         const float *w = l->weight >= 0 ? params + m->tensor_offset[l->weight] : NULL;
         float *dw = l->weight >= 0 ? grads + m->tensor_offset[l->weight] : NULL;
         float *db = l->bias >= 0 ? grads + m->tensor_offset[l->bias] : NULL;
         size_t n = (size_t)B * out_size(l);
-        switch (l->kind) {
-        case LEASH_LAYER_FC: leash_fc_backward(din, dw, db, ws->dact[i], in, w, B, l->in_c, l->out_c); break;
-        case LEASH_LAYER_CONV:
-            leash_conv_backward(din, dw, db, ws->col, ws->dact[i], in, w, B, l->in_h, l->in_w,
-                                l->in_c, l->out_c, l->k);
+        switch (kind) {
+        case BLOCK_CONV_RELU_POOL: {
+            /* The forward pass's chunks: argmax indices are relative to each chunk. */
+            size_t isz = (size_t)l->in_h * l->in_w * l->in_c, osz = out_size(l);
+            size_t psz = out_size(&m->layers[top]);
+            int chunk = leash_conv_chunk_samples(B, l->in_h, l->in_w, l->in_c, l->k);
+            for (int s0 = 0; s0 < B; s0 += chunk) {
+                int nb = B - s0 < chunk ? B - s0 : chunk;
+                float *d = ws->dact[i] + s0 * osz;
+                size_t p0 = s0 * psz;
+                leash_relu_maxpool_backward(d, db, ws->dact[top] + p0, ws->act[top] + p0,
+                                            ws->argmax[top] + p0, nb, l->out_h, l->out_w, l->out_c,
+                                            m->layers[top].k);
+                leash_conv_backward(din ? din + s0 * isz : NULL, dw, NULL, ws->col, d,
+                                    in + s0 * isz, w, nb, l->in_h, l->in_w, l->in_c, l->out_c,
+                                    l->k);
+            }
             break;
-        case LEASH_LAYER_MAXPOOL:
-            if (din) leash_maxpool_backward(din, ws->dact[i], ws->argmax[i], n);
+        }
+        case BLOCK_FC_RELU:
+            leash_relu_bias_backward(ws->dact[i], db, ws->dact[top], ws->act[top], B, l->out_c);
+            leash_fc_backward(din, dw, NULL, ws->dact[i], in, w, B, l->in_c, l->out_c);
             break;
-        case LEASH_LAYER_RELU:
-            if (din) leash_relu_backward(din, ws->dact[i], ws->act[i], n);
-            break;
-        case LEASH_LAYER_SIGMOID:
-            if (din) leash_sigmoid_backward(din, ws->dact[i], ws->act[i], n);
+        case BLOCK_ONE:
+            switch (l->kind) {
+            case LEASH_LAYER_FC:
+                leash_fc_backward(din, dw, db, ws->dact[i], in, w, B, l->in_c, l->out_c);
+                break;
+            case LEASH_LAYER_CONV:
+                leash_conv_backward(din, dw, db, ws->col, ws->dact[i], in, w, B, l->in_h, l->in_w,
+                                    l->in_c, l->out_c, l->k);
+                break;
+            case LEASH_LAYER_MAXPOOL:
+                if (din)
+                    leash_maxpool_backward(din, ws->dact[i], ws->argmax[i], B, l->in_h, l->in_w,
+                                           l->in_c, l->k);
+                break;
+            case LEASH_LAYER_RELU:
+                if (din) leash_relu_backward(din, ws->dact[i], ws->act[i], n);
+                break;
+            case LEASH_LAYER_SIGMOID:
+                if (din) leash_sigmoid_backward(din, ws->dact[i], ws->act[i], n);
+                break;
+            }
             break;
         }
     }
@@ -341,11 +429,12 @@ int leash_model_gemm_shapes(const leash_model *m, int B, leash_gemm_shape *s, in
     int n = 0;
     for (int i = 0; i < m->nlayers; ++i) {
         const leash_layer *l = &m->layers[i];
-        int rc = 0, din = i > 0;
+        /* The head of a fused block runs without its bias (the pass above adds it). */
+        int rc = 0, din = i > 0, bias = block_at(m, i) == BLOCK_ONE;
         if (l->kind == LEASH_LAYER_FC)
-            rc = leash_fc_gemm_shapes(s + n, max - n, din, B, l->in_c, l->out_c);
+            rc = leash_fc_gemm_shapes(s + n, max - n, din, bias, B, l->in_c, l->out_c);
         else if (l->kind == LEASH_LAYER_CONV)
-            rc = leash_conv_gemm_shapes(s + n, max - n, din, B, l->in_h, l->in_w, l->in_c,
+            rc = leash_conv_gemm_shapes(s + n, max - n, din, bias, B, l->in_h, l->in_w, l->in_c,
                                         l->out_c, l->k);
         if (rc < 0) return rc;
         n += rc;

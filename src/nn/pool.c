@@ -1,58 +1,150 @@
+#include <string.h>
+
 #include "nn/layers_internal.h"
 
+/* Four channels at a time in GCC vector types (unaligned, as channel runs start
+ * anywhere): gcc does not vectorize the float compare that selects an int32 argmax on
+ * its own, and the scalar version spent its time in comiss and cmov. */
+typedef float vf4 __attribute__((vector_size(16), aligned(4), may_alias));
+typedef int32_t vi4 __attribute__((vector_size(16), aligned(4), may_alias));
+
 /* One output row of OW windows. Each window's maximum is kept in registers and chosen
- * with selects (maxss and cmov), not branches: the comparisons are data-dependent and
- * would mispredict about half the time. Ties keep the first maximum in scan order. */
+ * with selects, not branches: the comparisons are data-dependent and would mispredict
+ * about half the time. Ties keep the first maximum in scan order. With fuse set, the
+ * output is relu(max + bias[c]): a per-channel bias and ReLU are both monotone, so they
+ * commute with the maximum and touch only the pooled values. */
 static inline __attribute__((always_inline)) void
-pool_row(float *restrict out, int32_t *restrict argmax, const float *restrict in, size_t first,
-         int OW, int W, int C, int K)
+pool_row(float *restrict out, int32_t *restrict argmax, const float *restrict in,
+         const float *restrict bias, size_t first, int OW, int W, int C, int K, int fuse)
 {
-    for (int ox = 0; ox < OW; ++ox, out += C, argmax += C)
-        for (int c = 0; c < C; ++c) {
-            size_t at0 = first + (size_t)ox * K * C + c;
-            float best = in[at0];
-            int32_t arg = (int32_t)at0;
+    const vi4 lane = {0, 1, 2, 3};
+    for (int ox = 0; ox < OW; ++ox, out += C, argmax += C) {
+        int32_t at0 = (int32_t)(first + (size_t)ox * K * C);
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+            vf4 best = *(const vf4 *)(in + at0 + c);
+            vi4 arg = lane + (at0 + c);
             for (int ky = 0; ky < K; ++ky)
                 for (int kx = ky ? 0 : 1; kx < K; ++kx) {
-                    size_t at = at0 + ((size_t)ky * W + kx) * C;
+                    int32_t at = at0 + (ky * W + kx) * C + c;
+                    vf4 v = *(const vf4 *)(in + at);
+                    vi4 better = v > best;
+                    best = (vf4)((better & (vi4)v) | (~better & (vi4)best));
+                    arg = (better & (lane + at)) | (~better & arg);
+                }
+            if (fuse) {
+                best += *(const vf4 *)(bias + c);
+                best = (vf4)((best > 0.0f) & (vi4)best);
+            }
+            *(vf4 *)(out + c) = best;
+            *(vi4 *)(argmax + c) = arg;
+        }
+        for (; c < C; ++c) {
+            float best = in[at0 + c];
+            int32_t arg = at0 + c;
+            for (int ky = 0; ky < K; ++ky)
+                for (int kx = ky ? 0 : 1; kx < K; ++kx) {
+                    int32_t at = at0 + (ky * W + kx) * C + c;
                     float v = in[at];
                     int better = v > best;
                     best = better ? v : best;
-                    arg = better ? (int32_t)at : arg;
+                    arg = better ? at : arg;
                 }
+            if (fuse) {
+                best += bias[c];
+                best = best > 0.0f ? best : 0.0f;
+            }
             out[c] = best;
             argmax[c] = arg;
         }
+    }
 }
 
 static inline __attribute__((always_inline)) void
-pool_c(float *restrict out, int32_t *restrict argmax, const float *restrict in, int B, int H,
-       int W, int C, int K)
+pool_c(float *restrict out, int32_t *restrict argmax, const float *restrict in,
+       const float *restrict bias, int B, int H, int W, int C, int K, int fuse)
 {
     int OH = H / K, OW = W / K;
     for (int s = 0; s < B; ++s)
         for (int oy = 0; oy < OH; ++oy) {
             size_t first = ((size_t)s * H + (size_t)oy * K) * W * C;
-            pool_row(out, argmax, in, first, OW, W, C, K);
+            pool_row(out, argmax, in, bias, first, OW, W, C, K, fuse);
             out += (size_t)OW * C;
             argmax += (size_t)OW * C;
         }
 }
 
 /* Inlined for a constant channel count where the built-in models pool (CNN: 4, 8;
- * LeNet: 6, 16), so the window loops unroll. */
-#define POOL_CASE(n) case n: pool_c(out, argmax, in, B, H, W, n, K); return;
+ * LeNet: 6, 16) and their window (2), so the loops unroll and vectorize. */
+#define POOL_CASE(n, f)                                                                            \
+    case n:                                                                                        \
+        if (K == 2) pool_c(out, argmax, in, bias, B, H, W, n, 2, f);                              \
+        else pool_c(out, argmax, in, bias, B, H, W, n, K, f);                                     \
+        return;
+#define POOL_CASES(f) POOL_CASE(4, f) POOL_CASE(6, f) POOL_CASE(8, f) POOL_CASE(16, f)
 
 void leash_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, int H, int W, int C,
                            int K)
 {
+    const float *bias = NULL;
     switch (C) {
-        POOL_CASE(4) POOL_CASE(6) POOL_CASE(8) POOL_CASE(16)
-    default: pool_c(out, argmax, in, B, H, W, C, K);
+        POOL_CASES(0)
+    default: pool_c(out, argmax, in, bias, B, H, W, C, K, 0);
     }
 }
 
-void leash_maxpool_backward(float *din, const float *dout, const int32_t *argmax, size_t nout)
+void leash_relu_maxpool_forward(float *out, int32_t *argmax, const float *in, const float *bias,
+                                int B, int H, int W, int C, int K)
 {
-    for (size_t i = 0; i < nout; ++i) din[argmax[i]] += dout[i];
+    switch (C) {
+        POOL_CASES(1)
+    default: pool_c(out, argmax, in, bias, B, H, W, C, K, 1);
+    }
+}
+
+/* Writes every input gradient: zero the whole of din (one memset, which streams at
+ * full width; the caller works in chunks that stay in cache), then store each output's
+ * gradient g at its argmax. With fuse set, g is dout where the pooled output is positive
+ * (ReLU's mask) and 0 elsewhere, and dbias[c] collects g. */
+static inline __attribute__((always_inline)) void
+unpool_c(float *restrict din, float *restrict dbias, const float *restrict dout,
+         const float *restrict out, const int32_t *restrict argmax, int B, int H, int W, int C,
+         int K, int fuse)
+{
+    size_t nout = (size_t)B * (H / K) * (W / K) * C;
+    memset(din, 0, (size_t)B * H * W * C * sizeof *din);
+    for (size_t o = 0; o < nout; o += (size_t)C)
+        for (int c = 0; c < C; ++c) {
+            float g = dout[o + c];
+            if (fuse) {
+                g = out[o + c] > 0.0f ? g : 0.0f;
+                dbias[c] += g;
+            }
+            din[argmax[o + c]] = g;
+        }
+}
+
+/* Inlined for the channel counts of the built-in models, so that the bias gradient
+ * stays in registers. */
+#define UNPOOL_CASE(n, f) case n: unpool_c(din, dbias, dout, out, argmax, B, H, W, n, K, f); return;
+#define UNPOOL_CASES(f) UNPOOL_CASE(4, f) UNPOOL_CASE(6, f) UNPOOL_CASE(8, f) UNPOOL_CASE(16, f)
+
+void leash_maxpool_backward(float *din, const float *dout, const int32_t *argmax, int B, int H,
+                            int W, int C, int K)
+{
+    float *dbias = NULL;
+    const float *out = NULL;
+    switch (C) {
+        UNPOOL_CASES(0)
+    default: unpool_c(din, dbias, dout, out, argmax, B, H, W, C, K, 0);
+    }
+}
+
+void leash_relu_maxpool_backward(float *din, float *dbias, const float *dout, const float *out,
+                                 const int32_t *argmax, int B, int H, int W, int C, int K)
+{
+    switch (C) {
+        UNPOOL_CASES(1)
+    default: unpool_c(din, dbias, dout, out, argmax, B, H, W, C, K, 1);
+    }
 }

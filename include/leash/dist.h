@@ -40,4 +40,8 @@ int leash_dist_broken(void);
  * so that exactly one of them reports it and all exit alike. */
 int leash_dist_first_failure(int rc, int *first, int *first_rc);
 
+/* The error code of the rank that failed first, as the last agreement that found a
+ * failure learned it: what a rank told LEASH_EPEER exits with. */
+int leash_dist_peer_error(void);
+
 #endif

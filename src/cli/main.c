@@ -283,6 +283,7 @@ static int run(int argc, char **argv)
     if (rc == 0) rc = load_data(&o, dir, &train, &test);
     if (rc == 0) rc = take_shard(&train, &map, o.cfg.seed);
     if (leash_dist_first_failure(rc, &first, &first_rc) != 0) {
+        output_discard(&out);
         status = fail(LEASH_EMPI);
         goto done;
     }
@@ -322,9 +323,7 @@ static int run(int argc, char **argv)
     if ((rc = leash_train(&o.cfg, &train, &test, &res, print_epoch, &p)) != 0) {
         output_discard(&out);
         /* The rank that failed reports; the others learned of it at an agreement. */
-        status = rc == LEASH_EPEER ? EXIT_RUNTIME : fail(rc);
-        /* Other ranks may wait for this one in a collective: end them all. */
-        if (leash_dist_broken()) leash_dist_abort(status);
+        status = rc == LEASH_EPEER ? exit_code_for(leash_dist_peer_error()) : fail(rc);
         goto done;
     }
     leash_run_info info = {o.dataset == LEASH_DATA_SYNTH ? NULL : dir, train.n, test.n,
@@ -332,8 +331,7 @@ static int run(int argc, char **argv)
                            o.placement};
     if ((rc = leash_report_gather(&ranks, &res, &info)) != 0) {
         output_discard(&out);
-        status = fail(rc);
-        if (leash_dist_broken()) leash_dist_abort(status);
+        status = rc == LEASH_EPEER ? exit_code_for(leash_dist_peer_error()) : fail(rc);
         goto done;
     }
     status = 0;
@@ -342,6 +340,8 @@ static int run(int argc, char **argv)
         status = output_commit(&out) == 0 ? 0 : EXIT_RUNTIME;
     }
 done:
+    /* Other ranks may wait for this one in a collective that it left: end them all. */
+    if (leash_dist_broken()) leash_dist_abort(status ? status : EXIT_RUNTIME);
     leash_rank_table_free(&ranks);
     leash_result_free(&res);
     leash_dataset_free(&train);

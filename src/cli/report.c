@@ -46,22 +46,29 @@ int leash_report_gather(leash_rank_table *t, leash_result *res, const leash_run_
         [LEASH_RANK_DIGEST_LO] = (double)(digest & 0xffffffffu),
     };
     int root = leash_dist_rank() == 0;
-    if (root && !(t->rows = malloc((size_t)t->ranks * LEASH_RANK_FIELDS * sizeof *t->rows)))
-        return leash_fail(LEASH_ENOMEM, "out of memory for the ranks' figures");
-    int rc = leash_comm_gather_d(mine, LEASH_RANK_FIELDS, t->rows);
-    if (rc || t->ranks == 1) return rc;
     /* Counts below 2^53 add exactly in doubles. */
-    int bins = res->tau_max + 1 + res->attempt_bins;
-    double *h = malloc((size_t)bins * sizeof *h);
-    if (!h) return leash_fail(LEASH_ENOMEM, "out of memory for the ranks' histograms");
-    for (int i = 0; i <= res->tau_max; ++i) h[i] = (double)res->staleness_hist[i];
-    for (int i = 0; i < res->attempt_bins; ++i) h[res->tau_max + 1 + i] = (double)res->attempts_hist[i];
-    rc = leash_comm_allreduce_sum_d(h, bins);
-    for (int i = 0; rc == 0 && i <= res->tau_max; ++i) res->staleness_hist[i] = (uint64_t)h[i];
-    for (int i = 0; rc == 0 && i < res->attempt_bins; ++i)
-        res->attempts_hist[i] = (uint64_t)h[res->tau_max + 1 + i];
+    size_t bins = (size_t)res->tau_max + 1 + (size_t)res->attempt_bins;
+    double *h = t->ranks > 1 ? malloc(bins * sizeof *h) : NULL;
+    if (root) t->rows = malloc((size_t)t->ranks * LEASH_RANK_FIELDS * sizeof *t->rows);
+    int rc = (root && !t->rows) || (t->ranks > 1 && !h)
+                 ? leash_fail(LEASH_ENOMEM, "out of memory for the ranks' figures")
+                 : 0;
+    /* Agree before the collectives, so that a rank short of memory leaves none waiting. */
+    int first, first_rc;
+    int err = leash_dist_first_failure(rc, &first, &first_rc);
+    if (!err && first >= 0) err = first == leash_dist_rank() ? rc : LEASH_EPEER;
+    if (!err) err = leash_comm_gather_d(mine, LEASH_RANK_FIELDS, t->rows);
+    if (!err && h) {
+        for (int i = 0; i <= res->tau_max; ++i) h[i] = (double)res->staleness_hist[i];
+        for (int i = 0; i < res->attempt_bins; ++i)
+            h[(size_t)res->tau_max + 1 + (size_t)i] = (double)res->attempts_hist[i];
+        err = leash_comm_allreduce_sum_d(h, (int)bins);
+        for (int i = 0; !err && i <= res->tau_max; ++i) res->staleness_hist[i] = (uint64_t)h[i];
+        for (int i = 0; !err && i < res->attempt_bins; ++i)
+            res->attempts_hist[i] = (uint64_t)h[(size_t)res->tau_max + 1 + (size_t)i];
+    }
     free(h);
-    return rc;
+    return err;
 }
 
 void leash_rank_table_free(leash_rank_table *t)

@@ -15,6 +15,7 @@
 static int mpi_started;
 static int my_rank, nranks = 1;
 static int broken;
+static int peer_error;
 
 int leash_dist_launched(void)
 {
@@ -39,6 +40,18 @@ int leash_dist_init(int *argc, char ***argv)
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    /* A launcher of another MPI makes every process a singleton: say so rather than
+     * train P unrelated models. */
+    const char *launched = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!launched) launched = getenv("PMI_SIZE");
+    if (launched && atoi(launched) != nranks) {
+        int want = atoi(launched);
+        leash_dist_finalize();
+        return leash_fail(LEASH_EMPI,
+                          "the launcher started %d ranks but MPI sees %d: is leash built against "
+                          "the launcher's MPI?",
+                          want, nranks);
+    }
     return 0;
 }
 
@@ -107,8 +120,11 @@ int leash_dist_first_failure(int rc, int *first, int *first_rc)
     }
     *first = me.rank < nranks ? me.rank : -1;
     *first_rc = me.rank < nranks ? me.code : 0;
+    if (*first >= 0) peer_error = *first_rc;
     return 0;
 }
+
+int leash_dist_peer_error(void) { return peer_error; }
 
 int leash_dist_node_peers(const char *cpuset, int *index, int *count)
 {

@@ -90,7 +90,6 @@ static int build_model(leash_model *m, const leash_config *cfg, const leash_data
     return leash_fail(LEASH_EINVAL, "unknown architecture %d", (int)cfg->arch);
 }
 
-/* Mean loss and accuracy of params over the whole test set, in batches of ws's size. */
 /* Summed loss and correct answers of params on this rank's slice of the test set (all
  * of it with one rank), in batches of ws's size: sums[0] += loss, sums[1] += correct. */
 static void evaluate_slice(const leash_model *m, const float *params, leash_workspace *ws,
@@ -495,6 +494,10 @@ started_all:
              * the job now (leash_dist_broken). */
             if ((rc = averaging_epoch(&t, &av)) != 0) {
                 leash_comm_mark_broken();
+                /* Stop the workers claiming more of the epoch (SYNC's lockstep runs it out). */
+                int none = 0;
+                atomic_compare_exchange_strong_explicit(&t.error, &none, rc, memory_order_relaxed,
+                                                        memory_order_relaxed);
                 goto out;
             }
         } else {
@@ -504,7 +507,7 @@ started_all:
         st->epoch = e + 1;
 
         /* The ranks agree on failures: the lowest failing rank reports, all stop. */
-        int error = atomic_load_explicit(&t.error, memory_order_relaxed), first, first_rc;
+        int error = atomic_load_explicit(&t.error, memory_order_relaxed);
         if (error)
             leash_fail(error, "%s: cannot apply a gradient: %s",
                        leash_algorithm_name(cfg->algorithm), leash_strerror(error));
@@ -513,11 +516,7 @@ started_all:
                                "training diverged: the loss became non-finite in epoch %d "
                                "(try a smaller -l)",
                                e + 1);
-        if ((rc = leash_dist_first_failure(error, &first, &first_rc)) != 0) goto out;
-        if (first >= 0) {
-            rc = first == leash_dist_rank() ? error : LEASH_EPEER;
-            goto out;
-        }
+        if ((rc = agree(error)) != 0) goto out;
 
         double sums[3] = {0.0, 0.0, 0.0}; /* loss sum, losses, updates: over all ranks */
         for (int i = 0; i < m; ++i) {
@@ -566,7 +565,8 @@ started_all:
     res->averagings = av.rounds;
     res->time_mpi_s = av.time_mpi;
     res->time_averaging_s = av.time_total;
-    rc = collect_stats(res, &t);
+    /* Every rank reports next: agree first, so that none is left waiting. */
+    rc = agree(collect_stats(res, &t));
 out:
     if (started) {
         open_gate(&t, 1);

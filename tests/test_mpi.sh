@@ -65,7 +65,7 @@ for np in 2 3; do
     if [ -n "${LEASH_SKIP_SLOW:-}" ]; then skip "$name" "LEASH_SKIP_SLOW"; continue; fi
     if [ ! -f "$FASHION/train-images-idx3-ubyte.gz" ]; then skip "$name" "no Fashion-MNIST in $FASHION"; continue; fi
     f=$T/lsh-$np.json
-    if ! mpi "$np" "$LEASH" -q -a LSH -n 2 -e 12 -l 0.1 -m 0.9 --avg-every 5 \
+    if ! mpi "$np" "$LEASH" -q -a LSH -n 2 -e 15 -l 0.1 -m 0.9 --avg-every 5 \
         -D FASHION-MNIST --data-dir "$FASHION" --output "$f" 2> "$T/err"; then
         not_ok "$name" "$(cat "$T/err")"; continue
     fi

@@ -32,13 +32,14 @@ int leash_dist_node_peers(const char *cpuset, int *index, int *count);
 /* Nonzero once this rank has failed in the middle of a collective sequence (an MPI call
  * failed, or an averaging round could not complete): other ranks may wait for it
  * forever, so the job must end with leash_dist_abort. Errors the ranks agreed on
- * (leash_dist_first_failure, leash_train's own agreement) leave it zero. */
+ * (leash_dist_agree) leave it zero. */
 int leash_dist_broken(void);
 
-/* Collective: *first gets the lowest rank that passes an error code rc != 0 (-1 if none
- * does) and *first_rc that rank's code, on every rank. Lets the ranks agree on an error
- * so that exactly one of them reports it and all exit alike. */
-int leash_dist_first_failure(int rc, int *first, int *first_rc);
+/* Collective: the ranks agree on an error, so that exactly one of them reports it and
+ * all stop alike. Each passes its own code (0: none). Returns 0 if no rank failed; the
+ * lowest failing rank gets its own rc back, every other rank LEASH_EPEER (and
+ * leash_dist_peer_error then gives that rank's code); LEASH_EMPI if MPI failed. */
+int leash_dist_agree(int rc);
 
 /* The error code of the rank that failed first, as the last agreement that found a
  * failure learned it: what a rank told LEASH_EPEER exits with. */

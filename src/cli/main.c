@@ -39,12 +39,11 @@ static int fail(int rc)
     return exit_code_for(rc);
 }
 
-/* After an error the ranks agreed on (leash_dist_first_failure): the first failing rank
- * reports it, every rank exits with its code. */
-static int fail_agreed(int first, int first_rc, int rc)
+/* After an error the ranks agreed on (leash_dist_agree): the first failing rank reports
+ * it, every rank exits with its code. */
+static int fail_agreed(int rc)
 {
-    if (first == leash_dist_rank()) return fail(rc);
-    return exit_code_for(first_rc);
+    return rc == LEASH_EPEER ? exit_code_for(leash_dist_peer_error()) : fail(rc);
 }
 
 /* The result document goes to a temporary file beside --output, created before
@@ -274,7 +273,7 @@ static int run(int argc, char **argv)
     leash_input_map map;
     leash_result res = {0};
     leash_rank_table ranks = {0};
-    int status = EXIT_USAGE, first, first_rc;
+    int status = EXIT_USAGE;
     const char *dir = o.data_dir ? o.data_dir : leash_default_data_dir(o.dataset);
     /* Only rank 0 writes the document; the ranks agree on start-up errors so that one
      * message is printed and every rank exits alike, without a hang. */
@@ -282,15 +281,10 @@ static int run(int argc, char **argv)
     int quiet_error = rc != 0; /* output_open printed its message */
     if (rc == 0) rc = load_data(&o, dir, &train, &test);
     if (rc == 0) rc = take_shard(&train, &map, o.cfg.seed);
-    if (leash_dist_first_failure(rc, &first, &first_rc) != 0) {
+    int agreed = leash_dist_agree(rc);
+    if (agreed) {
         output_discard(&out);
-        status = fail(LEASH_EMPI);
-        goto done;
-    }
-    if (first >= 0) {
-        output_discard(&out);
-        status = quiet_error && first == leash_dist_rank() ? exit_code_for(rc)
-                                                           : fail_agreed(first, first_rc, rc);
+        status = quiet_error && agreed == rc ? exit_code_for(rc) : fail_agreed(agreed);
         goto done;
     }
     o.cfg.input_map = &map;
@@ -323,7 +317,7 @@ static int run(int argc, char **argv)
     if ((rc = leash_train(&o.cfg, &train, &test, &res, print_epoch, &p)) != 0) {
         output_discard(&out);
         /* The rank that failed reports; the others learned of it at an agreement. */
-        status = rc == LEASH_EPEER ? exit_code_for(leash_dist_peer_error()) : fail(rc);
+        status = fail_agreed(rc);
         goto done;
     }
     leash_run_info info = {o.dataset == LEASH_DATA_SYNTH ? NULL : dir, train.n, test.n,
@@ -331,7 +325,7 @@ static int run(int argc, char **argv)
                            o.placement};
     if ((rc = leash_report_gather(&ranks, &res, &info)) != 0) {
         output_discard(&out);
-        status = rc == LEASH_EPEER ? exit_code_for(leash_dist_peer_error()) : fail(rc);
+        status = fail_agreed(rc);
         goto done;
     }
     status = 0;

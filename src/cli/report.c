@@ -54,9 +54,7 @@ int leash_report_gather(leash_rank_table *t, leash_result *res, const leash_run_
                  ? leash_fail(LEASH_ENOMEM, "out of memory for the ranks' figures")
                  : 0;
     /* Agree before the collectives, so that a rank short of memory leaves none waiting. */
-    int first, first_rc;
-    int err = leash_dist_first_failure(rc, &first, &first_rc);
-    if (!err && first >= 0) err = first == leash_dist_rank() ? rc : LEASH_EPEER;
+    int err = leash_dist_agree(rc);
     if (!err) err = leash_comm_gather_d(mine, LEASH_RANK_FIELDS, t->rows);
     if (!err && h) {
         for (int i = 0; i <= res->tau_max; ++i) h[i] = (double)res->staleness_hist[i];

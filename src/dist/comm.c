@@ -105,7 +105,7 @@ static int wait_gently(MPI_Request *req, int rc, const char *what)
     }
 }
 
-int leash_dist_first_failure(int rc, int *first, int *first_rc)
+int leash_dist_agree(int rc)
 {
     /* MINLOC on (rank, code) pairs: the lowest failing rank, carrying its code along. */
     struct {
@@ -118,10 +118,9 @@ int leash_dist_first_failure(int rc, int *first, int *first_rc)
                               "MPI_Allreduce");
         if (err) return err;
     }
-    *first = me.rank < nranks ? me.rank : -1;
-    *first_rc = me.rank < nranks ? me.code : 0;
-    if (*first >= 0) peer_error = *first_rc;
-    return 0;
+    if (me.rank == nranks) return 0;
+    peer_error = me.code;
+    return me.rank == my_rank ? rc : LEASH_EPEER;
 }
 
 int leash_dist_peer_error(void) { return peer_error; }

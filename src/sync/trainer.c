@@ -377,17 +377,6 @@ static int make_workers(trainer *t)
     return 0;
 }
 
-/* The ranks agree on a failure: if any rank failed, every rank returns, the lowest
- * failing one with its own error, the others with LEASH_EPEER. */
-static int agree(int rc)
-{
-    int first, first_rc;
-    int err = leash_dist_first_failure(rc, &first, &first_rc);
-    if (err) return err;
-    if (first < 0) return 0;
-    return first == leash_dist_rank() ? rc : LEASH_EPEER;
-}
-
 int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
                 leash_result *res, leash_epoch_callback on_epoch, void *arg)
 {
@@ -439,7 +428,7 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     rc = leash_stepper_create(&stepper, cfg->step_policy, cfg->step, m, cfg->tau_max,
                               cfg->tail_amplitude);
 prepared:
-    if ((rc = agree(rc)) != 0) goto out;
+    if ((rc = leash_dist_agree(rc)) != 0) goto out;
     /* Every rank starts from rank 0's parameters. */
     if ((rc = leash_comm_bcast_f(res->params, res->model.nparams)) != 0) goto out;
     leash_strategy_args args = {&res->model, res->params, cfg, stepper};
@@ -477,7 +466,7 @@ prepared:
             break;
         }
 started_all:
-    if ((rc = agree(rc)) != 0) goto out;
+    if ((rc = leash_dist_agree(rc)) != 0) goto out;
 
     leash_rng rng;
     leash_rng_seed(&rng, cfg->seed ^ 0x5eed5eed5eed5eedULL);
@@ -516,7 +505,7 @@ started_all:
                                "training diverged: the loss became non-finite in epoch %d "
                                "(try a smaller -l)",
                                e + 1);
-        if ((rc = agree(error)) != 0) goto out;
+        if ((rc = leash_dist_agree(error)) != 0) goto out;
 
         double sums[3] = {0.0, 0.0, 0.0}; /* loss sum, losses, updates: over all ranks */
         for (int i = 0; i < m; ++i) {
@@ -566,7 +555,7 @@ started_all:
     res->time_mpi_s = av.time_mpi;
     res->time_averaging_s = av.time_total;
     /* Every rank reports next: agree first, so that none is left waiting. */
-    rc = agree(collect_stats(res, &t));
+    rc = leash_dist_agree(collect_stats(res, &t));
 out:
     if (started) {
         open_gate(&t, 1);

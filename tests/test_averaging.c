@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "dist/averaging_internal.h"
+#include "mpi/averaging_internal.h"
 #include "leash/leash.h"
 #include "sync/strategy_internal.h"
 #include "tap.h"

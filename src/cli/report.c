@@ -5,7 +5,7 @@
 #include "cli/report.h"
 #include "core/error_internal.h"
 #include "core/json_internal.h"
-#include "dist/comm_internal.h"
+#include "mpi/comm_internal.h"
 #include "leash/dist.h"
 
 /* 64-bit FNV-1a of the final parameters: equal digests on all ranks show the final

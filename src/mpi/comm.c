@@ -7,7 +7,7 @@
 #include <mpi.h>
 
 #include "core/error_internal.h"
-#include "dist/comm_internal.h"
+#include "mpi/comm_internal.h"
 #include "leash/dist.h"
 
 /* Set by leash_dist_init: whether this process initialized MPI, and its place. Written

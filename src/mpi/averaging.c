@@ -4,8 +4,8 @@
 
 #include "core/clock_internal.h"
 #include "core/error_internal.h"
-#include "dist/averaging_internal.h"
-#include "dist/comm_internal.h"
+#include "mpi/averaging_internal.h"
+#include "mpi/comm_internal.h"
 #include "leash/dist.h"
 
 int leash_averager_init(leash_averager *a, const leash_strategy_ops *ops, leash_strategy *s,

@@ -17,8 +17,8 @@
 
 #include "core/clock_internal.h"
 #include "core/error_internal.h"
-#include "dist/averaging_internal.h"
-#include "dist/comm_internal.h"
+#include "mpi/averaging_internal.h"
+#include "mpi/comm_internal.h"
 #include "leash/dist.h"
 #include "leash/placement.h"
 #include "leash/rng.h"

@@ -106,6 +106,7 @@ typedef struct leash_result {
     uint64_t dropped;      /* gradients dropped at the persistence bound */
     uint64_t failed_cas;
     uint64_t peak_versions; /* most parameter vectors held at once by the strategy */
+    uint64_t timestamp;     /* the newest version's update count after the last epoch */
     int tau_max;
     uint64_t *staleness_hist; /* tau_max + 1 bins; the last counts tau >= tau_max */
     int attempt_bins;

@@ -223,6 +223,7 @@ static void write_sync(leash_json *j, const leash_options *o, const leash_result
     leash_json_kv_uint(j, "failed_cas", (uint64_t)ranks_sum(t, LEASH_RANK_FAILED_CAS));
     leash_json_kv_uint(j, "dropped_gradients", (uint64_t)ranks_sum(t, LEASH_RANK_DROPPED));
     leash_json_kv_uint(j, "peak_live_versions", (uint64_t)ranks_max(t, LEASH_RANK_PEAK_VERSIONS));
+    leash_json_kv_uint(j, "timestamp", res->timestamp); /* rank 0's */
     leash_json_key(j, "updates_per_thread"); /* rank 0's workers */
     leash_json_begin_array(j);
     for (int i = 0; i < res->threads; ++i) leash_json_uint(j, res->updates_per_thread[i]);

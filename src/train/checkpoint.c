@@ -48,6 +48,22 @@ static void pair(config_pairs *p, const char *flag, const char *fmt, ...)
     ++p->n;
 }
 
+/* The shortest text that reads back as v ("0.1", not "0.10000000000000001"). */
+static void shortest(char *out, size_t size, double v)
+{
+    for (int digits = 1; digits <= 17; ++digits) {
+        snprintf(out, size, "%.*g", digits, v);
+        if (strtod(out, NULL) == v) return;
+    }
+}
+
+static void pair_double(config_pairs *p, const char *flag, double v)
+{
+    char text[VALUE_LEN];
+    shortest(text, sizeof text, v);
+    pair(p, flag, "%s", text);
+}
+
 static void describe_config(config_pairs *p, const leash_config *c, int ranks)
 {
     p->n = 0;
@@ -68,15 +84,15 @@ static void describe_config(config_pairs *p, const leash_config *c, int ranks)
     }
     pair(p, "-r", "%ld", c->rounds);
     pair(p, "-b", "%d", c->batch);
-    pair(p, "-l", "%.17g", c->step);
-    pair(p, "-m", "%.17g", c->momentum);
+    pair_double(p, "-l", c->step);
+    pair_double(p, "-m", c->momentum);
     pair(p, "-t", "%s", leash_step_policy_name(c->step_policy));
     pair(p, "--tau-max", "%d", c->tau_max);
-    if (c->step_policy == LEASH_STEP_TAIL) pair(p, "--tail-amplitude", "%.17g", c->tail_amplitude);
+    if (c->step_policy == LEASH_STEP_TAIL) pair_double(p, "--tail-amplitude", c->tail_amplitude);
     pair(p, "--seed", "%llu", (unsigned long long)c->seed);
     pair(p, "-D", "%s", leash_dataset_name(c->dataset));
     pair(p, "--avg-every", "%ld", c->avg_every);
-    pair(p, "--avg-period", "%.17g", c->avg_period);
+    pair_double(p, "--avg-period", c->avg_period);
     pair(p, "ranks", "%d", ranks);
 }
 

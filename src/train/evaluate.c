@@ -1,6 +1,8 @@
 /* Scoring a model: see evaluate_internal.h and leash_evaluate in train.h. */
 #include <stdlib.h>
 
+#include <cblas.h>
+
 #include "core/error_internal.h"
 #include "train/evaluate_internal.h"
 
@@ -40,6 +42,9 @@ int leash_evaluate(const leash_model *m, const float *params, const leash_input_
                           "(%dx%dx%d, %d classes)",
                           test->h, test->w, test->c, test->nclasses, m->in_h, m->in_w, m->in_c,
                           m->nclasses);
+    /* Training runs OpenBLAS on one thread; a product split over several may round
+     * differently, and the scores must be the run's own. */
+    openblas_set_num_threads(1);
     leash_workspace *ws;
     int rc = leash_workspace_create(&ws, m, batch);
     if (rc) return rc;

@@ -523,6 +523,7 @@ static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *
     double t_eval = leash_now();
     uint64_t ts;
     t->ops->snapshot(t->strategy, res->params, &ts);
+    res->timestamp = ts;
     if ((rc = leash_comm_mean(res->params, t->model->nparams)) != 0) return rc;
     double scores[4] = {0.0, 0.0, stop_asked(), checkpoint_due(t)};
     size_t begin, end;
@@ -685,6 +686,7 @@ prepared:
                                                  cfg->avg_every, cfg->avg_period)) != 0)
         goto started_all;
     if (cfg->resume && (rc = leash_checkpoint_apply(&t, &resume)) != 0) goto started_all;
+    res->timestamp = resume.timestamp;
     atomic_store(&t.published, leash_trainer_updates(&t));
     if (!cfg->resume) {
         t.prog.next_ckpt_updates = (uint64_t)cfg->checkpoint_every;

@@ -1,8 +1,11 @@
 #!/bin/bash
 # The job scripts in jobs/ under a real Slurm: a private single-node cluster (munged,
 # slurmctld, slurmd on free ports under a scratch directory) runs the hybrid job (2 ranks
-# through srun --mpi=pmix) and the strategy-comparison array. Skipped where Slurm or
-# munge is not installed, or without root (slurmd must run as root).
+# through srun --mpi=pmix), the strategy-comparison array and the multi-node job, each
+# submitted from a directory that is not the build tree; the hybrid job is stopped with
+# scancel --signal=USR1 --batch, requeues itself and resumes from its checkpoint.
+# Skipped where Slurm or munge is not installed, or without root (slurmd must run as
+# root).
 set -u
 LEASH=${LEASH:-./leash}
 LEASH=$(cd "$(dirname "$LEASH")" && pwd)/$(basename "$LEASH")
@@ -10,8 +13,9 @@ JOBS=${LEASH_JOBS_DIR:-$(cd "$(dirname "$0")/../jobs" && pwd)}
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-echo "1..2"
-skip_all() { echo "ok 1 - hybrid job # SKIP $1"; echo "ok 2 - comparison array # SKIP $1"; exit 0; }
+TESTS=("hybrid job" "comparison array" "multi-node job" "leash not found" "requeued hybrid job")
+echo "1..${#TESTS[@]}"
+skip_all() { for t in "${TESTS[@]}"; do n=$((n + 1)); echo "ok $n - $t # SKIP $1"; done; exit 0; }
 for cmd in munged mungekey slurmctld slurmd sbatch squeue sinfo; do
     command -v "$cmd" > /dev/null || skip_all "$cmd not installed (Debian: slurmctld slurmd slurm-client munge)"
 done
@@ -84,18 +88,24 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 if ! sinfo -h -o %t 2> /dev/null | grep -q idle; then
-    not_ok "hybrid job" "the private cluster did not come up" "$(tail -3 "$T/slurmctld.log" "$T/slurmd.log" 2> /dev/null)"
-    not_ok "comparison array" "the private cluster did not come up"
+    for t in "${TESTS[@]}"; do
+        not_ok "$t" "the private cluster did not come up" "$(tail -3 "$T/slurmctld.log" "$T/slurmd.log" 2> /dev/null)"
+    done
     exit 0
 fi
 
 small=(-D SYNTH --synth-train 2000 --synth-test 300 -b 32 -e 2 -l 0.05 -q)
+# The scripts find leash on PATH (as installed), or in the directory a job was submitted
+# from: none of the jobs below is told where it is.
+BIN=$(dirname "$LEASH")
+mkdir -p "$T/elsewhere"
+unset LEASH
 
 # Two ranks through srun --mpi=pmix: both ran, and the final averaging left them equal.
 out=$T/hybrid.json
-if sbatch --wait --chdir="$T" --ntasks-per-node=2 --cpus-per-task=1 --time=5 \
-    --export=ALL,LEASH="$LEASH",LEASH_OUT="$out",LEASH_ARGS="${small[*]} --avg-every 5" \
-    "$JOBS/leash-hybrid.sbatch" > "$T/sbatch.out" 2>&1; then
+if (cd "$T/elsewhere" && PATH=$BIN:$PATH sbatch --wait --chdir="$T" --ntasks-per-node=2 \
+    --cpus-per-task=1 --time=5 --export=ALL,LEASH_OUT="$out",LEASH_ARGS="${small[*]} --avg-every 5" \
+    "$JOBS/leash-hybrid.sbatch") > "$T/sbatch.out" 2>&1; then
     ranks=$(grep -m1 -o '"ranks": [0-9]*' "$out" | awk '{print $2}')
     digests=$(grep -o '"params_digest": "[0-9a-f]*"' "$out" | sort -u | wc -l)
     if [ "$ranks" = 2 ] && [ "$digests" = 1 ]; then ok "hybrid job: 2 ranks under srun --mpi=pmix, equal final models"
@@ -104,10 +114,11 @@ else
     not_ok "hybrid job: sbatch --wait failed" "$(cat "$T/sbatch.out")" "$(cat "$T"/leash-hybrid-*.log 2> /dev/null)"
 fi
 
-# The array: one document per strategy, each naming its algorithm.
-if sbatch --wait --chdir="$T" --cpus-per-task=2 --time=5 \
-    --export=ALL,LEASH="$LEASH",LEASH_OUT_DIR="$T",LEASH_ARGS="${small[*]}" \
-    "$JOBS/leash-compare.sbatch" > "$T/sbatch.out" 2>&1; then
+# The array, submitted from the build directory (leash not on PATH): one document per
+# strategy, each naming its algorithm.
+if (cd "$BIN" && sbatch --wait --chdir="$T" --cpus-per-task=2 --time=5 \
+    --export=ALL,LEASH_OUT_DIR="$T",LEASH_ARGS="${small[*]}" \
+    "$JOBS/leash-compare.sbatch") > "$T/sbatch.out" 2>&1; then
     missing=
     for algo in SEQ SYNC ASYNC HOG LSH; do
         f=$(ls "$T"/leash-compare-*-"$algo".json 2> /dev/null | head -1)
@@ -118,3 +129,61 @@ if sbatch --wait --chdir="$T" --cpus-per-task=2 --time=5 \
 else
     not_ok "comparison array: sbatch --wait failed" "$(cat "$T/sbatch.out")"
 fi
+
+# The multi-node job on this one node: its layout read from leash --topology.
+out=$T/multinode.json
+if (cd "$T/elsewhere" && PATH=$BIN:$PATH sbatch --wait --chdir="$T" --nodes=1 --time=5 \
+    --export=ALL,LEASH_OUT="$out",LEASH_ARGS="${small[*]}" \
+    "$JOBS/leash-multinode.sbatch") > "$T/sbatch.out" 2>&1 &&
+    grep -q '"status": "complete"' "$out"; then
+    ok "multi-node job: $(grep -h -o 'leash-multinode: job [0-9]*, start 0: .* workers' "$T"/leash-multinode-*.log)"
+else
+    not_ok "multi-node job" "$(cat "$T/sbatch.out")" "$(cat "$T"/leash-multinode-*.log 2> /dev/null)"
+fi
+
+# Nowhere to be found: one line that says what to set, and the job fails.
+status=0
+(cd "$T/elsewhere" && PATH=/usr/bin:/bin sbatch --wait --chdir="$T" --time=5 \
+    --output="$T/notfound.log" "$JOBS/leash-hybrid.sbatch") > "$T/sbatch.out" 2>&1 || status=$?
+if [ $status -ne 0 ] && grep -qx "leash-hybrid: leash not found: set LEASH=/path/to/leash, or install it on PATH" "$T/notfound.log"; then
+    ok "leash not found: the job fails with one line naming what to set"
+else not_ok "leash not found" "status $status" "$(cat "$T/notfound.log")"; fi
+
+# Preemption: stop the running job with its batch signal; it checkpoints, requeues
+# itself, and the requeued job resumes and completes with every epoch in one document.
+out=$T/requeue.json
+ckpt=$T/requeue.ckpt
+long=(-D SYNTH --synth-train 16000 --synth-test 300 -b 16 -e 3 -l 0.05 -q --checkpoint-every 100)
+job=$(cd "$T/elsewhere" && PATH=$BIN:$PATH sbatch --parsable --chdir="$T" --ntasks-per-node=2 \
+    --cpus-per-task=1 --time=5 \
+    --export=ALL,LEASH_OUT="$out",LEASH_CHECKPOINT="$ckpt",LEASH_ARGS="${long[*]} --avg-every 10" \
+    "$JOBS/leash-hybrid.sbatch" 2> "$T/sbatch.out")
+for _ in $(seq 1 600); do [ -e "$ckpt" ] && break; sleep 0.1; done
+scancel --signal=USR1 --batch "$job"
+state=
+released=
+for _ in $(seq 1 900); do
+    info=$(scontrol show job "$job" 2> /dev/null)
+    state=$(grep -o 'JobState=[A-Z_]*' <<< "$info" | cut -d= -f2)
+    restarts=$(grep -o 'Restarts=[0-9]*' <<< "$info" | cut -d= -f2)
+    case "$state" in COMPLETED | FAILED | CANCELLED | TIMEOUT) break ;; esac
+    # Slurm holds a requeued job back for a while (its BeginTime); start it now.
+    if [ "$state" = PENDING ] && [ "${restarts:-0}" -ge 1 ] && [ -z "$released" ]; then
+        scontrol update JobId="$job" StartTime=now && released=1
+    fi
+    sleep 0.2
+done
+log=$(cat "$T/leash-hybrid-$job.log" 2> /dev/null)
+check_doc() {
+    python3 - "$1" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = d["status"] == "complete" and d["resumes"] >= 1 and [e["epoch"] for e in d["epochs"]] == [1, 2, 3]
+ok = ok and len({r["params_digest"] for r in d["per_rank"]}) == 1
+sys.exit(0 if ok else f"status {d['status']}, resumes {d['resumes']}, {len(d['epochs'])} epochs")
+EOF
+}
+if [ "$state" = COMPLETED ] && [ "${restarts:-0}" -ge 1 ] && grep -q "requeueing job $job" <<< "$log" &&
+   why=$(check_doc "$out" 2>&1); then
+    ok "requeued hybrid job: stopped by its batch signal, requeued $restarts time(s), resumed, every epoch in one document"
+else not_ok "requeued hybrid job" "state $state, restarts ${restarts:-?}" "${why:-}" "$log" "$(cat "$T/sbatch.out")"; fi

@@ -170,6 +170,7 @@ int main(void)
         return 1;
     }
     snprintf(ckpt, sizeof ckpt, "%s/ck", dir);
+    tap_plan(3);
     TAP_RUN(test_sync_pauses_change_nothing);
     TAP_RUN(test_stop_and_resume);
     TAP_RUN(test_stop_before_start);

@@ -422,7 +422,9 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     leash_json_key(&j, "checkpoints");
     leash_json_begin_object(&j);
     leash_json_kv_string(&j, "file", o->cfg.checkpoint);
-    leash_json_kv_string(&j, "resumed_from", o->cfg.resume);
+    /* --resume auto resumes from --checkpoint's file when it exists. */
+    leash_json_kv_string(&j, "resumed_from",
+                         !res->resumed ? NULL : o->cfg.resume ? o->cfg.resume : o->cfg.checkpoint);
     leash_json_kv_uint(&j, "written", res->checkpoints);
     leash_json_kv_double(&j, "time_s", res->time_checkpoint_s);
     leash_json_end_object(&j);

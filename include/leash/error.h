@@ -16,7 +16,8 @@ enum leash_error {
     LEASH_EUNSUPPORTED = -6,
     LEASH_EMPI = -7, /* an MPI call failed */
     LEASH_EPEER = -8,   /* another rank failed (and reported why) */
-    LEASH_ESTOPPED = -9 /* stopped early on request (leash_request_stop), resumable */
+    LEASH_ESTOPPED = -9, /* stopped early on request (leash_request_stop), resumable */
+    LEASH_EWRITE = -10   /* a result could not be written (disk full, broken pipe) */
 };
 
 /* Fixed description of an error code. */

@@ -1,5 +1,6 @@
 /* leash: the command-line program. Only main prints errors and chooses exit codes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -171,6 +172,8 @@ static void on_signal(int sig)
 
 static void catch_signals(void)
 {
+    /* A reader that went away is reported as a failed write (EPIPE), not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -180,13 +183,41 @@ static void catch_signals(void)
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; ++i) sigaction(sigs[i], &sa, NULL);
 }
 
-/* Write a document held in memory: atomically to path, or to stdout. */
+/* Descriptors 0, 1 and 2 that the caller closed. */
+static int std_closed[3];
+
+/* A standard descriptor left closed would be taken by the next file opened (a data file,
+ * the temporary result file): progress lines would then be written into the document.
+ * Hold each one with /dev/null opened the wrong way round, so that it stays as unusable
+ * as a closed one (EBADF) while no file can take its number. */
+static int hold_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+        std_closed[fd] = 1;
+        if (open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) != fd) return -1;
+    }
+    return 0;
+}
+
+/* Write a document held in memory: atomically to path (or into the device or FIFO it
+ * names), or to stdout. */
 static int emit(const char *path, const char *data, size_t len, const char *what)
 {
-    if (path) return leash_write_atomic(path, data, len, what);
+    if (path) return leash_write_output(path, data, len, what);
     if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
-        return leash_fail(LEASH_EIO, "standard output: cannot write the result: %s",
+        return leash_fail(LEASH_EWRITE, "standard output: cannot write the result: %s",
                           strerror(errno));
+    return 0;
+}
+
+/* Where the result goes must be writable before anything long starts. */
+static int check_result_path(const leash_options *o)
+{
+    if (o->output) return leash_check_output(o->output, "--output");
+    if (std_closed[1])
+        return leash_fail(LEASH_EINVAL,
+                          "standard output is closed: nowhere to write the result (give --output FILE)");
     return 0;
 }
 
@@ -205,7 +236,9 @@ static int write_report(report_ctx *c, const leash_result *res, leash_run_status
     leash_rank_table ranks = {0};
     c->info.peak_rss_bytes = leash_peak_rss_bytes();
     int rc = leash_report_gather(&ranks, res, &c->info);
-    if (rc == 0 && leash_dist_rank() == 0) {
+    /* A device or FIFO gets one document, the last, as stdout does. */
+    const int once = status == LEASH_RUN_RUNNING && leash_output_is_stream(c->o->output);
+    if (rc == 0 && leash_dist_rank() == 0 && !once) {
         char *doc = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&doc, &len);
@@ -256,7 +289,7 @@ static int evaluate(const leash_options *o)
     const char *dir = o->data_dir ? o->data_dir : leash_default_data_dir(o->dataset);
     leash_saved_model sm;
     leash_dataset test = {0};
-    int rc = o->output ? leash_check_writable(o->output, "--output") : 0;
+    int rc = root ? check_result_path(o) : 0;
     if (rc == 0) rc = leash_model_load(&sm, o->evaluate);
     if (rc) return fail(rc);
     double loss = 0, acc = 0;
@@ -345,7 +378,7 @@ static int run(int argc, char **argv)
      * printed and every rank exits alike, without a hang. Unwritable paths fail now, not
      * after training. */
     rc = 0;
-    if (root && o.output) rc = leash_check_writable(o.output, "--output");
+    if (root) rc = check_result_path(&o);
     if (root && !rc && o.save_model) rc = leash_check_writable(o.save_model, "--save-model");
     if (rc == 0) rc = load_data(&o, dir, &train, &test);
     if (rc == 0) rc = take_shard(&train, &map, o.cfg.seed);
@@ -431,10 +464,16 @@ done:
 
 int main(int argc, char **argv)
 {
+    if (hold_std_fds() != 0) return EXIT_RUNTIME;
     int rc = leash_dist_init(&argc, &argv);
     if (rc) return fail(rc);
     catch_signals();
     int status = run(argc, argv);
     leash_dist_finalize();
+    /* What --help, --version or --topology printed must have arrived. */
+    if (fflush(stdout) != 0 && status == 0) {
+        fprintf(stderr, "leash: standard output: %s\n", strerror(errno));
+        status = EXIT_RUNTIME;
+    }
     return status;
 }

@@ -19,6 +19,7 @@ const char *leash_strerror(int err)
     case LEASH_EMPI: return "MPI error";
     case LEASH_EPEER: return "another rank failed";
     case LEASH_ESTOPPED: return "stopped early on request";
+    case LEASH_EWRITE: return "cannot write the result";
     default: return "unknown error";
     }
 }

@@ -283,6 +283,30 @@ static int dir_of(const char *path, char *dir, size_t size)
     return 0;
 }
 
+/* The file path names once symbolic links in its last component are followed, even to
+ * a target that does not exist yet: writing through a link replaces the file it points
+ * to and keeps the link (the directories on the way are the kernel's to follow). */
+static int follow_links(const char *path, char *out, size_t size, const char *what)
+{
+    if (strlen(path) >= size) return leash_fail(LEASH_EINVAL, "%s %s: name too long", what, path);
+    strcpy(out, path);
+    for (int depth = 0; depth < 40; ++depth) {
+        struct stat st;
+        if (lstat(out, &st) != 0 || !S_ISLNK(st.st_mode)) return 0;
+        char link[PATH_MAX], dir[PATH_MAX];
+        ssize_t n = readlink(out, link, sizeof link - 1);
+        if (n < 0) return leash_fail(LEASH_EIO, "%s %s: %s", what, path, strerror(errno));
+        link[n] = '\0';
+        if (link[0] == '/' || dir_of(out, dir, sizeof dir) != 0) {
+            if ((size_t)n >= size) break;
+            strcpy(out, link);
+        } else if ((size_t)snprintf(out, size, "%s/%s", dir, link) >= size) {
+            break;
+        }
+    }
+    return leash_fail(LEASH_EINVAL, "%s %s: %s", what, path, strerror(ELOOP));
+}
+
 static mode_t new_file_mode(void)
 {
     /* umask can only be read by setting it; put it back at once. */
@@ -291,17 +315,24 @@ static mode_t new_file_mode(void)
     return 0666 & ~mask;
 }
 
-int leash_check_writable(const char *path, const char *what)
+/* Checks on the file path resolves to (target): streams allows an existing target that
+ * is not a regular file (a device, a FIFO), which is then written in place. */
+static int check_target(const char *path, const char *target, const char *what, int streams)
 {
     char dir[PATH_MAX];
     struct stat st;
     if (!path[0]) return leash_fail(LEASH_EINVAL, "%s: empty file name", what);
-    if (dir_of(path, dir, sizeof dir) != 0)
+    if (dir_of(target, dir, sizeof dir) != 0)
         return leash_fail(LEASH_EINVAL, "%s %s: name too long", what, path);
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return leash_fail(LEASH_EINVAL, "%s %s: %s", what, path,
-                          S_ISDIR(st.st_mode) ? "is a directory"
-                                              : "exists and is not a regular file (not replaced)");
+    if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) return leash_fail(LEASH_EINVAL, "%s %s: is a directory", what, path);
+        if (!streams)
+            return leash_fail(LEASH_EINVAL,
+                              "%s %s: exists and is not a regular file (not replaced)", what, path);
+        if (access(target, W_OK) != 0)
+            return leash_fail(LEASH_EIO, "%s %s: %s", what, path, strerror(errno));
+        return 0;
+    }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return leash_fail(LEASH_EIO, "%s %s: directory %s does not exist", what, path, dir);
     if (access(dir, W_OK | X_OK) != 0)
@@ -310,42 +341,82 @@ int leash_check_writable(const char *path, const char *what)
     return 0;
 }
 
-int leash_write_atomic(const char *path, const void *data, size_t len, const char *what)
+int leash_check_writable(const char *path, const char *what)
+{
+    char target[PATH_MAX];
+    int rc = follow_links(path, target, sizeof target, what);
+    return rc ? rc : check_target(path, target, what, 0);
+}
+
+int leash_check_output(const char *path, const char *what)
+{
+    char target[PATH_MAX];
+    int rc = follow_links(path, target, sizeof target, what);
+    return rc ? rc : check_target(path, target, what, 1);
+}
+
+int leash_output_is_stream(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, p + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* Write into an existing device or FIFO as it is: renaming a file over it would replace
+ * /dev/null, or leave a FIFO's reader waiting. */
+static int write_stream(const char *path, const char *target, const void *data, size_t len,
+                        const char *what)
+{
+    int fd = open(target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return leash_fail(LEASH_EWRITE, "%s %s: %s", what, path, strerror(errno));
+    int err = write_all(fd, data, len);
+    if (close(fd) != 0 && !err && errno != EINTR) err = errno;
+    return err ? leash_fail(LEASH_EWRITE, "%s %s: cannot write: %s", what, path, strerror(err)) : 0;
+}
+
+static int write_file(const char *path, const char *target, const void *data, size_t len,
+                      const char *what)
 {
     char dir[PATH_MAX];
-    int rc = leash_check_writable(path, what);
-    if (rc) return rc;
-    dir_of(path, dir, sizeof dir);
+    dir_of(target, dir, sizeof dir);
+    /* A replaced file keeps its permissions (and, where leash may, its owner); a new one
+     * gets what the umask allows. */
+    struct stat old;
+    const int exists = stat(target, &old) == 0;
+    const mode_t mode = exists ? old.st_mode & 07777 : new_file_mode();
     /* A short fixed name, so that any legal path has a legal temporary beside it. */
     if ((size_t)snprintf(tmp_path, sizeof tmp_path, "%s/.leash-XXXXXX", dir) >= sizeof tmp_path)
         return leash_fail(LEASH_EINVAL, "%s %s: name too long", what, path);
     tmp_active = 1;
-    int fd = mkstemp(tmp_path);
+    int fd = mkostemp(tmp_path, O_CLOEXEC);
     if (fd < 0) {
         tmp_active = 0;
-        return leash_fail(LEASH_EIO, "%s %s: cannot create a file in %s: %s", what, path, dir,
+        return leash_fail(LEASH_EWRITE, "%s %s: cannot create a file in %s: %s", what, path, dir,
                           strerror(errno));
     }
-    const unsigned char *p = data;
-    size_t done = 0;
-    int err = 0;
-    while (done < len) {
-        ssize_t n = write(fd, p + done, len - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-        done += (size_t)n;
-    }
-    if (!err && fchmod(fd, new_file_mode()) != 0) err = errno;
+    int err = write_all(fd, data, len);
+    if (!err && exists && (old.st_uid != geteuid() || old.st_gid != getegid()))
+        (void)!fchown(fd, old.st_uid, old.st_gid); /* best-effort: only root may give away */
+    if (!err && fchmod(fd, mode) != 0) err = errno;
     if (!err && fsync(fd) != 0) err = errno;
     if (close(fd) != 0 && !err) err = errno;
-    if (!err && rename(tmp_path, path) != 0) err = errno;
+    if (!err && rename(tmp_path, target) != 0) err = errno;
     if (err) {
         unlink(tmp_path);
         tmp_active = 0;
-        return leash_fail(LEASH_EIO, "%s %s: cannot write: %s", what, path, strerror(err));
+        return leash_fail(LEASH_EWRITE, "%s %s: cannot write: %s", what, path, strerror(err));
     }
     tmp_active = 0;
     /* The rename is durable once the directory is. */
@@ -355,4 +426,22 @@ int leash_write_atomic(const char *path, const void *data, size_t len, const cha
         close(dfd);
     }
     return 0;
+}
+
+int leash_write_atomic(const char *path, const void *data, size_t len, const char *what)
+{
+    char target[PATH_MAX];
+    int rc = follow_links(path, target, sizeof target, what);
+    if (rc == 0) rc = check_target(path, target, what, 0);
+    return rc ? rc : write_file(path, target, data, len, what);
+}
+
+int leash_write_output(const char *path, const void *data, size_t len, const char *what)
+{
+    char target[PATH_MAX];
+    int rc = follow_links(path, target, sizeof target, what);
+    if (rc == 0) rc = check_target(path, target, what, 1);
+    if (rc) return rc;
+    return leash_output_is_stream(target) ? write_stream(path, target, data, len, what)
+                                          : write_file(path, target, data, len, what);
 }

@@ -74,15 +74,27 @@ void leash_store_free(leash_store *s);
 /* The first section with tag (index-th of that tag, counting from 0); 0 if found. */
 int leash_store_section(const leash_store *s, const char tag[4], int index, leash_rbuf *out);
 
-/* Write data to path atomically: a temporary file in path's directory, fsynced, given
- * the mode a new file would get (0666 less the umask), renamed over path, and the
- * directory fsynced. On failure nothing at path changed and no temporary file remains.
- * Failure: LEASH_EIO, "what PATH: ...". */
+/* Write data to path atomically: a temporary file in the directory of the file path
+ * names (symbolic links followed, so a link stays a link), fsynced, given the permission
+ * bits (and, where possible, the owner) of the file it replaces or, for a new file,
+ * 0666 less the umask, renamed over it, and the directory fsynced. On failure nothing at
+ * path changed and no temporary file remains. An existing target that is not a regular
+ * file is refused (LEASH_EINVAL); a failed write is LEASH_EWRITE, "what PATH: ...". */
 int leash_write_atomic(const char *path, const void *data, size_t len, const char *what);
 
-/* Check, before a long run, that path can be written by leash_write_atomic: its
- * directory exists and takes new files, and path is not a directory. */
+/* The same for a result document, except that an existing device or FIFO (/dev/null, a
+ * pipe to a reader) is written in place, never replaced. */
+int leash_write_output(const char *path, const void *data, size_t len, const char *what);
+
+/* Check, before a long run, that path can be written by leash_write_atomic (resp.
+ * leash_write_output): its directory exists and takes new files, and path is not a
+ * directory nor (resp. is a device or FIFO leash may write) another non-regular file. */
 int leash_check_writable(const char *path, const char *what);
+int leash_check_output(const char *path, const char *what);
+
+/* Whether path names (through links) an existing device or FIFO: written once, at the
+ * end, rather than rewritten after every epoch. */
+int leash_output_is_stream(const char *path);
 
 /* For a signal handler that ends the process at once: unlink the temporary file a
  * leash_write_atomic in progress has open, if any. Async-signal-safe. */

@@ -1,0 +1,110 @@
+#!/bin/bash
+# The bad-input battery: hostile paths, closed descriptors, huge sizes, FIFOs, damaged
+# data and options. Each case checks the exit status, that the one message names the
+# file or flag, and what is left on disk (no output, nothing replaced, no temporary file).
+set -u
+LEASH=${LEASH:-./leash}
+T=$(mktemp -d "${TMPDIR:-/tmp}/leash-bad.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+check() { # check NAME COMMAND...: ok if the command succeeds, else its output as the reason
+    local name=$1 out; shift
+    if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
+}
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+
+S=(-q -D SYNTH --synth-train 200 --synth-test 50 -b 20 -e 2)
+
+# run ARGS...: leash with a 60 s limit; status in $status, stderr in $T/err.
+run() { status=0; timeout 60 "$LEASH" "$@" > "$T/stdout" 2> "$T/err" || status=$?; }
+# refused NAME STATUS TEXT: the last run exited STATUS with one line containing TEXT.
+refused() {
+    local name=$1 want=$2 text=$3
+    if [ "$status" -ne "$want" ]; then not_ok "$name" "exit status $status, expected $want" "$(cat "$T/err")"
+    elif [ "$(wc -l < "$T/err")" -ne 1 ]; then not_ok "$name" "not one line:" "$(cat "$T/err")"
+    elif ! grep -qF -- "$text" "$T/err"; then not_ok "$name" "message lacks '$text':" "$(cat "$T/err")"
+    else ok "$name"; fi
+}
+json_ok() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(d["status"] != "complete")' "$1"; }
+# litter DIR: temporary files left in DIR.
+litter() { ls -A "$1" | grep '^\.leash-' || true; }
+no_litter() { [ -z "$(litter "$1")" ] || { echo "left behind: $(litter "$1")"; return 1; }; }
+
+echo "1..48"
+
+# --- 1. the output path is never clobbered ----------------------------------------------
+# A device: a private one as root (CI), else /dev/null itself (leash cannot replace it).
+if [ "$(id -u)" -eq 0 ] && mknod "$T/null" c 1 3 2> /dev/null; then dev=$T/null; else dev=/dev/null; fi
+run "${S[@]}" --output "$dev"
+check "--output on a device: exit 0, still the device, no temporary file" \
+    bash -c "[ $status -eq 0 ] && [ -c '$dev' ] && [ -z \"\$(ls -A '$(dirname "$dev")' | grep '^\.leash-')\" ]"
+
+mkfifo "$T/fifo"
+cat "$T/fifo" > "$T/fifo.out" & reader=$!
+run "${S[@]}" --output "$T/fifo"
+wait "$reader"
+check "--output on a FIFO with a reader: one whole document through it, still a FIFO" \
+    bash -c "[ $status -eq 0 ] && [ -p '$T/fifo' ] && python3 -c 'import json, sys; json.load(open(sys.argv[1]))' '$T/fifo.out'"
+
+mkdir -p "$T/l"; echo old > "$T/l/target"; chmod 640 "$T/l/target"; ln -s target "$T/l/link"
+run "${S[@]}" --output "$T/l/link"
+check "--output through a symlink: the link stays, its target gets the document, mode kept" \
+    bash -c "[ $status -eq 0 ] && [ -L '$T/l/link' ] && [ \"\$(stat -c %a '$T/l/target')\" = 640 ] && python3 -c 'import json, sys; json.load(open(sys.argv[1]))' '$T/l/target'"
+ln -s nowhere "$T/l/dangling"
+run "${S[@]}" --output "$T/l/dangling"
+check "--output through a dangling symlink: creates its target, keeps the link" \
+    bash -c "[ $status -eq 0 ] && [ -L '$T/l/dangling' ] && [ -f '$T/l/nowhere' ]"
+check "no temporary file beside the targets" no_litter "$T/l"
+
+mkdir -p "$T/m"; echo old > "$T/m/keep"; chmod 604 "$T/m/keep"
+(umask 077; "$LEASH" "${S[@]}" --output "$T/m/keep" 2> "$T/err")
+check "an existing file keeps its permission bits (0604 under umask 077)" \
+    bash -c "[ \"\$(stat -c %a '$T/m/keep')\" = 604 ]"
+(umask 027; "$LEASH" "${S[@]}" --output "$T/m/new" 2> "$T/err")
+check "a new file gets 0666 less the umask (0640 under umask 027)" \
+    bash -c "[ \"\$(stat -c %a '$T/m/new')\" = 640 ]"
+
+name=$(printf 'n%.0s' $(seq 1 250))
+run "${S[@]}" --output "$T/m/$name"
+check "a legal 250-character name is written" bash -c "[ $status -eq 0 ] && [ -f '$T/m/$name' ] && [ -z \"\$(ls -A '$T/m' | grep '^\.leash-')\" ]"
+
+mkdir -p "$T/d"
+start=$SECONDS
+run -q -D SYNTH --synth-train 200 --synth-test 50 -b 20 -e 100000 --output "$T/d"
+refused "--output a directory: refused before training" 2 "--output $T/d: is a directory"
+run "${S[@]}" --output ""
+refused "--output '': refused" 2 "--output: empty file name"
+run "${S[@]}" --checkpoint "$T/fifo"
+refused "--checkpoint on a FIFO: refused, not replaced" 2 "--checkpoint $T/fifo: exists and is not a regular file (not replaced)"
+run "${S[@]}" --save-model "$dev"
+refused "--save-model on a device: refused, not replaced" 2 "--save-model $dev: exists and is not a regular file (not replaced)"
+check "the FIFO and the device are still there" bash -c "[ -p '$T/fifo' ] && [ -c '$dev' ]"
+echo old > "$T/l/ckpt-target"; ln -s ckpt-target "$T/l/ckpt"
+run "${S[@]}" --checkpoint "$T/l/ckpt"
+check "--checkpoint through a symlink: the link stays, the target is a checkpoint" \
+    bash -c "[ $status -eq 0 ] && [ -L '$T/l/ckpt' ] && [ \"\$(head -c 8 '$T/l/ckpt-target')\" = LEASHCKP ]"
+
+# --- 2. closed and failing standard descriptors -------------------------------------------
+status=0; "$LEASH" "${S[@]}" --output "$T/closed2.json" 2>&- || status=$?
+check "stderr closed: the document is valid JSON, exit 0" bash -c "[ $status -eq 0 ] && python3 -c 'import json, sys; json.load(open(sys.argv[1]))' '$T/closed2.json'"
+status=0; "$LEASH" -D SYNTH --synth-train 200 --synth-test 50 -b 20 -e 2 --output "$T/closed2v.json" 2>&- || status=$?
+check "stderr closed with progress lines: none of them in the document" \
+    bash -c "[ $status -eq 0 ] && ! grep -q '^epoch' '$T/closed2v.json' && python3 -c 'import json, sys; json.load(open(sys.argv[1]))' '$T/closed2v.json'"
+status=0; "$LEASH" "${S[@]}" --output "$T/closed0.json" <&- 2> "$T/err" || status=$?
+check "stdin closed: runs as usual" bash -c "[ $status -eq 0 ] && [ -f '$T/closed0.json' ]"
+status=0; "$LEASH" "${S[@]}" >&- 2> "$T/err" || status=$?
+refused "stdout closed, no --output: refused before training" 2 "standard output is closed"
+if [ -w /dev/full ]; then
+    status=0; "$LEASH" "${S[@]}" > /dev/full 2> "$T/err" || status=$?
+    refused "stdout full: one message, exit 1" 1 "standard output: cannot write the result: No space left on device"
+else ok "stdout full # SKIP no /dev/full"; fi
+status=0; { "$LEASH" "${S[@]}" 2> "$T/err"; echo $? > "$T/pipe.status"; } | true
+status=$(cat "$T/pipe.status")
+refused "stdout a broken pipe: one message, exit 1" 1 "standard output: cannot write the result: Broken pipe"
+status=0; "$LEASH" --help >&- 2> "$T/err" || status=$?
+refused "--help to a closed stdout: one message, exit 1" 1 "standard output: Bad file descriptor"
+
+[ $failed -eq 0 ]

@@ -107,4 +107,68 @@ refused "stdout a broken pipe: one message, exit 1" 1 "standard output: cannot w
 status=0; "$LEASH" --help >&- 2> "$T/err" || status=$?
 refused "--help to a closed stdout: one message, exit 1" 1 "standard output: Bad file descriptor"
 
+# --- 5. data loaders ------------------------------------------------------------------------
+# idx DIR SPLIT COUNT [SIDE]: a valid IDX pair of COUNT SIDExSIDE images.
+idx() {
+    python3 - "$@" <<'EOF'
+import os, struct, sys
+d, split, n = sys.argv[1], sys.argv[2], int(sys.argv[3]); side = int(sys.argv[4]) if len(sys.argv) > 4 else 28
+os.makedirs(d, exist_ok=True)
+open(f"{d}/{split}-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 2051, n, side, side) + os.urandom(n * side * side))
+open(f"{d}/{split}-labels-idx1-ubyte", "wb").write(struct.pack(">II", 2049, n) + bytes(i % 10 for i in range(n)))
+EOF
+}
+# gz FILE [TRAILER]: gzip FILE in place (to FILE.gz), with TRAILER bytes appended.
+gz() { python3 -c 'import gzip, os, sys; d = open(sys.argv[1], "rb").read(); os.remove(sys.argv[1]); open(sys.argv[1] + ".gz", "wb").write(gzip.compress(d) + sys.argv[2].encode())' "$1" "${2:-}"; }
+data() { rm -rf "$1"; idx "$1" train 20; idx "$1" t10k 10; }
+M=(-q -D MNIST -b 5 -e 1)
+
+data "$T/fifo-data"; rm "$T/fifo-data/train-labels-idx1-ubyte"; mkfifo "$T/fifo-data/train-labels-idx1-ubyte"
+status=0; timeout 10 "$LEASH" "${M[@]}" --data-dir "$T/fifo-data" > /dev/null 2> "$T/err" || status=$?
+refused "a FIFO in place of a data file: refused at once, not waited on" 2 "$T/fifo-data/train-labels-idx1-ubyte: not a regular file"
+mkfifo "$T/fifo-ckpt"
+status=0; timeout 10 "$LEASH" "${S[@]}" --resume "$T/fifo-ckpt" > /dev/null 2> "$T/err" || status=$?
+refused "a FIFO as --resume: refused at once" 2 "checkpoint $T/fifo-ckpt: not a regular file"
+status=0; timeout 10 "$LEASH" --evaluate "$T/fifo-ckpt" -D SYNTH > /dev/null 2> "$T/err" || status=$?
+refused "a FIFO as --evaluate: refused at once" 2 "$T/fifo-ckpt: not a regular file"
+
+data "$T/trail"; gz "$T/trail/train-images-idx3-ubyte" "garbage"
+run "${M[@]}" --data-dir "$T/trail"
+refused "data after the end of a gzip stream: refused" 2 "$T/trail/train-images-idx3-ubyte.gz: 7 bytes after the end of the gzip data"
+data "$T/concat"
+python3 -c 'import gzip, os, sys; d = open(sys.argv[1], "rb").read(); os.remove(sys.argv[1]); open(sys.argv[1] + ".gz", "wb").write(gzip.compress(d[:100]) + gzip.compress(d[100:]))' "$T/concat/train-images-idx3-ubyte"
+run "${M[@]}" --data-dir "$T/concat" --output "$T/concat.json"
+check "a gzip file of two members (as gzip writes them) is read whole" bash -c "[ $status -eq 0 ] && [ -f '$T/concat.json' ]"
+
+# A header promising 60 million images (47 GB), its gzip padded with zeros to 46 MB: by
+# deflate's ratio the padding would allow 47 GB; leash must refuse it without trying.
+data "$T/pad"
+python3 - "$T/pad/train-images-idx3-ubyte" "$T/pad/train-labels-idx1-ubyte" <<'EOF'
+import gzip, os, struct, sys
+os.remove(sys.argv[1])
+open(sys.argv[1] + ".gz", "wb").write(gzip.compress(struct.pack(">IIII", 2051, 60000000, 28, 28) + bytes(10 * 784)))
+f = open(sys.argv[2], "r+b"); f.seek(4); f.write(struct.pack(">I", 60000000))
+EOF
+truncate -s 46M "$T/pad/train-images-idx3-ubyte.gz"
+run "${M[@]}" --data-dir "$T/pad"
+refused "a padded gzip whose header promises 47 GB: exit 2 naming the file, no huge allocation" 2 "$T/pad/train-images-idx3-ubyte.gz: "
+data "$T/short"
+python3 - "$T/short/train-images-idx3-ubyte" <<'EOF'
+import gzip, os, struct, sys
+os.remove(sys.argv[1])
+open(sys.argv[1] + ".gz", "wb").write(gzip.compress(struct.pack(">IIII", 2051, 20, 28, 28) + bytes(19 * 784)))
+EOF
+run "${M[@]}" --data-dir "$T/short"
+refused "a gzip holding less than its header promises: truncated" 2 "$T/short/train-images-idx3-ubyte.gz: truncated: header promises 15680 bytes of data, file has 14896"
+
+data "$T/shape"; idx "$T/shape" t10k 10 32
+run "${M[@]}" --data-dir "$T/shape"
+refused "test images of another shape: the file named, before training" 2 "$T/shape/t10k-images-idx3-ubyte: images of 32x32, but those of $T/shape/train-images-idx3-ubyte are 28x28"
+# The training images are truncated too: only reading every header first reports the
+# test split's bad magic rather than the training data.
+data "$T/first"; truncate -s 1000 "$T/first/train-images-idx3-ubyte"
+printf 'XXXX' | dd of="$T/first/t10k-images-idx3-ubyte" conv=notrunc 2> /dev/null
+run "${M[@]}" --data-dir "$T/first"
+refused "every header is read before any data" 2 "$T/first/t10k-images-idx3-ubyte: bad magic number"
+
 [ $failed -eq 0 ]

@@ -36,6 +36,12 @@ void leash_dataset_free(leash_dataset *d);
 int leash_dataset_load(leash_dataset *out, leash_dataset_kind kind, const char *dir,
                        leash_split split);
 
+/* Load both splits from dir, after checking every file's header (IDX) or size
+ * (CIFAR-10) and that the test images have the training images' shape: a bad file of
+ * either split is reported before any data is read. */
+int leash_dataset_load_splits(leash_dataset *train, leash_dataset *test, leash_dataset_kind kind,
+                              const char *dir);
+
 /* Load an IDX image file and its IDX label file (MNIST, Fashion-MNIST), each plain or
  * gzip-compressed (detected from the content, not the name). Every header field is
  * checked: magic numbers, dimensions, counts of images vs labels, label range (< 10),

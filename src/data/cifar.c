@@ -82,6 +82,18 @@ static int load(leash_dataset *d, const char *const *paths, int npaths, size_t *
     return 0;
 }
 
+int leash_cifar_probe(const char *const *paths, int npaths, size_t *n)
+{
+    *n = 0;
+    for (int k = 0; k < npaths; ++k) {
+        size_t count = 0;
+        int rc = count_records(paths[k], &count);
+        if (rc != 0) return rc;
+        *n += count;
+    }
+    return 0;
+}
+
 int leash_cifar_load(leash_dataset *out, const char *const *paths, int npaths)
 {
     *out = (leash_dataset){0};

@@ -184,46 +184,62 @@ static int find_idx(char **out, const char *dir, const char *name)
     return rc;
 }
 
-static int load_idx(leash_dataset *out, const char *dir, leash_split split)
+/* A split's file names: IDX images and labels (2), or CIFAR-10 batches (5 or 1). */
+typedef struct split_files {
+    char *paths[CIFAR_TRAIN_BATCHES];
+    int n;
+} split_files;
+
+static void split_files_free(split_files *f)
 {
-    const char *images =
-        split == LEASH_SPLIT_TRAIN ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
-    const char *labels =
-        split == LEASH_SPLIT_TRAIN ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
-    char *ipath = NULL, *lpath = NULL;
-    int rc = find_idx(&ipath, dir, images);
-    if (rc == 0) rc = find_idx(&lpath, dir, labels);
-    if (rc == 0) rc = leash_idx_load(out, ipath, lpath);
-    free(lpath);
-    free(ipath);
-    return rc;
+    for (int k = 0; k < f->n; ++k) free(f->paths[k]);
+    f->n = 0;
 }
 
-static int load_cifar(leash_dataset *out, const char *dir, leash_split split)
+static int find_files(split_files *f, leash_dataset_kind kind, const char *dir, leash_split split)
 {
-    char *paths[CIFAR_TRAIN_BATCHES] = {0};
-    int npaths = split == LEASH_SPLIT_TRAIN ? CIFAR_TRAIN_BATCHES : 1;
+    *f = (split_files){0};
     int rc = 0;
+    if (kind != LEASH_DATA_CIFAR10) {
+        const char *images =
+            split == LEASH_SPLIT_TRAIN ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
+        const char *labels =
+            split == LEASH_SPLIT_TRAIN ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
+        if ((rc = find_idx(&f->paths[0], dir, images)) == 0) f->n = 1;
+        if (rc == 0 && (rc = find_idx(&f->paths[1], dir, labels)) == 0) f->n = 2;
+        return rc;
+    }
+    int npaths = split == LEASH_SPLIT_TRAIN ? CIFAR_TRAIN_BATCHES : 1;
     for (int k = 0; k < npaths && rc == 0; ++k) {
         char name[32];
         if (split == LEASH_SPLIT_TRAIN)
             snprintf(name, sizeof name, "data_batch_%d.bin", k + 1);
         else
             snprintf(name, sizeof name, "test_batch.bin");
-        rc = leash_path_join(&paths[k], dir, name);
-        if (rc == 0 && !present(paths[k])) rc = leash_fail(LEASH_EIO, "%s: not found", paths[k]);
+        if ((rc = leash_path_join(&f->paths[k], dir, name)) != 0) break;
+        f->n = k + 1;
+        if (!present(f->paths[k])) rc = leash_fail(LEASH_EIO, "%s: not found", f->paths[k]);
     }
-    if (rc == 0) rc = leash_cifar_load(out, (const char *const *)paths, npaths);
-    for (int k = 0; k < npaths; ++k) free(paths[k]);
     return rc;
 }
 
-int leash_dataset_load(leash_dataset *out, leash_dataset_kind kind, const char *dir,
-                       leash_split split)
+/* A split's headers (IDX) or sizes (CIFAR-10), checked; its image shape. */
+static int probe(const split_files *f, leash_dataset_kind kind, int *h, int *w)
 {
-    *out = (leash_dataset){0};
-    if (split != LEASH_SPLIT_TRAIN && split != LEASH_SPLIT_TEST)
-        return leash_fail(LEASH_EINVAL, "unknown dataset split %d", (int)split);
+    size_t n;
+    if (kind != LEASH_DATA_CIFAR10) return leash_idx_probe(f->paths[0], f->paths[1], &n, h, w);
+    *h = *w = 32;
+    return leash_cifar_probe((const char *const *)f->paths, f->n, &n);
+}
+
+static int load_files(leash_dataset *out, const split_files *f, leash_dataset_kind kind)
+{
+    if (kind != LEASH_DATA_CIFAR10) return leash_idx_load(out, f->paths[0], f->paths[1]);
+    return leash_cifar_load(out, (const char *const *)f->paths, f->n);
+}
+
+static int check_request(leash_dataset_kind kind, const char *dir)
+{
     if (kind == LEASH_DATA_SYNTH)
         return leash_fail(LEASH_EINVAL, "the SYNTH dataset is generated, not loaded from files");
     if (kind != LEASH_DATA_MNIST && kind != LEASH_DATA_FASHION_MNIST && kind != LEASH_DATA_CIFAR10)
@@ -233,5 +249,42 @@ int leash_dataset_load(leash_dataset *out, leash_dataset_kind kind, const char *
         return leash_fail(LEASH_EIO, "%s: cannot open data directory: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return leash_fail(LEASH_EIO, "%s: cannot open data directory: %s", dir, strerror(ENOTDIR));
-    return kind == LEASH_DATA_CIFAR10 ? load_cifar(out, dir, split) : load_idx(out, dir, split);
+    return 0;
+}
+
+int leash_dataset_load_splits(leash_dataset *train, leash_dataset *test, leash_dataset_kind kind,
+                              const char *dir)
+{
+    *train = *test = (leash_dataset){0};
+    split_files ftrain = {0}, ftest = {0};
+    int htrain, wtrain, htest, wtest;
+    int rc = check_request(kind, dir);
+    if (rc == 0) rc = find_files(&ftrain, kind, dir, LEASH_SPLIT_TRAIN);
+    if (rc == 0) rc = find_files(&ftest, kind, dir, LEASH_SPLIT_TEST);
+    /* Every header before any data: a bad or mismatched test split is reported at once,
+     * not after gigabytes of training images. */
+    if (rc == 0) rc = probe(&ftrain, kind, &htrain, &wtrain);
+    if (rc == 0) rc = probe(&ftest, kind, &htest, &wtest);
+    if (rc == 0 && (htest != htrain || wtest != wtrain))
+        rc = leash_fail(LEASH_EFORMAT, "%s: images of %dx%d, but those of %s are %dx%d",
+                        ftest.paths[0], htest, wtest, ftrain.paths[0], htrain, wtrain);
+    if (rc == 0) rc = load_files(train, &ftrain, kind);
+    if (rc == 0 && (rc = load_files(test, &ftest, kind)) != 0) leash_dataset_free(train);
+    split_files_free(&ftrain);
+    split_files_free(&ftest);
+    return rc;
+}
+
+int leash_dataset_load(leash_dataset *out, leash_dataset_kind kind, const char *dir,
+                       leash_split split)
+{
+    *out = (leash_dataset){0};
+    if (split != LEASH_SPLIT_TRAIN && split != LEASH_SPLIT_TEST)
+        return leash_fail(LEASH_EINVAL, "unknown dataset split %d", (int)split);
+    split_files f = {0};
+    int rc = check_request(kind, dir);
+    if (rc == 0) rc = find_files(&f, kind, dir, split);
+    if (rc == 0) rc = load_files(out, &f, kind);
+    split_files_free(&f);
+    return rc;
 }

@@ -14,66 +14,149 @@
  * decompresses to less than s * 1032 (plus a little for the last block). */
 #define DEFLATE_MAX_RATIO 1032
 
-int leash_file_open(leash_file *f, const char *path)
+enum { INPUT_BUFFER = 1 << 17 };
+
+static int os_error(const leash_file *f, int err)
 {
-    *f = (leash_file){.path = path};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return leash_fail(LEASH_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return leash_fail(LEASH_EIO, "%s: %s", path, strerror(err));
+    return leash_fail(LEASH_EIO, "%s: %s", f->path, strerror(err));
+}
+
+/* Up to n bytes of the file as it is on disk; fewer only at its end. */
+static int read_raw(leash_file *f, unsigned char *buf, size_t n, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        ssize_t r = read(f->fd, buf + *got, n - *got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return os_error(f, errno);
+        if (r == 0) break;
+        *got += (size_t)r;
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return leash_fail(LEASH_EIO, "%s: %s", path,
-                          S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
-    }
-    f->gz = gzdopen(fd, "rb");
-    if (!f->gz) {
-        close(fd);
-        return leash_fail(LEASH_ENOMEM, "%s: out of memory", path);
-    }
-    /* Larger than zlib's 8 KiB default: the big image files are read in one pass. */
-    gzbuffer(f->gz, 1u << 17);
-    f->size = (size_t)st.st_size;
-    f->compressed = !gzdirect(f->gz);
+    f->raw_pos += *got;
     return 0;
 }
 
-static int file_error(leash_file *f)
+int leash_file_open(leash_file *f, const char *path)
 {
-    int errnum;
-    gzerror(f->gz, &errnum);
-    if (errnum == Z_ERRNO) return leash_fail(LEASH_EIO, "%s: %s", f->path, strerror(errno));
-    if (errnum == Z_MEM_ERROR) return leash_fail(LEASH_ENOMEM, "%s: out of memory", f->path);
+    *f = (leash_file){.path = path};
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; only regular
+     * files are read, and reading those never blocks in the O_NONBLOCK sense. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return leash_fail(LEASH_EIO, "%s: %s", path, strerror(errno));
+    f->fd = fd;
+    f->has_fd = 1;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        leash_file_close(f);
+        return os_error(f, err);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        leash_file_close(f);
+        return leash_fail(LEASH_EIO, "%s: %s", path,
+                          S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+    }
+    f->size = (size_t)st.st_size;
+    if (!(f->in = malloc(INPUT_BUFFER))) {
+        leash_file_close(f);
+        return leash_fail(LEASH_ENOMEM, "%s: out of memory", path);
+    }
+    /* gzip is told by its magic bytes, not the name. */
+    int rc = read_raw(f, f->in, 2, &f->in_len);
+    if (rc) {
+        leash_file_close(f);
+        return rc;
+    }
+    f->compressed = f->in_len == 2 && f->in[0] == 0x1f && f->in[1] == 0x8b;
+    if (f->compressed) {
+        if (inflateInit2(&f->z, 16 + MAX_WBITS) != Z_OK) {
+            leash_file_close(f);
+            return leash_fail(LEASH_ENOMEM, "%s: out of memory", path);
+        }
+        f->z_ready = 1;
+        f->member = 1; /* the first one starts at byte 0 */
+    }
+    return 0;
+}
+
+static int corrupt(const leash_file *f)
+{
     return leash_fail(LEASH_EFORMAT, "%s: corrupt gzip data", f->path);
+}
+
+/* Inflate into buf; a gzip file may hold several members one after another (as gzip
+ * reads them), and nothing else: bytes after the last member break the promise that a
+ * file holds exactly what its header says, so they are refused, not ignored. */
+static int inflate_some(leash_file *f, unsigned char *buf, size_t n, size_t *got)
+{
+    *got = 0;
+    while (*got < n && !f->z_end) {
+        if (f->in_pos == f->in_len) {
+            int rc = read_raw(f, f->in, INPUT_BUFFER, &f->in_len);
+            if (rc) return rc;
+            f->in_pos = 0;
+            if (f->in_len == 0) {
+                /* Input ended: inside a member it was cut short. */
+                if (f->member) return corrupt(f);
+                f->z_end = 1;
+                break;
+            }
+        }
+        if (!f->member) {
+            /* Between members: another must start here. */
+            size_t left = f->in_len - f->in_pos;
+            if (left < 2 && f->in_len == INPUT_BUFFER) {
+                memmove(f->in, f->in + f->in_pos, left);
+                size_t more;
+                int rc = read_raw(f, f->in + left, INPUT_BUFFER - left, &more);
+                if (rc) return rc;
+                f->in_pos = 0;
+                f->in_len = left + more;
+                left = f->in_len;
+            }
+            if (left < 2 || f->in[f->in_pos] != 0x1f || f->in[f->in_pos + 1] != 0x8b)
+                return leash_fail(LEASH_EFORMAT, "%s: %zu bytes after the end of the gzip data",
+                                  f->path, f->size - (f->raw_pos - left));
+            if (inflateReset(&f->z) != Z_OK) return corrupt(f);
+            f->member = 1;
+        }
+        size_t want = n - *got > UINT_MAX ? UINT_MAX : n - *got;
+        f->z.next_in = f->in + f->in_pos;
+        f->z.avail_in = (uInt)(f->in_len - f->in_pos);
+        f->z.next_out = buf + *got;
+        f->z.avail_out = (uInt)want;
+        int zr = inflate(&f->z, Z_NO_FLUSH);
+        f->in_pos = f->in_len - f->z.avail_in;
+        *got += want - f->z.avail_out;
+        if (zr == Z_STREAM_END) {
+            f->member = 0;
+        } else if (zr == Z_MEM_ERROR) {
+            return leash_fail(LEASH_ENOMEM, "%s: out of memory", f->path);
+        } else if (zr != Z_OK && !(zr == Z_BUF_ERROR && f->z.avail_in == 0)) {
+            return corrupt(f);
+        }
+    }
+    return 0;
 }
 
 int leash_file_read(leash_file *f, void *buf, size_t n, size_t *got)
 {
     unsigned char *p = buf;
-    size_t done = 0;
+    int rc = 0;
     *got = 0;
-    while (done < n) {
-        /* gzread counts in unsigned and returns int. */
-        unsigned want = n - done > INT_MAX ? INT_MAX : (unsigned)(n - done);
-        int r = gzread(f->gz, p + done, want);
-        if (r < 0) return file_error(f);
-        done += (size_t)r;
-        if ((unsigned)r < want) {
-            /* Short reads mean the end of the data, or a gzip stream cut short,
-             * which zlib reports as Z_BUF_ERROR without failing the read. */
-            int errnum;
-            gzerror(f->gz, &errnum);
-            if (errnum != Z_OK) return file_error(f);
-            break;
-        }
+    if (!f->compressed) {
+        /* Bytes read to tell the format come first. */
+        size_t early = f->in_len - f->in_pos < n ? f->in_len - f->in_pos : n;
+        memcpy(p, f->in + f->in_pos, early);
+        f->in_pos += early;
+        size_t more = 0;
+        if (early < n) rc = read_raw(f, p + early, n - early, &more);
+        *got = early + more;
+    } else {
+        rc = inflate_some(f, p, n, got);
     }
-    f->pos += done;
-    *got = done;
-    return 0;
+    f->pos += *got;
+    return rc;
 }
 
 int leash_file_rest(leash_file *f, size_t *rest)
@@ -98,8 +181,12 @@ size_t leash_file_max_rest(const leash_file *f)
 
 void leash_file_close(leash_file *f)
 {
-    if (f->gz) gzclose_r(f->gz);
-    f->gz = NULL;
+    if (f->z_ready) inflateEnd(&f->z);
+    if (f->has_fd) close(f->fd);
+    free(f->in);
+    f->z_ready = 0;
+    f->has_fd = 0;
+    f->in = NULL;
 }
 
 uint32_t leash_be32(const uint8_t *p)

@@ -41,6 +41,10 @@ int leash_dist_broken(void);
  * leash_dist_peer_error then gives that rank's code); LEASH_EMPI if MPI failed. */
 int leash_dist_agree(int rc);
 
+/* Collective: 0 if every rank passed the same value, 1 if they differ, LEASH_EMPI if MPI
+ * failed (0 without MPI). */
+int leash_dist_check_same(long value);
+
 /* The error code of the rank that failed first, as the last agreement that found a
  * failure learned it: what a rank told LEASH_EPEER exits with. */
 int leash_dist_peer_error(void);

@@ -72,10 +72,7 @@ static int load_data(const leash_options *o, const char *dir, leash_dataset *tra
     if (o->dataset == LEASH_DATA_SYNTH)
         return leash_synth_generate(train, test, (size_t)o->synth_train, (size_t)o->synth_test, 28,
                                     28, o->cfg.seed);
-    if (!o->holdout) {
-        int rc = leash_dataset_load(train, o->dataset, dir, LEASH_SPLIT_TRAIN);
-        return rc ? rc : leash_dataset_load(test, o->dataset, dir, LEASH_SPLIT_TEST);
-    }
+    if (!o->holdout) return leash_dataset_load_splits(train, test, o->dataset, dir);
     leash_dataset all = {0};
     int rc = leash_dataset_load(&all, o->dataset, dir, LEASH_SPLIT_TEST);
     if (rc) return rc;
@@ -287,16 +284,24 @@ static int evaluate(const leash_options *o)
 {
     const int root = leash_dist_rank() == 0;
     const char *dir = o->data_dir ? o->data_dir : leash_default_data_dir(o->dataset);
-    leash_saved_model sm;
+    leash_saved_model sm = {0};
     leash_dataset test = {0};
     int rc = root ? check_result_path(o) : 0;
     if (rc == 0) rc = leash_model_load(&sm, o->evaluate);
-    if (rc) return fail(rc);
+    if ((rc = leash_dist_agree(rc)) != 0) {
+        leash_saved_model_free(&sm);
+        return fail_agreed(rc);
+    }
     double loss = 0, acc = 0;
     rc = load_test(o, dir, &test);
     if (rc == 0)
         rc = leash_evaluate(&sm.model, sm.params, &sm.map, &test, sm.eval_batch, sm.eval_ranks,
                             &loss, &acc);
+    if ((rc = leash_dist_agree(rc)) != 0) {
+        leash_dataset_free(&test);
+        leash_saved_model_free(&sm);
+        return fail_agreed(rc);
+    }
     if (rc == 0 && root) {
         char *doc = NULL;
         size_t len = 0;
@@ -324,11 +329,17 @@ static int run(int argc, char **argv)
     const int root = leash_dist_rank() == 0;
     leash_options o;
     int rc = leash_options_parse(&o, argc, argv);
-    /* Every rank parses the same arguments: rank 0 speaks for all, without a rank. */
-    if (rc) {
-        if (root) fprintf(stderr, "leash: %s\n", leash_last_error());
-        return exit_code_for(rc);
-    }
+    /* Each rank parses its own arguments (a wrapper may give ranks different ones): the
+     * ranks agree, so that a bad flag on any of them ends all, with one message. Then
+     * they must agree on what to do, or some would wait in collectives the others
+     * never join. */
+    if ((rc = leash_dist_agree(rc)) != 0) return fail_agreed(rc);
+    const int mode = o.help ? 1 : o.version ? 2 : o.evaluate ? 3 : o.topology ? 4 : 0;
+    if ((rc = leash_dist_check_same(mode)) > 0)
+        rc = leash_fail(LEASH_EINVAL, "the ranks were given different modes (--help, --version, "
+                                      "--evaluate, --topology or training)");
+    if ((rc = leash_dist_agree(rc)) != 0) return fail_agreed(rc);
+    if (root) leash_options_warn(&o, leash_dist_size(), stderr);
     if (o.help || o.version) {
         if (root && o.help) leash_options_usage(stdout);
         if (root && o.version) printf("leash %s\n", PACKAGE_VERSION);

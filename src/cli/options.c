@@ -233,6 +233,53 @@ static int parse_choice(int opt, const char *text, const char *what, const char 
     return leash_fail(LEASH_EINVAL, "%s %s: unknown %s (expected %s)", flag, text, what, choices);
 }
 
+/* The value of the long option that name (up to any '=') is a unique prefix of, or -1. */
+static int long_value(const char *name)
+{
+    size_t len = strcspn(name, "=");
+    int value = -1, matches = 0;
+    for (const struct option *p = long_options; p->name; ++p) {
+        if (strncmp(p->name, name, len) != 0) continue;
+        if (strlen(p->name) == len) return p->val;
+        value = p->val;
+        ++matches;
+    }
+    return matches == 1 ? value : -1;
+}
+
+/* The message for an option getopt refused (why: NULL for an unknown or ambiguous one).
+ * arg is the argument getopt stopped at, short the option character (0 for a long
+ * option): inside a cluster such as -Zq only the character says which one it was. */
+static int bad_option(const char *arg, int short_opt, const char *why)
+{
+    char flag[64];
+    const int is_long =
+        strncmp(arg, "--", 2) == 0 && (short_opt == 0 || long_value(arg + 2) == short_opt);
+    if (!is_long) {
+        snprintf(flag, sizeof flag, "-%c", short_opt);
+        return leash_fail(LEASH_EINVAL, "%s: %s", flag, why ? why : "unknown option (see leash --help)");
+    }
+    size_t len = strcspn(arg + 2, "=");
+    snprintf(flag, sizeof flag, "--%.*s", (int)(len < 48 ? len : 48), arg + 2);
+    if (why) return leash_fail(LEASH_EINVAL, "%s: %s", flag, why);
+    /* getopt_long accepts unique prefixes; a prefix of several names is ambiguous. */
+    char names[256] = "";
+    size_t used = 0;
+    int matches = 0;
+    for (const struct option *p = long_options; p->name; ++p)
+        if (len > 0 && strncmp(p->name, arg + 2, len) == 0) {
+            ++matches;
+            if (used < sizeof names)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s--%s",
+                                         matches > 1 ? ", " : "", p->name);
+        }
+    if (matches > 1)
+        return leash_fail(LEASH_EINVAL, "%s: ambiguous option (could be %s)", flag, names);
+    if (matches == 1 && strchr(arg, '='))
+        return leash_fail(LEASH_EINVAL, "%s: takes no value", flag);
+    return leash_fail(LEASH_EINVAL, "%s: unknown option (see leash --help)", flag);
+}
+
 int leash_options_parse(leash_options *o, int argc, char **argv)
 {
     static const char *const algos[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
@@ -252,7 +299,9 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     leash_config *c = &o->cfg;
 
     opterr = 0; /* messages are ours, in one format */
-    optind = 1;
+    /* 0, not 1: glibc then resets all of getopt's state, including its pointer into the
+     * previous argv's option cluster, so that a second parse reads only this argv. */
+    optind = 0;
     int opt, rc = 0, choice = 0;
     long v = 0;
     while (rc == 0 && (opt = getopt_long(argc, argv, ":a:n:A:L:U:B:e:r:b:l:m:D:t:q", long_options,
@@ -295,7 +344,8 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
             break;
         case OPT_AVG_EVERY: rc = parse_long(opt, optarg, 0, LONG_MAX, &c->avg_every); break;
         case OPT_AVG_PERIOD:
-            rc = parse_double(opt, optarg, 0.0, 1, HUGE_VAL, 0, &c->avg_period);
+            /* Bounded like --checkpoint-period: a deadline must stay a representable time. */
+            rc = parse_double(opt, optarg, 0.0, 1, 1e9, 1, &c->avg_period);
             break;
         case OPT_OUTPUT: o->output = optarg; break;
         case OPT_HOLDOUT: rc = parse_long(opt, optarg, 1, LONG_MAX, &o->holdout); break;
@@ -333,13 +383,10 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
             break;
         case OPT_HELP: o->help = 1; break;
         case OPT_VERSION: o->version = 1; break;
-        case ':':
-            rc = leash_fail(LEASH_EINVAL, "%s: missing value", argv[optind - 1]);
-            break;
-        default:
-            rc = leash_fail(LEASH_EINVAL, "%s: unknown option (see leash --help)", argv[optind - 1]);
-            break;
+        case ':': rc = bad_option(argv[optind - 1], optopt, "missing value"); break;
+        default: rc = bad_option(argv[optind - 1], optopt, NULL); break;
         }
+        if (opt > 0 && opt < LEASH_OPTIONS_MAX) o->given[opt] = 1;
     }
     if (rc) return rc;
     if (optind < argc)
@@ -355,4 +402,41 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     for (int i = 0; i < 5; ++i)
         if (files[i] && !files[i][0]) return leash_fail(LEASH_EINVAL, "%s: empty file name", names[i]);
     return 0;
+}
+
+/* A flag the user gave in a run where it changes nothing: said once, so that a typo or a
+ * misread flag is not silently ignored. */
+static void unused(FILE *err, int *count, const char *flag, const char *why)
+{
+    fprintf(err, "leash: warning: %s: no effect %s\n", flag, why);
+    ++*count;
+}
+
+int leash_options_warn(const leash_options *o, int ranks, FILE *err)
+{
+    const leash_config *c = &o->cfg;
+    const unsigned char *g = o->given;
+    int count = 0;
+    if (o->evaluate || o->topology || o->help || o->version) return 0;
+    const int synth = o->dataset == LEASH_DATA_SYNTH;
+    if (synth && g[OPT_HOLDOUT]) unused(err, &count, "--holdout", "with -D SYNTH (use --synth-test)");
+    if (synth && g[OPT_DATA_DIR]) unused(err, &count, "--data-dir", "with -D SYNTH (generated data)");
+    if (!synth && g[OPT_SYNTH_TRAIN]) unused(err, &count, "--synth-train", "without -D SYNTH");
+    if (!synth && g[OPT_SYNTH_TEST]) unused(err, &count, "--synth-test", "without -D SYNTH");
+    if (c->algorithm != LEASH_ALGO_LSH && g['B']) unused(err, &count, "-B", "without -a LSH");
+    if (c->arch != LEASH_ARCH_MLP) {
+        if (g['L']) unused(err, &count, "-L", "without -A MLP");
+        if (g['U']) unused(err, &count, "-U", "without -A MLP");
+        if (g[OPT_ACTIVATION]) unused(err, &count, "--activation", "without -A MLP");
+    }
+    if (c->step_policy != LEASH_STEP_TAIL && g[OPT_TAIL_AMPLITUDE])
+        unused(err, &count, "--tail-amplitude", "without -t TAIL");
+    if (c->step_policy != LEASH_STEP_NONE &&
+        (c->algorithm == LEASH_ALGO_SEQ || c->algorithm == LEASH_ALGO_SYNC))
+        unused(err, &count, "-t", "with -a SEQ or SYNC (their updates are never stale)");
+    if (ranks == 1) {
+        if (g[OPT_AVG_EVERY]) unused(err, &count, "--avg-every", "with one rank (nothing to average)");
+        if (g[OPT_AVG_PERIOD]) unused(err, &count, "--avg-period", "with one rank (nothing to average)");
+    }
+    return count;
 }

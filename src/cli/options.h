@@ -1,8 +1,14 @@
 #ifndef LEASH_CLI_OPTIONS_H
 #define LEASH_CLI_OPTIONS_H
 
+#include <stdio.h>
+
 #include "leash/placement.h"
 #include "leash/train.h"
+
+/* Above every option's getopt value (short options are characters, long-only ones
+ * follow 256). */
+#define LEASH_OPTIONS_MAX 320
 
 typedef struct leash_options {
     leash_config cfg;
@@ -19,6 +25,7 @@ typedef struct leash_options {
     int quiet;   /* -q */
     int help;    /* --help */
     int version; /* --version */
+    unsigned char given[LEASH_OPTIONS_MAX]; /* given[opt]: the flag was on the command line */
 } leash_options;
 
 /* Parse argv. On a bad flag or value returns LEASH_EINVAL with a one-line description
@@ -29,5 +36,9 @@ int leash_options_parse(leash_options *o, int argc, char **argv);
 const char *leash_default_data_dir(leash_dataset_kind k);
 
 void leash_options_usage(FILE *out);
+
+/* Print one warning line to err for each flag given that has no effect in this run
+ * (ranks: the job's rank count); returns how many. */
+int leash_options_warn(const leash_options *o, int ranks, FILE *err);
 
 #endif

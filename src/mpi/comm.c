@@ -39,6 +39,10 @@ int leash_dist_init(int *argc, char ***argv)
         leash_dist_finalize();
         return leash_fail(LEASH_EMPI, "the MPI library does not provide MPI_THREAD_FUNNELED");
     }
+    /* Failed calls return to leash (MPI's default ends the job at once), so that its own
+     * error paths run: one message, and MPI_Abort where a rank left a collective. The
+     * communicators leash derives inherit the handler. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     /* A launcher of another MPI makes every process a singleton: say so rather than
@@ -125,6 +129,17 @@ int leash_dist_agree(int rc)
 }
 
 int leash_dist_peer_error(void) { return peer_error; }
+
+int leash_dist_check_same(long value)
+{
+    if (!active()) return 0;
+    long v[2] = {value, -value}; /* the largest and, negated, the smallest */
+    MPI_Request req;
+    int rc = wait_gently(&req, MPI_Iallreduce(MPI_IN_PLACE, v, 2, MPI_LONG, MPI_MAX, MPI_COMM_WORLD,
+                                              &req),
+                         "MPI_Allreduce");
+    return rc ? rc : v[0] != -v[1];
+}
 
 int leash_dist_node_peers(const char *cpuset, int *index, int *count)
 {

@@ -43,7 +43,7 @@ check "--output on a device: exit 0, still the device, no temporary file" \
     bash -c "[ $status -eq 0 ] && [ -c '$dev' ] && [ -z \"\$(ls -A '$(dirname "$dev")' | grep '^\.leash-')\" ]"
 
 mkfifo "$T/fifo"
-cat "$T/fifo" > "$T/fifo.out" & reader=$!
+timeout 30 cat "$T/fifo" > "$T/fifo.out" & reader=$!
 run "${S[@]}" --output "$T/fifo"
 wait "$reader"
 check "--output on a FIFO with a reader: one whole document through it, still a FIFO" \
@@ -170,5 +170,46 @@ data "$T/first"; truncate -s 1000 "$T/first/train-images-idx3-ubyte"
 printf 'XXXX' | dd of="$T/first/t10k-images-idx3-ubyte" conv=notrunc 2> /dev/null
 run "${M[@]}" --data-dir "$T/first"
 refused "every header is read before any data" 2 "$T/first/t10k-images-idx3-ubyte: bad magic number"
+
+# --- 3. workers the BLAS cannot serve; 6. option parsing ----------------------------------
+# rejects NAME TEXT ARGS...: exit 2 within 20 s, one line with TEXT, no output file and
+# no temporary file.
+rejects() {
+    local name=$1 text=$2; shift 2
+    rm -rf "$T/o"; mkdir "$T/o"
+    status=0; timeout 20 "$LEASH" --output "$T/o/out.json" "$@" > /dev/null 2> "$T/err" || status=$?
+    if [ -n "$(ls -A "$T/o")" ]; then not_ok "$name" "left in the output directory: $(ls -A "$T/o")"
+    else refused "$name" 2 "$text"; fi
+}
+rejects "-a LSH -n 4096: refused naming -n and the BLAS's limit" "-n 4096: at most" -q -D SYNTH -a LSH -n 4096
+rejects "-a HOG -n 4096: refused" "-n 4096: at most" -q -D SYNTH -a HOG -n 4096
+rejects "-a LSH -n 3000: refused" "-n 3000: at most" -q -D SYNTH -a LSH -n 3000
+rejects "-Zq names -Z" "leash: -Z: unknown option" -Zq
+rejects "-qZ names -Z" "leash: -Z: unknown option" -qZ
+rejects "--s is ambiguous, with the candidates" "leash: --s: ambiguous option (could be --step, " --s 1
+rejects "--quiet=1: takes no value" "leash: --quiet: takes no value" --quiet=1
+rejects "-qb: -b's value is missing" "leash: -b: missing value" -qb
+# Sizes beyond this machine's memory (a machine with more would rightly try them).
+mem_gib=$(awk '/^MemTotal:/ {print int($2 / 1048576)}' /proc/meminfo)
+if [ "$mem_gib" -lt 90 ]; then
+    rejects "-e 2147483647: refused with the size it needs" "-e 2147483647: the run would need " -q -D SYNTH -e 2147483647
+else ok "-e 2147483647 # SKIP $mem_gib GiB of memory"; fi
+rejects "-U 65536 -L 7: refused with the size it needs" "-U 65536 -L 7: the run would need " -q -D SYNTH -U 65536 -L 7
+if [ "$mem_gib" -lt 24 ]; then
+    rejects "--synth-train beyond memory: refused" "--synth-train 16777216 --synth-test 16777216: " -q -D SYNTH --synth-train 16777216 --synth-test 16777216 -U 1 -L 1 -b 1
+else ok "--synth-train beyond memory # SKIP $mem_gib GiB of memory"; fi
+rejects "--avg-period 1e300: refused" "--avg-period 1e300: must be at most 1e+09" -q -D SYNTH --avg-period 1e300
+
+# warns TEXT ARGS...: exit 0 and exactly one warning line, containing TEXT.
+warns() {
+    local name=$1 text=$2; shift 2
+    status=0; "$LEASH" "${S[@]}" "$@" --output "$T/w.json" 2> "$T/err" || status=$?
+    refused "$name" 0 "$text"
+}
+warns "--holdout with SYNTH: one warning" "leash: warning: --holdout: no effect with -D SYNTH" --holdout 10
+warns "-B without LSH: one warning" "leash: warning: -B: no effect without -a LSH" -B 3
+warns "--avg-every with one rank: one warning for the run" "leash: warning: --avg-every: no effect with one rank" --avg-every 5 -e 3
+warns "-t INVERSE with SEQ: one warning" "leash: warning: -t: no effect with -a SEQ or SYNC" -t INVERSE
+warns "--tail-amplitude without TAIL: one warning" "leash: warning: --tail-amplitude: no effect without -t TAIL" --tail-amplitude 0.5
 
 [ $failed -eq 0 ]

@@ -69,6 +69,12 @@ size_t leash_model_count_params(const leash_model *m);
 float *leash_params_alloc(size_t n);
 void leash_params_free(float *p);
 
+/* How many threads may call the BLAS at once (OpenBLAS's buffer tables, fixed at its
+ * build): the most workers a rank can run. */
+int leash_blas_max_callers(void);
+/* 0 if threads workers are within leash_blas_max_callers(), else LEASH_EINVAL naming -n. */
+int leash_blas_check_threads(int threads);
+
 /* Weights ~ N(0, 0.01^2) (NORMAL), N(0, 2/fan_in) (HE) or U(+-sqrt(6/(fan_in+fan_out)))
  * (GLOROT); biases zero. Deterministic for a given seed. */
 void leash_model_init_params(const leash_model *m, float *params, leash_init init, uint64_t seed);

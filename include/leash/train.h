@@ -176,4 +176,8 @@ const char *leash_init_name(leash_init i);
 const char *leash_activation_name(leash_activation a);
 const char *leash_dataset_name(leash_dataset_kind k);
 
+/* The machine's physical memory in bytes (UINT64_MAX if unknown): sizes that need more
+ * are refused before anything is allocated. */
+uint64_t leash_memory_total(void);
+
 #endif

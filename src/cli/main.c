@@ -69,9 +69,18 @@ static int take_shard(leash_dataset *train, leash_input_map *map, uint64_t seed)
 static int load_data(const leash_options *o, const char *dir, leash_dataset *train,
                      leash_dataset *test)
 {
-    if (o->dataset == LEASH_DATA_SYNTH)
+    if (o->dataset == LEASH_DATA_SYNTH) {
+        /* 28x28 bytes a sample, generated before anything else is sized. */
+        const double bytes = (double)(o->synth_train + o->synth_test) * 28 * 28;
+        if (bytes > (double)leash_memory_total())
+            return leash_fail(LEASH_EINVAL,
+                              "--synth-train %ld --synth-test %ld: %.1f GiB of images, more than "
+                              "the %.1f GiB of memory",
+                              o->synth_train, o->synth_test, bytes / (1 << 30),
+                              (double)leash_memory_total() / (1 << 30));
         return leash_synth_generate(train, test, (size_t)o->synth_train, (size_t)o->synth_test, 28,
                                     28, o->cfg.seed);
+    }
     if (!o->holdout) return leash_dataset_load_splits(train, test, o->dataset, dir);
     leash_dataset all = {0};
     int rc = leash_dataset_load(&all, o->dataset, dir, LEASH_SPLIT_TEST);
@@ -338,6 +347,7 @@ static int run(int argc, char **argv)
     if ((rc = leash_dist_check_same(mode)) > 0)
         rc = leash_fail(LEASH_EINVAL, "the ranks were given different modes (--help, --version, "
                                       "--evaluate, --topology or training)");
+    if (rc == 0 && mode == 0) rc = leash_blas_check_threads(o.cfg.threads);
     if ((rc = leash_dist_agree(rc)) != 0) return fail_agreed(rc);
     if (root) leash_options_warn(&o, leash_dist_size(), stderr);
     if (o.help || o.version) {

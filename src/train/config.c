@@ -1,5 +1,6 @@
 /* Configuration defaults and the names of enumerated options. */
 #include <string.h>
+#include <unistd.h>
 
 #include "leash/train.h"
 
@@ -60,4 +61,10 @@ const char *leash_dataset_name(leash_dataset_kind k)
 {
     static const char *const names[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
     return (unsigned)k < 4 ? names[k] : "?";
+}
+
+uint64_t leash_memory_total(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
 }

@@ -16,6 +16,7 @@
  * is whole gradients applied in order, and where a checkpoint holds all of it. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -276,6 +277,8 @@ static int check_inputs(const leash_config *cfg, const leash_dataset *train,
     if (cfg->placement && cfg->placement->nworkers < cfg->threads)
         return leash_fail(LEASH_EINVAL, "the placement plans %d workers for %d threads",
                           cfg->placement->nworkers, cfg->threads);
+    int rc = leash_blas_check_threads(cfg->threads);
+    if (rc) return rc;
     if (cfg->algorithm == LEASH_ALGO_SEQ && cfg->threads != 1)
         return leash_fail(LEASH_EINVAL, "-n %d: SEQ runs exactly one worker thread", cfg->threads);
     if ((size_t)cfg->batch > train->n)
@@ -290,6 +293,45 @@ static int check_inputs(const leash_config *cfg, const leash_dataset *train,
         return leash_fail(LEASH_EINVAL, "%d channels: at most %d supported", train->c,
                           LEASH_MAX_CHANNELS);
     return 0;
+}
+
+/* Refuse, naming the flag behind the largest share, a run whose buffers cannot fit in
+ * the machine's memory: asking malloc would end it in "out of memory", or succeed on
+ * overcommitted pages and fail later. A lower bound: the parameter vectors every
+ * strategy needs (the result, the averaging layer's two, a gradient per worker, one
+ * shared copy), the workers' workspaces and histograms, the per-epoch records. */
+static int check_memory(const leash_config *cfg, const leash_model *model, const leash_dataset *train)
+{
+    const double m = cfg->threads, vec = (double)model->nparams * sizeof(float);
+    struct {
+        char flag[64];
+        const char *what;
+        double bytes;
+    } need[4] = {
+        {"", "parameter vectors", vec * (m + 4)},
+        {"", "mini-batch workspaces", m * (double)leash_workspace_bytes(model, cfg->batch)},
+        {"", "staleness histograms", m * ((double)cfg->tau_max + 1) * sizeof(uint64_t)},
+        {"", "per-epoch records", (double)cfg->epochs * sizeof(leash_epoch_stats)},
+    };
+    if (cfg->arch == LEASH_ARCH_MLP)
+        snprintf(need[0].flag, sizeof need[0].flag, "-U %d -L %d", cfg->units, cfg->hidden_layers);
+    else
+        snprintf(need[0].flag, sizeof need[0].flag, "-A %s", leash_arch_name(cfg->arch));
+    snprintf(need[1].flag, sizeof need[1].flag, "-b %d", cfg->batch);
+    snprintf(need[2].flag, sizeof need[2].flag, "--tau-max %d", cfg->tau_max);
+    snprintf(need[3].flag, sizeof need[3].flag, "-e %d", cfg->epochs);
+    double total = (double)train->n * sizeof(uint32_t);
+    int big = 0;
+    for (int i = 0; i < 4; ++i) {
+        total += need[i].bytes;
+        if (need[i].bytes > need[big].bytes) big = i;
+    }
+    const double have = (double)leash_memory_total(), gib = 1024.0 * 1024.0 * 1024.0;
+    if (total <= have) return 0;
+    return leash_fail(LEASH_EINVAL,
+                      "%s: the run would need %.1f GiB (%.1f GiB of %s), more than the %.1f GiB "
+                      "of memory",
+                      need[big].flag, total / gib, need[big].bytes / gib, need[big].what, have / gib);
 }
 
 /* Sum the workers' statistics into the result (again after every epoch: the result so
@@ -623,6 +665,7 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
         rc = leash_fail(LEASH_EINVAL, "unknown algorithm %d", (int)cfg->algorithm);
         goto prepared;
     }
+    if ((rc = check_memory(cfg, &res->model, train)) != 0) goto prepared;
     t.rounds = cfg->rounds ? cfg->rounds : (long)(train->n / (size_t)cfg->batch);
     if (t.ops->lockstep) {
         /* Lockstep rounds come in groups of m gradients. */

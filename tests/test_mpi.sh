@@ -5,6 +5,7 @@ set -u
 LEASH=${LEASH:-./leash}
 MPIRUN=${MPIRUN:-mpirun}
 SHARDS=${MPI_SHARDS:-./tests/mpi_shards}
+FAULT=${LEASH_MPIFAULT:-./tests/leash_mpifault}
 FASHION=${LEASH_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-mpi.XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -25,7 +26,7 @@ field() { grep -o "\"$2\": [^,}]*" "$1" | sed 's/^[^:]*: //; s/"//g'; }
 # final FILE KEY: KEY of the document's "final" object.
 final() { sed -n '/"final": {/,/}/p' "$1" | grep -m1 -o "\"$2\": [^,]*" | awk '{print $2}'; }
 
-echo "1..10"
+echo "1..22"
 
 for np in 2 3; do
     if out=$(mpi "$np" "$SHARDS" 2>&1); then ok "$np ranks: shards disjoint and covering ($out)"
@@ -117,3 +118,74 @@ else
         else ok "killed rank: the job ended in $took s with status $status"; fi
     fi
 fi
+
+# A bad flag or bad data seen by one rank only (a wrapper adds arguments on rank 1 of 3):
+# every kind of start-up check ends the job within 10 s, with one message, exit 2.
+# idx_dir DIR: a valid 300 + 30 image MNIST-format directory.
+idx_dir() {
+    python3 - "$1" <<'EOF'
+import os, struct, sys
+d = sys.argv[1]; os.makedirs(d, exist_ok=True)
+for split, n in (("train", 300), ("t10k", 30)):
+    open(f"{d}/{split}-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 2051, n, 28, 28) + os.urandom(n * 784))
+    open(f"{d}/{split}-labels-idx1-ubyte", "wb").write(struct.pack(">II", 2049, n) + bytes(i % 10 for i in range(n)))
+EOF
+}
+idx_dir "$T/fifo-data"; rm "$T/fifo-data/train-images-idx3-ubyte"; mkfifo "$T/fifo-data/train-images-idx3-ubyte"
+idx_dir "$T/magic"; printf 'XXXX' | dd of="$T/magic/train-images-idx3-ubyte" conv=notrunc 2> /dev/null
+cat > "$T/rank1.sh" <<'EOF'
+#!/bin/bash
+# Rank 1 gets the extra arguments in RANK1_ARGS (one per line).
+leash=$1; shift
+if [ "${OMPI_COMM_WORLD_RANK:-}" = 1 ]; then mapfile -t extra <<< "$RANK1_ARGS"; exec "$leash" "$@" "${extra[@]}"; fi
+exec "$leash" "$@"
+EOF
+chmod +x "$T/rank1.sh"
+one_rank_bad() {
+    local name=$1 text=$2; shift 2
+    local start took status lines
+    start=$(date +%s)
+    RANK1_ARGS=$(printf '%s\n' "$@") timeout 60 "$MPIRUN" -np 3 --oversubscribe -x RANK1_ARGS "$T/rank1.sh" "$LEASH" \
+        -q -D SYNTH --synth-train 300 --synth-test 30 -b 10 -e 1 --output "$T/one.json" > /dev/null 2> "$T/err"
+    status=$?
+    took=$(( $(date +%s) - start ))
+    lines=$(grep -c '^leash' "$T/err")
+    if [ $status -ne 2 ]; then not_ok "one rank: $name: exit status 2" "status $status" "$(cat "$T/err")"
+    elif [ "$took" -gt 10 ]; then not_ok "one rank: $name: ends within 10 s" "took $took s"
+    elif [ "$lines" -ne 1 ] || ! grep '^leash' "$T/err" | grep -qF -- "$text"; then not_ok "one rank: $name: one message with '$text'" "$(cat "$T/err")"
+    elif [ -e "$T/one.json" ]; then not_ok "one rank: $name: no output file"
+    else ok "one rank: $name: one message, exit 2 in $took s"; fi
+    rm -f "$T/one.json"
+}
+one_rank_bad "-n 0" "rank 1: -n 0: must be between 1 and 4096" -n 0
+one_rank_bad "an unknown flag" "rank 1: --frobnicate: unknown option" --frobnicate
+one_rank_bad "another mode (--help)" "the ranks were given different modes" --help
+one_rank_bad "-n beyond the BLAS" "rank 1: -n 4000: at most" -a HOG -n 4000
+one_rank_bad "a missing data directory" "rank 1: $T/missing: cannot open data directory" -D MNIST --data-dir "$T/missing"
+one_rank_bad "a FIFO as a data file" "rank 1: $T/fifo-data/train-images-idx3-ubyte: not a regular file" -D MNIST --data-dir "$T/fifo-data"
+one_rank_bad "a data file with a bad magic number" "rank 1: $T/magic/train-images-idx3-ubyte: bad magic number" -D MNIST --data-dir "$T/magic"
+one_rank_bad "a batch larger than its shard" "rank 1: -b 500: batch size exceeds" -b 500
+one_rank_bad "a size beyond memory" "rank 1: -U 65536 -L 7: the run would need" -U 65536 -L 7
+one_rank_bad "--evaluate of a missing model" "the ranks were given different modes" --evaluate "$T/nomodel"
+
+# An averaging round that fails on one rank (an injected MPI error, the first reduction
+# of its first round, while its SYNC workers may not yet have left the gate): the rank
+# lets its workers finish the segment and calls MPI_Abort, so the job ends instead of
+# hanging, with the failing rank's message.
+if [ -x "$FAULT" ]; then
+    start=$(date +%s)
+    LEASH_TEST_MPI_FAIL_RANK=1 timeout 60 "$MPIRUN" -np 2 --oversubscribe -x LEASH_TEST_MPI_FAIL_RANK "$FAULT" \
+        -q -a SYNC -n 8 -D SYNTH --synth-train 2000 --synth-test 100 -b 8 -e 3 --avg-period 0.000001 \
+        --placement none --output "$T/fault.json" > /dev/null 2> "$T/err"
+    status=$?
+    took=$(( $(date +%s) - start ))
+    if [ $status -eq 0 ] || [ $status -eq 124 ]; then not_ok "a failed averaging round under SYNC ends the job" "status $status after $took s" "$(cat "$T/err")"
+    elif ! grep -q '^leash: rank 1: MPI_Allreduce failed' "$T/err"; then not_ok "a failed averaging round under SYNC: the rank says so" "$(cat "$T/err")"
+    else ok "a failed averaging round under SYNC ends the job (status $status in $took s)"; fi
+else skip "a failed averaging round under SYNC ends the job" "no $FAULT"; fi
+
+# leash sets MPI_ERRORS_RETURN, so that the error reaches its own paths above instead of
+# Open MPI's default handler ending the job with its own message.
+if [ -x "$FAULT" ] && grep -q 'MPI_Allreduce failed' "$T/err" && ! grep -q 'MPI_ERRORS_ARE_FATAL' "$T/err"; then
+    ok "MPI errors return to leash (no MPI_ERRORS_ARE_FATAL abort)"
+else not_ok "MPI errors return to leash" "$(cat "$T/err")"; fi

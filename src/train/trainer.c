@@ -176,6 +176,8 @@ static void open_gate(trainer *t, int quit)
 
 static struct timespec to_timespec(double at)
 {
+    /* Deadlines are bounded by the options; a time_t still holds any clamped one. */
+    if (at > 1e15) at = 1e15;
     struct timespec ts;
     ts.tv_sec = (time_t)at;
     ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
@@ -482,12 +484,16 @@ static int run_epoch(trainer *t, int *stopped)
             int rc = averaging_segment(t, &t->av);
             if (rc) {
                 /* Other ranks may be waiting in a round for this one: only an abort ends
-                 * the job now (leash_dist_broken). Stop the workers claiming more (SYNC's
-                 * lockstep runs its segment out). */
+                 * the job now (leash_dist_broken). Stop the workers claiming more and let
+                 * the segment end before returning: a lockstep worker that has not yet
+                 * left the gate would otherwise see the quit and never reach the barrier
+                 * the others wait at, and the run could not end. */
                 leash_comm_mark_broken();
                 int none = 0;
                 atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
                                                         memory_order_relaxed);
+                atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+                wait_workers(t);
                 return rc;
             }
         } else {

@@ -287,6 +287,8 @@ EOF
 else
     not_ok "mpirun -np 2 with averaging: all ranks stop on SIGUSR1" "status $status" "${why:-}" "$(tail -3 "$T/mpi/stderr")"
 fi
+# (One rank also warns that --avg-every has nothing to average.)
 refuse "a checkpoint of 2 ranks is refused by a run of 1" \
-    "leash: checkpoint $T/mpi/ck: written by 2 ranks, this run has 1 (resume with the same rank count)" \
+    "leash: warning: --avg-every: no effect with one rank (nothing to average)
+leash: checkpoint $T/mpi/ck: written by 2 ranks, this run has 1 (resume with the same rank count)" \
     "${M[@]}" --resume "$T/mpi/ck"

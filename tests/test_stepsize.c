@@ -47,16 +47,16 @@ static void fleet_matches_inverse_at_half_t(void)
     }
 }
 
-/* TAIL is NONE until the window [10m, 15m) of update indices is sampled; then
- * eta (1 + A (1 - 2 F(tau))) with F the sampled fraction below tau. */
+/* TAIL is NONE until 5m gradient updates from index 10m on are sampled (without
+ * corrections: indices 10m .. 15m - 1); then eta (1 + A (1 - 2 F(tau))) with F the
+ * sampled fraction below tau. */
 static void tail_uses_the_sampled_window(void)
 {
     const int m = 4; /* window: indices 40..59, 20 samples */
     leash_stepper *s = make(LEASH_STEP_TAIL, m, 50, 0.5);
     ASSERT_NOT_NULL(s);
-    /* Outside the window: ignored. */
+    /* Before the window: ignored. */
     for (uint64_t i = 0; i < 40; ++i) leash_stepper_observe(s, i, 30);
-    leash_stepper_observe(s, 60, 30);
     /* Inside: staleness 0 x 10, 2 x 5, 7 x 4, 60 (clamped to 50) x 1. */
     static const uint64_t taus[20] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 7, 7, 7, 7, 60};
     for (uint64_t i = 0; i < 19; ++i) {
@@ -70,6 +70,23 @@ static void tail_uses_the_sampled_window(void)
     ASSERT_TRUE(leash_stepper_eta(s, 5) == (float)(0.5 * (1 + 0.5 * (1 - 1.5))));
     ASSERT_TRUE(leash_stepper_eta(s, 8) == (float)(0.5 * (1 + 0.5 * (1 - 1.9))));
     ASSERT_TRUE(leash_stepper_eta(s, 1000) == leash_stepper_eta(s, 50));
+    /* After the sample: ignored. */
+    leash_stepper_observe(s, 61, 0);
+    ASSERT_TRUE(leash_stepper_eta(s, 5) == (float)(0.5 * (1 + 0.5 * (1 - 1.5))));
+    leash_stepper_destroy(s);
+}
+
+/* An averaging correction takes update index 45 and reports nothing (it is no
+ * gradient): the sample still completes, with the next gradient (index 60). */
+static void tail_completes_around_a_correction(void)
+{
+    const int m = 4;
+    leash_stepper *s = make(LEASH_STEP_TAIL, m, 50, 1.0);
+    ASSERT_NOT_NULL(s);
+    for (uint64_t i = 40; i <= 60; ++i)
+        if (i != 45) leash_stepper_observe(s, i, i < 50 ? 0 : 3);
+    ASSERT_TRUE(leash_stepper_eta(s, 0) == 1.0f); /* 0.5 (1 + 1 (1 - 0)) */
+    ASSERT_TRUE(leash_stepper_eta(s, 10) == 0.0f); /* F = 1 */
     leash_stepper_destroy(s);
 }
 
@@ -84,11 +101,12 @@ static void rejects_bad_parameters(void)
 
 int main(void)
 {
-    tap_plan(5);
+    tap_plan(6);
     TAP_RUN(none_is_constant);
     TAP_RUN(inverse_and_clamp);
     TAP_RUN(fleet_matches_inverse_at_half_t);
     TAP_RUN(tail_uses_the_sampled_window);
+    TAP_RUN(tail_completes_around_a_correction);
     TAP_RUN(rejects_bad_parameters);
     return tap_done();
 }

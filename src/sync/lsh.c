@@ -17,7 +17,8 @@
  *    never both: the worker loop releases before publishing) and at most one draft
  *    (inside publish only; a dropped gradient's draft goes back to the free list, so
  *    when no call is in flight every slot but `latest` is free). With T = threads + 1
- *    user threads, at most 2T + 1 versions are live; with only the m workers, 2m + 1.
+ *    user threads, at most 2T + 1 = 2 (m + 1) + 1 versions are live (the bound the
+ *    documents state); when the main thread publishes nothing (no averaging), 2m + 1.
  *  - No locks: a failed pin or CAS means another publish succeeded.
  * This file performs no atomic operation itself; each one, with the reason for its
  * memory order, is in version_pool.c.

@@ -5,8 +5,9 @@
 #include "core/error_internal.h"
 #include "sync/stepsize_internal.h"
 
-/* TAIL's sample window, in multiples of the thread count: global update indices
- * [10 m, 15 m), as in the authors' tool. */
+/* TAIL's sample, in multiples of the thread count: 5 m gradient updates from global
+ * update index 10 m on, as in the authors' tool (there, indices [10 m, 15 m); here the
+ * averaging layer's corrections also take indices, and they are not gradients). */
 #define TAIL_WINDOW_START 10
 #define TAIL_WINDOW_END 15
 
@@ -21,7 +22,8 @@ struct leash_stepper {
      * tail_ready. */
     _Atomic float *table;
     _Atomic uint64_t *tail_hist; /* staleness counts of the sampled window */
-    _Atomic uint64_t tail_samples;
+    _Atomic uint64_t tail_claimed; /* tickets for a place in the sample, handed out once */
+    _Atomic uint64_t tail_samples; /* samples recorded */
 };
 
 int leash_stepper_create(leash_stepper **out, leash_step_policy policy, double eta, int threads,
@@ -104,6 +106,7 @@ int leash_stepper_restore(leash_stepper *s, const uint64_t *hist, uint64_t sampl
     /* No update runs yet: the trainer starts the workers after this. */
     for (int tau = 0; tau <= s->tau_max; ++tau)
         atomic_store_explicit(&s->tail_hist[tau], hist[tau], memory_order_relaxed);
+    atomic_store_explicit(&s->tail_claimed, samples, memory_order_relaxed);
     atomic_store_explicit(&s->tail_samples, samples, memory_order_relaxed);
     if (s->policy == LEASH_STEP_TAIL && samples == s->window_len) tail_finish(s);
     return 0;
@@ -111,8 +114,11 @@ int leash_stepper_restore(leash_stepper *s, const uint64_t *hist, uint64_t sampl
 
 void leash_stepper_observe(leash_stepper *s, uint64_t idx, uint64_t tau)
 {
-    if (s->policy != LEASH_STEP_TAIL || idx < s->window_start ||
-        idx >= s->window_start + s->window_len)
+    if (s->policy != LEASH_STEP_TAIL || idx < s->window_start) return;
+    /* Relaxed: the load only spares the counter's cache line once the sample is full;
+     * the fetch_add, one RMW order on tail_claimed, gives each place to one update. */
+    if (atomic_load_explicit(&s->tail_claimed, memory_order_relaxed) >= s->window_len) return;
+    if (atomic_fetch_add_explicit(&s->tail_claimed, 1, memory_order_relaxed) >= s->window_len)
         return;
     if (tau > (uint64_t)s->tau_max) tau = (uint64_t)s->tau_max;
     atomic_fetch_add_explicit(&s->tail_hist[tau], 1, memory_order_relaxed);

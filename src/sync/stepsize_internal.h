@@ -5,8 +5,9 @@
  *   INVERSE  eta / (tau + 1)
  *   FLEET    eta * exp(-beta * tau), beta = (2 / T) ln(1 + floor(T / 2)), T = threads + 1
  *   TAIL     eta * (1 + A (1 - 2 F(tau))), F(tau) = fraction of sampled updates with
- *            staleness < tau, sampled from the updates with global index in
- *            [10 m, 15 m); NONE until the sample is complete.
+ *            staleness < tau, sampled from the first 5 m gradient updates with global
+ *            index 10 m or more (without averaging: indices [10 m, 15 m)); NONE until
+ *            the sample is complete.
  * The factors for every tau are precomputed, so eta() is a table lookup. */
 #ifndef LEASH_STEPSIZE_INTERNAL_H
 #define LEASH_STEPSIZE_INTERNAL_H
@@ -33,8 +34,10 @@ void leash_stepper_state(const leash_stepper *s, uint64_t *hist, uint64_t *sampl
  * complete). LEASH_EFORMAT if it cannot be this stepper's. */
 int leash_stepper_restore(leash_stepper *s, const uint64_t *hist, uint64_t samples);
 
-/* Report the staleness of the update with global index idx (0-based): TAIL samples
- * its window from these; the other policies ignore it. Wait-free. */
+/* Report the staleness of the gradient update with global index idx (0-based): TAIL
+ * samples its window from these; the other policies ignore it. Updates that are not
+ * gradients (the averaging layer's corrections) are not reported: the sample then
+ * takes the next gradient instead of waiting for an index that never comes. Wait-free. */
 void leash_stepper_observe(leash_stepper *s, uint64_t idx, uint64_t tau);
 
 #endif

@@ -33,7 +33,7 @@ json_ok() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.
 litter() { ls -A "$1" | grep '^\.leash-' || true; }
 no_litter() { [ -z "$(litter "$1")" ] || { echo "left behind: $(litter "$1")"; return 1; }; }
 
-echo "1..48"
+echo "1..47"
 
 # --- 1. the output path is never clobbered ----------------------------------------------
 # A device: a private one as root (CI), else /dev/null itself (leash cannot replace it).

@@ -66,6 +66,9 @@ typedef struct leash_config {
     int resume_auto; /* resume from checkpoint if that file exists (rank 0 looks), else start */
     /* The data set's kind, for checkpoints' identity checks and their messages. */
     leash_dataset_kind dataset;
+    /* The loss trace: a point every trace_every updates (of this rank); 0: the default,
+     * about 20 points per epoch; negative: no trace. */
+    long trace_every;
     /* Input scaling to use; NULL: standardize with the training set's statistics. Ranks
      * pass the map of the whole training set so that all shards are scaled alike. */
     const leash_input_map *input_map;
@@ -87,7 +90,22 @@ typedef struct leash_epoch_stats {
     double test_accuracy; /* fraction of the test set classified correctly */
     double time_s;        /* wall time of the epoch's training (evaluation excluded) */
     uint64_t updates;     /* updates applied during the epoch */
+    /* Contention during the epoch (all ranks): staleness of its updates, failed CAS per
+     * gradient published, and the most versions the strategy held by its end. */
+    double staleness_mean;
+    int staleness_max;
+    double failed_cas_rate;
+    uint64_t live_versions;
 } leash_epoch_stats;
+
+/* One point of the loss trace: after `updates` updates of this rank, `time_s` seconds of
+ * training into the run (evaluation excluded), the mean mini-batch training loss of the
+ * gradients computed since the previous point. */
+typedef struct leash_trace_point {
+    double time_s;
+    uint64_t updates;
+    double loss;
+} leash_trace_point;
 
 typedef struct leash_result {
     leash_model model;
@@ -95,7 +113,14 @@ typedef struct leash_result {
     int nepochs;
     leash_epoch_stats *epochs;
     double time_s; /* wall time of all epochs' training */
-    double time_to_target_s; /* training time until the target loss was reached; < 0 if not */
+    /* When the loss trace first reached the target loss (linearly interpolated between
+     * its points; without a trace, the end of the epoch that reached it); < 0 if never. */
+    double time_to_target_s;
+    double updates_to_target;
+    /* The loss trace (this rank's; trace_every updates apart). */
+    long trace_every;
+    size_t ntrace;
+    leash_trace_point *trace;
     double eval_time_s;
     uint64_t updates;
     uint64_t samples; /* samples whose gradients were applied */

@@ -33,6 +33,7 @@ enum {
     OPT_RESUME,
     OPT_SAVE_MODEL,
     OPT_EVALUATE,
+    OPT_TRACE_EVERY,
     OPT_HELP,
     OPT_VERSION
 };
@@ -73,6 +74,7 @@ static const struct option long_options[] = {
     {"resume", required_argument, NULL, OPT_RESUME},
     {"save-model", required_argument, NULL, OPT_SAVE_MODEL},
     {"evaluate", required_argument, NULL, OPT_EVALUATE},
+    {"trace-every", required_argument, NULL, OPT_TRACE_EVERY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -131,6 +133,8 @@ void leash_options_usage(FILE *out)
         "  --resume FILE       continue the run a checkpoint holds (same configuration,\n"
         "                      data and ranks); --resume auto: from --checkpoint's file if\n"
         "                      it exists, else start afresh (one command line for requeues)\n"
+        "  --trace-every N     a point of the loss trace every N updates (default: about\n"
+        "                      20 an epoch; 0: no trace)\n"
         "  --save-model FILE   save the final model (architecture, parameters, scaling)\n"
         "  --evaluate FILE     score a saved model or a checkpoint on the test set of -D\n"
         "                      and --data-dir, print {test_loss, test_accuracy}, and exit\n"
@@ -328,6 +332,10 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case OPT_RESUME: o->resume = optarg; break;
         case OPT_SAVE_MODEL: o->save_model = optarg; break;
         case OPT_EVALUATE: o->evaluate = optarg; break;
+        case OPT_TRACE_EVERY:
+            /* 0 switches the trace off; the library's 0 means its default. */
+            if ((rc = parse_long(opt, optarg, 0, LONG_MAX, &v)) == 0) c->trace_every = v ? v : -1;
+            break;
         case OPT_TARGET_LOSS:
             rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
             break;

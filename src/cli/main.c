@@ -121,6 +121,20 @@ static int take_shard(leash_dataset *train, leash_input_map *map, uint64_t seed)
     return 0;
 }
 
+/* A data directory the user did not choose: say whose default it is and how to choose. */
+static int hint_default_dir(int rc, const leash_options *o)
+{
+    if (rc != LEASH_EIO || o->data_dir || o->dataset == LEASH_DATA_SYNTH) return rc;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", leash_last_error());
+    return leash_fail(rc,
+                      "%s; it is the default directory of -D %s%s: give another with --data-dir",
+                      msg, leash_dataset_name(o->dataset),
+                      o->dataset == LEASH_DATA_FASHION_MNIST
+                          ? ", filled by the Debian package dataset-fashion-mnist"
+                          : "");
+}
+
 static int load_data(const leash_options *o, const char *dir, leash_dataset *train,
                      leash_dataset *test)
 {
@@ -279,7 +293,7 @@ static int run(int argc, char **argv)
      * message is printed and every rank exits alike, without a hang. */
     rc = root && output_open(&out, o.output) != 0 ? LEASH_EIO : 0;
     int quiet_error = rc != 0; /* output_open printed its message */
-    if (rc == 0) rc = load_data(&o, dir, &train, &test);
+    if (rc == 0) rc = hint_default_dir(load_data(&o, dir, &train, &test), &o);
     if (rc == 0) rc = take_shard(&train, &map, o.cfg.seed);
     int agreed = leash_dist_agree(rc);
     if (agreed) {

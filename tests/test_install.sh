@@ -52,7 +52,7 @@ if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -s -C "$LEASH_BUILDDIR" install
     missing=
     for f in "$LEASH_LIBDIR/libleash.so.0" "$LEASH_LIBDIR/libleash.a" \
         "$LEASH_PKGCONFIGDIR/leash.pc" "$LEASH_INCLUDEDIR/leash/leash.h" \
-        "$LEASH_MAN1DIR/leash.1" "$LEASH_DOCDIR/README.md" \
+        "$LEASH_MAN1DIR/leash.1" "$LEASH_DOCDIR/README.md" "$LEASH_DOCDIR/design.md" \
         "$LEASH_DOCDIR/output.md" "$LEASH_EXAMPLESDIR/train.c" \
         "$LEASH_EXAMPLESDIR/leash-hybrid.sbatch" "$LEASH_EXAMPLESDIR/leash-compare.sbatch"; do
         [ -e "$dest$f" ] || missing="$missing $f"

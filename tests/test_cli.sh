@@ -120,7 +120,7 @@ expect_fail "SEQ with two threads" "leash: -n 2: SEQ runs exactly one worker thr
 status=0
 "$LEASH" -q "${D[@]}" --output "$T/nodir/out.json" -e 1 -b 5 2> "$T/stderr" || status=$?
 got=$(cat "$T/stderr")
-if [ $status -eq 2 ] && [ "$got" = "leash: --output $T/nodir/out.json: cannot create: No such file or directory" ] &&
+if [ $status -eq 2 ] && [ "$got" = "leash: --output $T/nodir/out.json: directory $T/nodir does not exist" ] &&
    [ ! -e "$T/nodir" ]; then ok "unwritable --output path"
 else not_ok "unwritable --output path" "status $status" "stderr: $got"; fi
 

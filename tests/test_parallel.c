@@ -114,6 +114,10 @@ static void divergence_stops_every_strategy(void)
         c.init = LEASH_INIT_HE;
         leash_result r;
         ASSERT_INT_EQ(leash_train(&c, &train_set, &test_set, &r, NULL, NULL), LEASH_EDIVERGED);
+        /* The run so far is kept: it diverged in its first epoch, on some update. */
+        ASSERT_INT_EQ(r.nepochs, 0);
+        ASSERT_INT_EQ(r.diverged_epoch, 1);
+        leash_result_free(&r);
     }
 }
 

@@ -90,11 +90,12 @@ typedef struct seen {
     int last_epoch;
 } seen;
 
-static void count_epochs(const leash_epoch_stats *s, void *arg)
+static int count_epochs(const leash_result *so_far, void *arg)
 {
     seen *v = arg;
     ++v->calls;
-    v->last_epoch = s->epoch;
+    v->last_epoch = so_far->epochs[so_far->nepochs - 1].epoch;
+    return 0;
 }
 
 /* -r fixes the updates per epoch, wrapping around the data when it asks for more. */
@@ -137,7 +138,11 @@ static void test_divergence_and_bad_config(void)
     leash_result r;
     ASSERT_INT_EQ(leash_train(&c, &tr, &te, &r, NULL, NULL), LEASH_EDIVERGED);
     ASSERT_STR_CONTAINS(leash_last_error(), "training diverged: the loss became");
-    ASSERT_TRUE(r.params == NULL && r.epochs == NULL);
+    /* The run so far is kept: no epoch finished, the divergence is located. */
+    ASSERT_INT_EQ(r.nepochs, 0);
+    ASSERT_INT_EQ(r.diverged_epoch, 1);
+    ASSERT_TRUE(r.params != NULL);
+    leash_result_free(&r);
 
     leash_config_defaults(&c);
     c.batch = 501;

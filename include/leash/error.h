@@ -15,7 +15,8 @@ enum leash_error {
     LEASH_EDIVERGED = -5, /* training produced a non-finite loss */
     LEASH_EUNSUPPORTED = -6,
     LEASH_EMPI = -7, /* an MPI call failed */
-    LEASH_EPEER = -8 /* another rank failed (and reported why) */
+    LEASH_EPEER = -8,   /* another rank failed (and reported why) */
+    LEASH_ESTOPPED = -9 /* stopped early on request (leash_request_stop), resumable */
 };
 
 /* Fixed description of an error code. */

@@ -7,6 +7,7 @@
 #include "leash/data.h"
 #include "leash/dist.h"
 #include "leash/error.h"
+#include "leash/model_io.h"
 #include "leash/nn.h"
 #include "leash/placement.h"
 #include "leash/rng.h"

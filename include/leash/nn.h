@@ -56,6 +56,11 @@ int leash_model_cnn(leash_model *m, int in_h, int in_w, int in_c, int nclasses);
 /* conv 5x5x6 - relu - maxpool 2 - conv 5x5x16 - relu - maxpool 2 - fc 120 - relu - fc nclasses */
 int leash_model_lenet(leash_model *m, int in_h, int in_w, int in_c, int nclasses);
 
+/* The model of architecture arch for inputs in_h x in_w x in_c (hidden_layers, units and
+ * act apply to the MLP only). */
+int leash_model_build(leash_model *m, leash_arch arch, int in_h, int in_w, int in_c,
+                      int nclasses, int hidden_layers, int units, leash_activation act);
+
 static inline size_t leash_model_input_size(const leash_model *m)
 {
     return (size_t)m->in_h * (size_t)m->in_w * (size_t)m->in_c;

@@ -58,6 +58,18 @@ typedef struct leash_config {
      * final averaging). */
     long avg_every;
     double avg_period;
+    /* Checkpoints (doc/file-formats.md): written to checkpoint (NULL: none) every
+     * checkpoint_every updates and/or every checkpoint_period seconds (0: not by that
+     * measure), at the end of a run stopped early, and at the end of a complete run.
+     * resume (NULL: none) is a checkpoint to continue from; it must have been written for
+     * the same configuration, data and rank count. */
+    const char *checkpoint;
+    long checkpoint_every;
+    double checkpoint_period;
+    const char *resume;
+    int resume_auto; /* resume from checkpoint if that file exists (rank 0 looks), else start */
+    /* The data set's kind, for checkpoints' identity checks and their messages. */
+    leash_dataset_kind dataset;
     /* Input scaling to use; NULL: standardize with the training set's statistics. Ranks
      * pass the map of the whole training set so that all shards are scaled alike. */
     const leash_input_map *input_map;
@@ -98,6 +110,7 @@ typedef struct leash_result {
     uint64_t dropped;      /* gradients dropped at the persistence bound */
     uint64_t failed_cas;
     uint64_t peak_versions; /* most parameter vectors held at once by the strategy */
+    uint64_t timestamp;     /* the newest version's update count after the last epoch */
     int tau_max;
     uint64_t *staleness_hist; /* tau_max + 1 bins; the last counts tau >= tau_max */
     int attempt_bins;
@@ -111,14 +124,31 @@ typedef struct leash_result {
     double time_mpi_s;
     double time_averaging_s;
     double time_mix_s;
+    /* Checkpoints: written by this run, the time they took (workers paused), and how many
+     * times the run was resumed from one. */
+    uint64_t checkpoints;
+    double time_checkpoint_s;
+    int resumes;
+    int resumed; /* this run continued from a checkpoint */
+    double start_time; /* the run's first start, seconds since the Unix epoch */
+    /* A diverged run (LEASH_EDIVERGED): the epoch (1-based) and the update count of the
+     * version on which the loss was first non-finite; 0 otherwise. */
+    int diverged_epoch;
+    uint64_t diverged_update;
 } leash_result;
 
-/* Called on the training thread after each epoch's evaluation. */
-typedef void (*leash_epoch_callback)(const leash_epoch_stats *stats, void *arg);
+/* Called on the training thread of every rank after each epoch's evaluation with the
+ * run so far (the latest epoch is so_far->epochs[so_far->nepochs - 1]; params are the
+ * ones it was scored on). Returns 0, or a negative LEASH_E* code to stop the run with it;
+ * under MPI the ranks agree on it. */
+typedef int (*leash_epoch_callback)(const leash_result *so_far, void *arg);
 
 /* Train a model on train, evaluating on test after every epoch. On success *res holds
  * the statistics and the final parameters; free it with leash_result_free. A
- * non-finite loss stops training with LEASH_EDIVERGED.
+ * non-finite loss stops training with LEASH_EDIVERGED, and leash_request_stop with
+ * LEASH_ESTOPPED at the next safe point (after writing a checkpoint if one is
+ * configured); in both cases *res holds the run so far (the epochs finished, and the
+ * parameters the last of them was scored on) and must be freed too.
  *
  * Under MPI (leash_dist_init) every rank calls this collectively with its own shard as
  * train: rank 0's initial parameters are broadcast, the averaging layer runs as the
@@ -129,6 +159,19 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
                 leash_result *res, leash_epoch_callback on_epoch, void *arg);
 
 void leash_result_free(leash_result *res);
+
+/* Ask a running leash_train to stop at its next safe point (workers between mini-batches),
+ * as a signal handler may: async-signal-safe, from any thread. It stays asked for until
+ * leash_clear_stop. */
+void leash_request_stop(void);
+void leash_clear_stop(void);
+
+/* Mean loss and accuracy of params on all of test, mapped through map and scored in
+ * batches of batch samples as a run with `ranks` ranks scores its test figures (each rank
+ * a slice, the slices' sums added in rank order), so that a saved model's scores equal the
+ * run's own. */
+int leash_evaluate(const leash_model *m, const float *params, const leash_input_map *map,
+                   const leash_dataset *test, int batch, int ranks, double *loss, double *accuracy);
 
 const char *leash_algorithm_name(leash_algorithm a);
 const char *leash_arch_name(leash_arch a);

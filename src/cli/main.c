@@ -1,5 +1,7 @@
 /* leash: the command-line program. Only main prints errors and chooses exit codes. */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +13,12 @@
 #include "cli/report.h"
 #include "core/clock_internal.h"
 #include "core/error_internal.h"
+#include "core/json_internal.h"
+#include "core/store_internal.h"
 #include "leash/leash.h"
 
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+/* 75 is sysexits.h's EX_TEMPFAIL: stopped early, try again (resume). */
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_STOPPED = 75 };
 
 /* Bad input (options, data) is the user's to fix: exit 2. Anything else: exit 1. */
 static int exit_code_for(int rc)
@@ -44,67 +49,6 @@ static int fail(int rc)
 static int fail_agreed(int rc)
 {
     return rc == LEASH_EPEER ? exit_code_for(leash_dist_peer_error()) : fail(rc);
-}
-
-/* The result document goes to a temporary file beside --output, created before
- * training so an unwritable path fails at once, and renamed into place only when
- * complete: readers never see a half-written file. */
-typedef struct output_file {
-    const char *path;
-    char *tmp_path;
-    FILE *f;
-} output_file;
-
-static int output_open(output_file *o, const char *path)
-{
-    memset(o, 0, sizeof *o);
-    o->path = path;
-    if (!path) {
-        o->f = stdout;
-        return 0;
-    }
-    size_t len = strlen(path) + sizeof ".tmp.XXXXXX";
-    o->tmp_path = malloc(len);
-    if (!o->tmp_path) return -1;
-    snprintf(o->tmp_path, len, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(o->tmp_path);
-    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-        int err = errno;
-        if (fd >= 0) {
-            close(fd);
-            unlink(o->tmp_path);
-        }
-        fprintf(stderr, "leash: --output %s: cannot create: %s\n", path, strerror(err));
-        free(o->tmp_path);
-        o->tmp_path = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static void output_discard(output_file *o)
-{
-    if (o->tmp_path) {
-        fclose(o->f);
-        unlink(o->tmp_path);
-        free(o->tmp_path);
-        o->tmp_path = NULL;
-    }
-}
-
-static int output_commit(output_file *o)
-{
-    if (!o->tmp_path) return fflush(o->f) == 0 ? 0 : -1;
-    int bad = ferror(o->f) | fflush(o->f) | fsync(fileno(o->f));
-    bad |= fclose(o->f);
-    if (bad || rename(o->tmp_path, o->path) != 0) {
-        fprintf(stderr, "leash: --output %s: cannot write: %s\n", o->path, strerror(errno));
-        unlink(o->tmp_path);
-        free(o->tmp_path);
-        return -1;
-    }
-    free(o->tmp_path);
-    return 0;
 }
 
 /* This rank's shard of train (all of it for one rank), scaled with the statistics of the
@@ -173,22 +117,6 @@ static void warn_slow_blas(void)
                 "leash: warning: OpenBLAS uses its %s kernels on this AVX2 CPU; set "
                 "OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512) for much faster training\n",
                 core);
-}
-
-typedef struct progress {
-    int epochs;
-    int quiet;
-} progress;
-
-static void print_epoch(const leash_epoch_stats *s, void *arg)
-{
-    const progress *p = arg;
-    if (p->quiet || leash_dist_rank() != 0) return;
-    fprintf(stderr,
-            "epoch %d/%d  train_loss %.4f  test_loss %.4f  test_acc %.4f  time %.2f s  "
-            "updates/s %.1f\n",
-            s->epoch, p->epochs, s->train_loss, s->test_loss, s->test_accuracy, s->time_s,
-            s->time_s > 0 ? (double)s->updates / s->time_s : 0.0);
 }
 
 /* One line of stderr: the plan, so that a job log shows where the workers ran. */
@@ -276,6 +204,139 @@ static int share_cpuset(hwloc_topology_t topo, hwloc_bitmap_t cpuset, int *count
     return leash_cpuset_share(topo, cpuset, index, *count);
 }
 
+
+/* The first SIGTERM, SIGINT or SIGUSR1 asks the run to stop at its next safe point; the
+ * second ends the process at once, removing a temporary file being written (the files
+ * already in place stay whole). */
+static volatile sig_atomic_t signals_seen;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signals_seen++ == 0) {
+        leash_request_stop();
+        return;
+    }
+    leash_write_atomic_abandon();
+    _exit(EXIT_STOPPED);
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    const int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; ++i) sigaction(sigs[i], &sa, NULL);
+}
+
+/* Write a document held in memory: atomically to path, or to stdout. */
+static int emit(const char *path, const char *data, size_t len, const char *what)
+{
+    if (path) return leash_write_atomic(path, data, len, what);
+    if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+        return leash_fail(LEASH_EIO, "standard output: cannot write the result: %s",
+                          strerror(errno));
+    return 0;
+}
+
+/* Everything the result document is made of besides the result itself. */
+typedef struct report_ctx {
+    const leash_options *o;
+    leash_run_info info;
+    leash_provenance prov;
+} report_ctx;
+
+/* Collective: gather the ranks' figures and, on rank 0, write the document for the run
+ * so far (to --output; to stdout only once the run has ended). */
+static int write_report(report_ctx *c, const leash_result *res, leash_run_status status)
+{
+    if (status == LEASH_RUN_RUNNING && !c->o->output) return 0;
+    leash_rank_table ranks = {0};
+    c->info.peak_rss_bytes = leash_peak_rss_bytes();
+    int rc = leash_report_gather(&ranks, res, &c->info);
+    if (rc == 0 && leash_dist_rank() == 0) {
+        char *doc = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&doc, &len);
+        if (!f) {
+            rc = leash_fail(LEASH_ENOMEM, "out of memory for the result document");
+        } else {
+            leash_report_write(f, c->o, &c->info, &c->prov, status, res, &ranks);
+            rc = fclose(f) == 0 ? emit(c->o->output, doc, len, "--output")
+                                : leash_fail(LEASH_ENOMEM, "out of memory for the result document");
+        }
+        free(doc);
+    }
+    leash_rank_table_free(&ranks);
+    return rc;
+}
+
+/* After each epoch: the progress line, and the document so far. */
+static int on_epoch(const leash_result *res, void *arg)
+{
+    report_ctx *c = arg;
+    const leash_epoch_stats *s = &res->epochs[res->nepochs - 1];
+    if (!c->o->quiet && leash_dist_rank() == 0)
+        fprintf(stderr,
+                "epoch %d/%d  train_loss %.4f  test_loss %.4f  test_acc %.4f  time %.2f s  "
+                "updates/s %.1f\n",
+                s->epoch, c->o->cfg.epochs, s->train_loss, s->test_loss, s->test_accuracy,
+                s->time_s, s->time_s > 0 ? (double)s->updates / s->time_s : 0.0);
+    return write_report(c, res, LEASH_RUN_RUNNING);
+}
+
+/* The test set a run with these options scores on (for --evaluate). */
+static int load_test(const leash_options *o, const char *dir, leash_dataset *test)
+{
+    leash_dataset train = {0};
+    int rc;
+    if (o->dataset == LEASH_DATA_SYNTH || o->holdout) {
+        rc = load_data(o, dir, &train, test);
+        leash_dataset_free(&train);
+        return rc;
+    }
+    return leash_dataset_load(test, o->dataset, dir, LEASH_SPLIT_TEST);
+}
+
+/* --evaluate FILE: score a saved model (or a checkpoint's) as its run did. */
+static int evaluate(const leash_options *o)
+{
+    const int root = leash_dist_rank() == 0;
+    const char *dir = o->data_dir ? o->data_dir : leash_default_data_dir(o->dataset);
+    leash_saved_model sm;
+    leash_dataset test = {0};
+    int rc = o->output ? leash_check_writable(o->output, "--output") : 0;
+    if (rc == 0) rc = leash_model_load(&sm, o->evaluate);
+    if (rc) return fail(rc);
+    double loss = 0, acc = 0;
+    rc = hint_default_dir(load_test(o, dir, &test), o);
+    if (rc == 0)
+        rc = leash_evaluate(&sm.model, sm.params, &sm.map, &test, sm.eval_batch, sm.eval_ranks,
+                            &loss, &acc);
+    if (rc == 0 && root) {
+        char *doc = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&doc, &len);
+        if (f) {
+            fprintf(f, "{\n  \"model\": ");
+            leash_json j;
+            leash_json_init(&j, f);
+            leash_json_string(&j, o->evaluate);
+            fprintf(f, ",\n  \"dataset\": \"%s\",\n  \"test_samples\": %zu,\n", leash_dataset_name(o->dataset), test.n);
+            fprintf(f, "  \"test_loss\": %.17g,\n  \"test_accuracy\": %.17g\n}\n", loss, acc);
+        }
+        rc = f && fclose(f) == 0 ? emit(o->output, doc, len, "--output")
+                                 : leash_fail(LEASH_ENOMEM, "out of memory");
+        free(doc);
+    }
+    leash_dataset_free(&test);
+    leash_saved_model_free(&sm);
+    return rc ? fail(rc) : 0;
+}
+
 /* One rank's run, from options to result document. */
 static int run(int argc, char **argv)
 {
@@ -292,6 +353,11 @@ static int run(int argc, char **argv)
         if (root && o.version) printf("leash %s\n", PACKAGE_VERSION);
         return 0;
     }
+    if (o.evaluate) return evaluate(&o);
+    if (o.resume && strcmp(o.resume, "auto") == 0)
+        o.cfg.resume_auto = 1;
+    else
+        o.cfg.resume = o.resume;
 
     hwloc_topology_t topo = NULL;
     hwloc_bitmap_t cpuset = NULL;
@@ -322,23 +388,25 @@ static int run(int argc, char **argv)
         o.placement = -1;
     }
 
-    output_file out = {0};
     leash_dataset train = {0}, test = {0};
     leash_input_map map;
     leash_result res = {0};
-    leash_rank_table ranks = {0};
+    char *hosts = NULL;
+    char data_dir[PATH_MAX];
     int status = EXIT_USAGE;
     const char *dir = o.data_dir ? o.data_dir : leash_default_data_dir(o.dataset);
-    /* Only rank 0 writes the document; the ranks agree on start-up errors so that one
-     * message is printed and every rank exits alike, without a hang. */
-    rc = root && output_open(&out, o.output) != 0 ? LEASH_EIO : 0;
-    int quiet_error = rc != 0; /* output_open printed its message */
+    /* Only rank 0 writes files; the ranks agree on start-up errors so that one message is
+     * printed and every rank exits alike, without a hang. Unwritable paths fail now, not
+     * after training. */
+    rc = 0;
+    if (root && o.output) rc = leash_check_writable(o.output, "--output");
+    if (root && !rc && o.save_model) rc = leash_check_writable(o.save_model, "--save-model");
     if (rc == 0) rc = hint_default_dir(load_data(&o, dir, &train, &test), &o);
     if (rc == 0) rc = take_shard(&train, &map, o.cfg.seed);
     int agreed = leash_dist_agree(rc);
+    if (agreed == 0) agreed = leash_report_hosts(&hosts);
     if (agreed) {
-        output_discard(&out);
-        status = quiet_error && agreed == rc ? exit_code_for(rc) : fail_agreed(agreed);
+        status = fail_agreed(agreed);
         goto done;
     }
     o.cfg.input_map = &map;
@@ -369,30 +437,45 @@ static int run(int argc, char **argv)
         leash_placement_bind_memory(&plan, topo);
     }
 
-    progress p = {o.cfg.epochs, o.quiet};
-    if ((rc = leash_train(&o.cfg, &train, &test, &res, print_epoch, &p)) != 0) {
-        output_discard(&out);
+    const char *abs_dir = o.dataset == LEASH_DATA_SYNTH ? NULL : realpath(dir, data_dir) ? data_dir : dir;
+    report_ctx ctx = {&o,
+                      {abs_dir, train.n, test.n, 0, topo, cpuset, plan.nworkers ? &plan : NULL,
+                       o.placement},
+                      {argc, argv, hosts, abs_dir}};
+    rc = leash_train(&o.cfg, &train, &test, &res, on_epoch, &ctx);
+    leash_run_status outcome = rc == 0                ? LEASH_RUN_COMPLETE
+                               : rc == LEASH_ESTOPPED  ? LEASH_RUN_INTERRUPTED
+                               : rc == LEASH_EDIVERGED ? LEASH_RUN_DIVERGED
+                                                       : LEASH_RUN_RUNNING;
+    if (outcome == LEASH_RUN_RUNNING) {
         /* The rank that failed reports; the others learned of it at an agreement. */
         status = fail_agreed(rc);
         goto done;
     }
-    leash_run_info info = {o.dataset == LEASH_DATA_SYNTH ? NULL : dir, train.n, test.n,
-                           leash_peak_rss_bytes(), topo, cpuset, plan.nworkers ? &plan : NULL,
-                           o.placement};
-    if ((rc = leash_report_gather(&ranks, &res, &info)) != 0) {
-        output_discard(&out);
+    if (root && outcome == LEASH_RUN_DIVERGED)
+        fprintf(stderr,
+                "leash: training diverged: the loss became non-finite in epoch %d at update %llu "
+                "(try a smaller -l); the result keeps the %d epoch%s before\n",
+                res.diverged_epoch, (unsigned long long)res.diverged_update, res.nepochs,
+                res.nepochs == 1 ? "" : "s");
+    if (root && outcome == LEASH_RUN_INTERRUPTED && !o.quiet)
+        fprintf(stderr, "leash: stopped by a signal after %d of %d epochs%s%s\n", res.nepochs,
+                o.cfg.epochs, o.cfg.checkpoint ? "; the checkpoint to resume from is " : "",
+                o.cfg.checkpoint ? o.cfg.checkpoint : "");
+    if ((rc = write_report(&ctx, &res, outcome)) == 0 && root && outcome == LEASH_RUN_COMPLETE &&
+        o.save_model)
+        rc = leash_model_save(o.save_model, &o.cfg, &res.model, res.params, &map);
+    if ((rc = leash_dist_agree(rc)) != 0) {
         status = fail_agreed(rc);
         goto done;
     }
-    status = 0;
-    if (root) {
-        leash_report_write(out.f, &o, &info, &res, &ranks);
-        status = output_commit(&out) == 0 ? 0 : EXIT_RUNTIME;
-    }
+    status = outcome == LEASH_RUN_COMPLETE      ? 0
+             : outcome == LEASH_RUN_INTERRUPTED ? EXIT_STOPPED
+                                                : EXIT_RUNTIME;
 done:
     /* Other ranks may wait for this one in a collective that it left: end them all. */
     if (leash_dist_broken()) leash_dist_abort(status ? status : EXIT_RUNTIME);
-    leash_rank_table_free(&ranks);
+    free(hosts);
     leash_result_free(&res);
     leash_dataset_free(&train);
     leash_dataset_free(&test);
@@ -406,6 +489,7 @@ int main(int argc, char **argv)
 {
     int rc = leash_dist_init(&argc, &argv);
     if (rc) return fail(rc);
+    catch_signals();
     int status = run(argc, argv);
     leash_dist_finalize();
     return status;

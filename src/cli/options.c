@@ -27,6 +27,12 @@ enum {
     OPT_TARGET_LOSS,
     OPT_PLACEMENT,
     OPT_TOPOLOGY,
+    OPT_CHECKPOINT,
+    OPT_CHECKPOINT_EVERY,
+    OPT_CHECKPOINT_PERIOD,
+    OPT_RESUME,
+    OPT_SAVE_MODEL,
+    OPT_EVALUATE,
     OPT_HELP,
     OPT_VERSION
 };
@@ -61,6 +67,12 @@ static const struct option long_options[] = {
     {"target-loss", required_argument, NULL, OPT_TARGET_LOSS},
     {"placement", required_argument, NULL, OPT_PLACEMENT},
     {"topology", no_argument, NULL, OPT_TOPOLOGY},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"checkpoint-every", required_argument, NULL, OPT_CHECKPOINT_EVERY},
+    {"checkpoint-period", required_argument, NULL, OPT_CHECKPOINT_PERIOD},
+    {"resume", required_argument, NULL, OPT_RESUME},
+    {"save-model", required_argument, NULL, OPT_SAVE_MODEL},
+    {"evaluate", required_argument, NULL, OPT_EVALUATE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -110,12 +122,27 @@ void leash_options_usage(FILE *out)
         "  --avg-every K       under MPI, average the ranks' models every K local updates\n"
         "                      (default 0: only once, at the end)\n"
         "  --avg-period S      ... and/or every S seconds (default 0: not by time)\n"
-        "  --output FILE       write the JSON result document to FILE (default stdout)\n"
+        "  --output FILE       write the JSON result document to FILE (default stdout),\n"
+        "                      rewritten after every epoch\n"
+        "  --checkpoint FILE   write checkpoints to FILE: at the end of the run, when it is\n"
+        "                      stopped by a signal, and as the next two options say\n"
+        "  --checkpoint-every N   ... every N updates (of this rank)\n"
+        "  --checkpoint-period S  ... every S seconds\n"
+        "  --resume FILE       continue the run a checkpoint holds (same configuration,\n"
+        "                      data and ranks); --resume auto: from --checkpoint's file if\n"
+        "                      it exists, else start afresh (one command line for requeues)\n"
+        "  --save-model FILE   save the final model (architecture, parameters, scaling)\n"
+        "  --evaluate FILE     score a saved model or a checkpoint on the test set of -D\n"
+        "                      and --data-dir, print {test_loss, test_accuracy}, and exit\n"
         "  --help              print this help and exit\n"
         "  --version           print the version and exit\n"
         "\n"
+        "SIGTERM, SIGINT and SIGUSR1 stop the run at the next mini-batch: it writes its\n"
+        "checkpoint and the result so far, and exits with status 75. A second signal\n"
+        "ends it at once.\n"
+        "\n"
         "Exit status: 0 success, 1 runtime failure (e.g. the loss diverged),\n"
-        "2 bad usage or bad input.\n",
+        "2 bad usage or bad input, 75 stopped early by a signal (resumable).\n",
         out);
 }
 
@@ -291,6 +318,16 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
                 o->placement = choice == 2 ? -1 : choice;
             break;
         case OPT_TOPOLOGY: o->topology = 1; break;
+        case OPT_CHECKPOINT: c->checkpoint = optarg; break;
+        case OPT_CHECKPOINT_EVERY:
+            rc = parse_long(opt, optarg, 1, LONG_MAX, &c->checkpoint_every);
+            break;
+        case OPT_CHECKPOINT_PERIOD:
+            rc = parse_double(opt, optarg, 0.0, 0, 1e9, 1, &c->checkpoint_period);
+            break;
+        case OPT_RESUME: o->resume = optarg; break;
+        case OPT_SAVE_MODEL: o->save_model = optarg; break;
+        case OPT_EVALUATE: o->evaluate = optarg; break;
         case OPT_TARGET_LOSS:
             rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
             break;
@@ -307,5 +344,15 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     if (rc) return rc;
     if (optind < argc)
         return leash_fail(LEASH_EINVAL, "%s: unexpected argument (see leash --help)", argv[optind]);
+    c->dataset = o->dataset;
+    if (!c->checkpoint && (c->checkpoint_every || c->checkpoint_period))
+        return leash_fail(LEASH_EINVAL, "--checkpoint-%s: needs --checkpoint FILE",
+                          c->checkpoint_every ? "every" : "period");
+    if (o->resume && strcmp(o->resume, "auto") == 0 && !c->checkpoint)
+        return leash_fail(LEASH_EINVAL, "--resume auto: needs --checkpoint FILE to resume from");
+    const char *files[] = {c->checkpoint, o->resume, o->save_model, o->evaluate, o->output};
+    const char *names[] = {"--checkpoint", "--resume", "--save-model", "--evaluate", "--output"};
+    for (int i = 0; i < 5; ++i)
+        if (files[i] && !files[i][0]) return leash_fail(LEASH_EINVAL, "%s: empty file name", names[i]);
     return 0;
 }

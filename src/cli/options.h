@@ -9,6 +9,9 @@ typedef struct leash_options {
     leash_dataset_kind dataset; /* -D */
     const char *data_dir;       /* --data-dir; NULL: the dataset's standard place */
     const char *output;         /* --output; NULL: stdout */
+    const char *resume;         /* --resume FILE, or "auto"; cfg.resume is set from it */
+    const char *save_model;     /* --save-model */
+    const char *evaluate;       /* --evaluate: score this saved model and exit */
     long holdout;               /* --holdout: 0, or test samples taken from the test split */
     long synth_train, synth_test;
     int placement;      /* --placement: LEASH_PLACE_COMPACT/SCATTER, or -1 for none */

@@ -1,11 +1,15 @@
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <time.h>
 
 #include <cblas.h>
 
 #include "cli/report.h"
 #include "core/error_internal.h"
 #include "core/json_internal.h"
-#include "dist/comm_internal.h"
+#include "mpi/comm_internal.h"
 #include "leash/dist.h"
 
 /* 64-bit FNV-1a of the final parameters: equal digests on all ranks show the final
@@ -19,11 +23,12 @@ static uint64_t params_digest(const leash_result *res)
     return h;
 }
 
-int leash_report_gather(leash_rank_table *t, leash_result *res, const leash_run_info *info)
+int leash_report_gather(leash_rank_table *t, const leash_result *res, const leash_run_info *info)
 {
     uint64_t digest = params_digest(res);
     t->ranks = leash_dist_size();
     t->rows = NULL;
+    t->staleness = t->attempts = NULL;
     double mine[LEASH_RANK_FIELDS] = {
         [LEASH_RANK_TRAIN_SAMPLES] = (double)info->ntrain,
         [LEASH_RANK_UPDATES] = (double)res->updates,
@@ -48,9 +53,11 @@ int leash_report_gather(leash_rank_table *t, leash_result *res, const leash_run_
     int root = leash_dist_rank() == 0;
     /* Counts below 2^53 add exactly in doubles. */
     size_t bins = (size_t)res->tau_max + 1 + (size_t)res->attempt_bins;
-    double *h = t->ranks > 1 ? malloc(bins * sizeof *h) : NULL;
+    double *h = malloc(bins * sizeof *h);
+    t->staleness = malloc(((size_t)res->tau_max + 1) * sizeof *t->staleness);
+    t->attempts = malloc((size_t)res->attempt_bins * sizeof *t->attempts);
     if (root) t->rows = malloc((size_t)t->ranks * LEASH_RANK_FIELDS * sizeof *t->rows);
-    int rc = (root && !t->rows) || (t->ranks > 1 && !h)
+    int rc = (root && !t->rows) || !h || !t->staleness || !t->attempts
                  ? leash_fail(LEASH_ENOMEM, "out of memory for the ranks' figures")
                  : 0;
     /* Agree before the collectives, so that a rank short of memory leaves none waiting. */
@@ -61,18 +68,34 @@ int leash_report_gather(leash_rank_table *t, leash_result *res, const leash_run_
         for (int i = 0; i < res->attempt_bins; ++i)
             h[(size_t)res->tau_max + 1 + (size_t)i] = (double)res->attempts_hist[i];
         err = leash_comm_allreduce_sum_d(h, (int)bins);
-        for (int i = 0; !err && i <= res->tau_max; ++i) res->staleness_hist[i] = (uint64_t)h[i];
+        for (int i = 0; !err && i <= res->tau_max; ++i) t->staleness[i] = (uint64_t)h[i];
         for (int i = 0; !err && i < res->attempt_bins; ++i)
-            res->attempts_hist[i] = (uint64_t)h[(size_t)res->tau_max + 1 + (size_t)i];
+            t->attempts[i] = (uint64_t)h[(size_t)res->tau_max + 1 + (size_t)i];
     }
     free(h);
     return err;
 }
 
+int leash_report_hosts(char **hosts)
+{
+    char mine[LEASH_HOST_LEN] = "";
+    if (gethostname(mine, sizeof mine - 1) != 0) strcpy(mine, "?");
+    unsigned char *all = NULL;
+    size_t *lens = leash_dist_rank() == 0 ? calloc((size_t)leash_dist_size(), sizeof *lens) : NULL;
+    int rc = leash_dist_rank() == 0 && !lens ? leash_fail(LEASH_ENOMEM, "out of memory") : 0;
+    if ((rc = leash_dist_agree(rc)) == 0) rc = leash_comm_gather_bytes(mine, sizeof mine, &all, lens);
+    free(lens);
+    *hosts = rc ? NULL : (char *)all; /* on failure the gather freed it */
+    return rc;
+}
+
 void leash_rank_table_free(leash_rank_table *t)
 {
     free(t->rows);
+    free(t->staleness);
+    free(t->attempts);
     t->rows = NULL;
+    t->staleness = t->attempts = NULL;
 }
 
 /* Column k of the ranks' table: sum or maximum over ranks. */
@@ -145,7 +168,9 @@ static void write_final(leash_json *j, const leash_result *res, const leash_rank
     /* Over all ranks: updates and samples add up; wall times and memory are the largest. */
     double time_s = ranks_max(t, LEASH_RANK_TIME), samples = ranks_sum(t, LEASH_RANK_SAMPLES);
     double updates = ranks_sum(t, LEASH_RANK_UPDATES);
-    const leash_epoch_stats *last = &res->epochs[res->nepochs - 1];
+    /* A run stopped before its first epoch ended has no figures yet (null). */
+    const leash_epoch_stats none = {0, NAN, NAN, NAN, 0.0, 0};
+    const leash_epoch_stats *last = res->nepochs ? &res->epochs[res->nepochs - 1] : &none;
     leash_json_key(j, "final");
     leash_json_begin_object(j);
     leash_json_kv_double(j, "train_loss", last->train_loss);
@@ -183,21 +208,22 @@ static void write_sync(leash_json *j, const leash_options *o, const leash_result
     leash_json_begin_object(j);
     leash_json_kv_string(j, "algorithm", leash_algorithm_name(o->cfg.algorithm));
     leash_json_kv_int(j, "tau_max", res->tau_max);
-    write_hist(j, "staleness_hist", res->staleness_hist, res->tau_max + 1);
+    write_hist(j, "staleness_hist", t->staleness, res->tau_max + 1);
     uint64_t n = 0, sum = 0;
     int max = 0;
     for (int tau = 0; tau <= res->tau_max; ++tau) {
-        n += res->staleness_hist[tau];
-        sum += (uint64_t)tau * res->staleness_hist[tau];
-        if (res->staleness_hist[tau]) max = tau;
+        n += t->staleness[tau];
+        sum += (uint64_t)tau * t->staleness[tau];
+        if (t->staleness[tau]) max = tau;
     }
     leash_json_kv_double(j, "staleness_mean", n ? (double)sum / (double)n : 0.0);
     leash_json_kv_int(j, "staleness_max", max);
-    write_hist(j, "cas_attempts_hist", res->attempts_hist, res->attempt_bins);
+    write_hist(j, "cas_attempts_hist", t->attempts, res->attempt_bins);
     leash_json_kv_uint(j, "gradients", (uint64_t)ranks_sum(t, LEASH_RANK_GRADIENTS));
     leash_json_kv_uint(j, "failed_cas", (uint64_t)ranks_sum(t, LEASH_RANK_FAILED_CAS));
     leash_json_kv_uint(j, "dropped_gradients", (uint64_t)ranks_sum(t, LEASH_RANK_DROPPED));
     leash_json_kv_uint(j, "peak_live_versions", (uint64_t)ranks_max(t, LEASH_RANK_PEAK_VERSIONS));
+    leash_json_kv_uint(j, "timestamp", res->timestamp); /* rank 0's */
     leash_json_key(j, "updates_per_thread"); /* rank 0's workers */
     leash_json_begin_array(j);
     for (int i = 0; i < res->threads; ++i) leash_json_uint(j, res->updates_per_thread[i]);
@@ -294,13 +320,76 @@ static void write_topology(leash_json *j, const leash_run_info *info, const leas
     leash_json_end_array(j);
 }
 
+/* "2026-12-01T22:13:21Z" */
+static void iso8601(char *buf, size_t len, double unix_time)
+{
+    time_t secs = (time_t)unix_time;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void kv_env(leash_json *j, const char *key, const char *var)
+{
+    const char *v = getenv(var);
+    if (v)
+        leash_json_kv_string(j, key, v);
+    else
+        leash_json_kv_null(j, key);
+}
+
+static void write_provenance(leash_json *j, const leash_provenance *p, const leash_result *res,
+                             int ranks)
+{
+    char when[32];
+    iso8601(when, sizeof when, res->start_time);
+    leash_json_key(j, "provenance");
+    leash_json_begin_object(j);
+    leash_json_kv_string(j, "start_time", when);
+    leash_json_key(j, "command_line");
+    leash_json_begin_array(j);
+    for (int i = 0; i < p->argc; ++i) leash_json_string(j, p->argv[i]);
+    leash_json_end_array(j);
+    leash_json_key(j, "hosts");
+    leash_json_begin_array(j);
+    for (int r = 0; p->hosts && r < ranks; ++r) leash_json_string(j, p->hosts + (size_t)r * LEASH_HOST_LEN);
+    leash_json_end_array(j);
+    leash_json_kv_string(j, "data_dir", p->data_dir);
+    leash_json_key(j, "slurm");
+    if (getenv("SLURM_JOB_ID")) {
+        leash_json_begin_object(j);
+        kv_env(j, "job_id", "SLURM_JOB_ID");
+        kv_env(j, "array_job_id", "SLURM_ARRAY_JOB_ID");
+        kv_env(j, "array_task_id", "SLURM_ARRAY_TASK_ID");
+        kv_env(j, "restart_count", "SLURM_RESTART_COUNT");
+        leash_json_end_object(j);
+    } else {
+        leash_json_null(j);
+    }
+    leash_json_end_object(j);
+}
+
 void leash_report_write(FILE *out, const leash_options *o, const leash_run_info *info,
+                        const leash_provenance *prov, leash_run_status status,
                         const leash_result *res, const leash_rank_table *t)
 {
+    static const char *const statuses[] = {"running", "complete", "interrupted", "diverged"};
     leash_json j;
     leash_json_init(&j, out);
     leash_json_begin_object(&j);
     leash_json_kv_string(&j, "leash_version", PACKAGE_VERSION);
+    leash_json_kv_string(&j, "status", statuses[status]);
+    leash_json_kv_int(&j, "resumes", res->resumes);
+    leash_json_key(&j, "diverged");
+    if (status == LEASH_RUN_DIVERGED) {
+        leash_json_begin_object(&j);
+        leash_json_kv_int(&j, "epoch", res->diverged_epoch);
+        leash_json_kv_uint(&j, "update", res->diverged_update);
+        leash_json_end_object(&j);
+    } else {
+        leash_json_null(&j);
+    }
+    write_provenance(&j, prov, res, t->ranks);
     write_config(&j, o, info);
     leash_json_kv_int(&j, "ranks", t->ranks);
     leash_json_kv_int(&j, "threads_per_rank", o->cfg.threads);
@@ -330,6 +419,13 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     write_final(&j, res, t, memory_floor(o, info, res));
     write_sync(&j, o, res, t);
     write_mpi(&j, o, t);
+    leash_json_key(&j, "checkpoints");
+    leash_json_begin_object(&j);
+    leash_json_kv_string(&j, "file", o->cfg.checkpoint);
+    leash_json_kv_string(&j, "resumed_from", o->cfg.resume);
+    leash_json_kv_uint(&j, "written", res->checkpoints);
+    leash_json_kv_double(&j, "time_s", res->time_checkpoint_s);
+    leash_json_end_object(&j);
     write_ranks(&j, t);
     leash_json_end_object(&j);
 }

@@ -27,17 +27,38 @@ enum {
 };
 typedef struct leash_rank_table {
     int ranks;
-    double *rows; /* rank 0 only */
+    double *rows;         /* rank 0 only */
+    uint64_t *staleness;  /* the ranks' histograms summed (tau_max + 1 bins) */
+    uint64_t *attempts;   /* attempt_bins bins */
 } leash_rank_table;
 
-/* Collective: gather every rank's figures into t on rank 0, and sum the ranks' staleness
- * and CAS-attempt histograms into rank 0's res. */
-int leash_report_gather(leash_rank_table *t, leash_result *res, const leash_run_info *info);
+/* Collective: gather every rank's figures into t on rank 0, with the sums of the ranks'
+ * staleness and CAS-attempt histograms. */
+int leash_report_gather(leash_rank_table *t, const leash_result *res, const leash_run_info *info);
 void leash_rank_table_free(leash_rank_table *t);
 
-/* Write the JSON result document (doc/output.md) for one finished run, with the ranks'
+/* Where the run came from (doc/output.md, "provenance"). */
+typedef struct leash_provenance {
+    int argc;
+    char **argv;
+    const char *hosts; /* ranks * LEASH_HOST_LEN bytes, each a NUL-terminated host name */
+    const char *data_dir; /* absolute; NULL for SYNTH */
+} leash_provenance;
+#define LEASH_HOST_LEN 256
+
+/* Collective: every rank's host name, on rank 0 (*hosts: ranks * LEASH_HOST_LEN bytes;
+ * NULL elsewhere). */
+int leash_report_hosts(char **hosts);
+
+/* How the run stands: "running", "complete", "interrupted" or "diverged". */
+typedef enum leash_run_status {
+    LEASH_RUN_RUNNING, LEASH_RUN_COMPLETE, LEASH_RUN_INTERRUPTED, LEASH_RUN_DIVERGED
+} leash_run_status;
+
+/* Write the JSON result document (doc/output.md) for the run so far, with the ranks'
  * table from leash_report_gather. */
 void leash_report_write(FILE *out, const leash_options *o, const leash_run_info *info,
+                        const leash_provenance *prov, leash_run_status status,
                         const leash_result *res, const leash_rank_table *ranks);
 
 #endif

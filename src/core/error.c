@@ -18,6 +18,7 @@ const char *leash_strerror(int err)
     case LEASH_EUNSUPPORTED: return "not supported";
     case LEASH_EMPI: return "MPI error";
     case LEASH_EPEER: return "another rank failed";
+    case LEASH_ESTOPPED: return "stopped early on request";
     default: return "unknown error";
     }
 }

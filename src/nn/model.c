@@ -141,6 +141,18 @@ int leash_model_lenet(leash_model *m, int in_h, int in_w, int in_c, int nclasses
     return conv_net(m, in_h, in_w, in_c, nclasses, 5, 6, 16, 120);
 }
 
+int leash_model_build(leash_model *m, leash_arch arch, int in_h, int in_w, int in_c,
+                      int nclasses, int hidden_layers, int units, leash_activation act)
+{
+    switch (arch) {
+    case LEASH_ARCH_MLP:
+        return leash_model_mlp(m, in_h, in_w, in_c, nclasses, hidden_layers, units, act);
+    case LEASH_ARCH_CNN: return leash_model_cnn(m, in_h, in_w, in_c, nclasses);
+    case LEASH_ARCH_LENET: return leash_model_lenet(m, in_h, in_w, in_c, nclasses);
+    }
+    return leash_fail(LEASH_EINVAL, "unknown architecture %d", (int)arch);
+}
+
 size_t leash_model_count_params(const leash_model *m)
 {
     size_t n = 0;

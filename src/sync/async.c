@@ -55,6 +55,7 @@ static int async_create(leash_strategy **out, const leash_strategy_args *a)
     }
     s->lock_ready = 1;
     memcpy(s->theta, a->theta0, s->n * sizeof *s->theta);
+    s->timestamp = a->timestamp0;
     *out = s;
     return 0;
 }
@@ -121,6 +122,11 @@ static int async_mix_apply(leash_strategy *s, const float *delta)
 
 /* The shared vector and one private copy per worker. */
 static uint64_t async_peak_versions(leash_strategy *s) { return (uint64_t)s->nthreads; }
+/* Workers 0 .. nthreads - 2 have momentum; the main thread's index has none. */
+static float *async_velocity(leash_strategy *s, int k)
+{
+    return s->velocity && k >= 0 && k < s->nthreads - 1 ? s->velocity[k] : NULL;
+}
 
 const leash_strategy_ops leash_async_ops = {
     .algorithm = LEASH_ALGO_ASYNC,
@@ -131,6 +137,7 @@ const leash_strategy_ops leash_async_ops = {
     .publish = async_publish,
     .snapshot = async_snapshot,
     .peak_versions = async_peak_versions,
+    .velocity = async_velocity,
     .mix_read = async_mix_read,
     .mix_apply = async_mix_apply,
 };

@@ -52,7 +52,7 @@ static int hog_create(leash_strategy **out, const leash_strategy_args *a)
         return leash_fail(LEASH_ENOMEM, "HOG: out of memory for %zu parameters", a->model->nparams);
     }
     for (size_t i = 0; i < s->n; ++i) atomic_init(&s->theta[i], a->theta0[i]);
-    atomic_init(&s->timestamp, 0);
+    atomic_init(&s->timestamp, a->timestamp0);
     *out = s;
     return 0;
 }
@@ -98,6 +98,11 @@ static void hog_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 }
 
 static uint64_t hog_peak_versions(leash_strategy *s) { return (uint64_t)s->nthreads; }
+/* Workers 0 .. nthreads - 2 have momentum; the main thread's index has none. */
+static float *hog_velocity(leash_strategy *s, int k)
+{
+    return s->velocity && k >= 0 && k < s->nthreads - 1 ? s->velocity[k] : NULL;
+}
 
 static int hog_mix_read(leash_strategy *s, float *out)
 {
@@ -127,6 +132,7 @@ const leash_strategy_ops leash_hog_ops = {
     .publish = hog_publish,
     .snapshot = hog_snapshot,
     .peak_versions = hog_peak_versions,
+    .velocity = hog_velocity,
     .mix_read = hog_mix_read,
     .mix_apply = hog_mix_apply,
 };

@@ -79,7 +79,8 @@ static int lsh_create(leash_strategy **out, const leash_strategy_args *a)
     s->persistence = cfg->persistence;
     s->momentum = (float)cfg->momentum;
     size_t n = a->model->nparams;
-    int rc = leash_vpool_create(&s->pool, n, (uint32_t)(2 * (cfg->threads + 1) + 1), a->theta0);
+    int rc = leash_vpool_create(&s->pool, n, (uint32_t)(2 * (cfg->threads + 1) + 1), a->theta0,
+                                a->timestamp0);
     if (rc) {
         free(s);
         return rc;
@@ -159,6 +160,10 @@ static void lsh_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 }
 
 static uint64_t lsh_peak_versions(leash_strategy *s) { return leash_vpool_peak(s->pool); }
+static float *lsh_velocity(leash_strategy *s, int k)
+{
+    return k >= 0 && k < s->nthreads ? s->threads[k].velocity : NULL;
+}
 
 static int lsh_mix_read(leash_strategy *s, float *out)
 {
@@ -198,6 +203,7 @@ const leash_strategy_ops leash_lsh_ops = {
     .publish = lsh_publish,
     .snapshot = lsh_snapshot,
     .peak_versions = lsh_peak_versions,
+    .velocity = lsh_velocity,
     .mix_read = lsh_mix_read,
     .mix_apply = lsh_mix_apply,
 };

@@ -39,6 +39,7 @@ static int seq_create(leash_strategy **out, const leash_strategy_args *a)
         return leash_fail(LEASH_ENOMEM, "SEQ: out of memory for %zu parameters", a->model->nparams);
     }
     memcpy(s->theta, a->theta0, s->n * sizeof *s->theta);
+    s->timestamp = a->timestamp0;
     leash_mixbox_init(&s->mix);
     *out = s;
     return 0;
@@ -74,6 +75,7 @@ static void seq_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 }
 
 static uint64_t seq_peak_versions(leash_strategy *s) { return 1; }
+static float *seq_velocity(leash_strategy *s, int k) { return k == 0 ? s->velocity : NULL; }
 
 static int seq_mix_read(leash_strategy *s, float *out) { return leash_mixbox_post_read(&s->mix, out); }
 static int seq_mix_apply(leash_strategy *s, const float *delta)
@@ -92,6 +94,7 @@ const leash_strategy_ops leash_seq_ops = {
     .publish = seq_publish,
     .snapshot = seq_snapshot,
     .peak_versions = seq_peak_versions,
+    .velocity = seq_velocity,
     .mix_read = seq_mix_read,
     .mix_apply = seq_mix_apply,
     .mix_pending = seq_mix_pending,

@@ -87,6 +87,28 @@ static void tail_finish(leash_stepper *s)
     }
 }
 
+void leash_stepper_state(const leash_stepper *s, uint64_t *hist, uint64_t *samples)
+{
+    for (int tau = 0; tau <= s->tau_max; ++tau)
+        hist[tau] = atomic_load_explicit(&s->tail_hist[tau], memory_order_relaxed);
+    *samples = atomic_load_explicit(&s->tail_samples, memory_order_relaxed);
+}
+
+int leash_stepper_restore(leash_stepper *s, const uint64_t *hist, uint64_t samples)
+{
+    uint64_t total = 0;
+    for (int tau = 0; tau <= s->tau_max; ++tau) total += hist[tau];
+    if (total != samples || samples > s->window_len)
+        return leash_fail(LEASH_EFORMAT, "step-size state: %llu samples of a window of %llu",
+                          (unsigned long long)samples, (unsigned long long)s->window_len);
+    /* No update runs yet: the trainer starts the workers after this. */
+    for (int tau = 0; tau <= s->tau_max; ++tau)
+        atomic_store_explicit(&s->tail_hist[tau], hist[tau], memory_order_relaxed);
+    atomic_store_explicit(&s->tail_samples, samples, memory_order_relaxed);
+    if (s->policy == LEASH_STEP_TAIL && samples == s->window_len) tail_finish(s);
+    return 0;
+}
+
 void leash_stepper_observe(leash_stepper *s, uint64_t idx, uint64_t tau)
 {
     if (s->policy != LEASH_STEP_TAIL || idx < s->window_start ||

@@ -26,6 +26,13 @@ int leash_stepper_tau_max(const leash_stepper *s);
 /* Step size for staleness tau. Wait-free; safe from any thread. */
 float leash_stepper_eta(const leash_stepper *s, uint64_t tau);
 
+/* TAIL's sample so far, for checkpoints: hist gets tau_max + 1 counts, *samples their
+ * total. Call while no update runs. */
+void leash_stepper_state(const leash_stepper *s, uint64_t *hist, uint64_t *samples);
+/* Put back a state from leash_stepper_state (rebuilding TAIL's table if the sample was
+ * complete). LEASH_EFORMAT if it cannot be this stepper's. */
+int leash_stepper_restore(leash_stepper *s, const uint64_t *hist, uint64_t samples);
+
 /* Report the staleness of the update with global index idx (0-based): TAIL samples
  * its window from these; the other policies ignore it. Wait-free. */
 void leash_stepper_observe(leash_stepper *s, uint64_t idx, uint64_t tau);

@@ -44,6 +44,7 @@ typedef struct leash_strategy_args {
     const float *theta0; /* initial parameters, copied */
     const leash_config *cfg;
     leash_stepper *stepper; /* step size for a staleness; shared, thread-safe */
+    uint64_t timestamp0;    /* theta0's update count: 0, or a checkpoint's when resuming */
 } leash_strategy_args;
 
 typedef struct leash_strategy leash_strategy;
@@ -72,6 +73,10 @@ typedef struct leash_strategy_ops {
     void (*snapshot)(leash_strategy *s, float *out, uint64_t *timestamp);
     /* Most parameter vectors the strategy held at once (pool size for LSH). */
     uint64_t (*peak_versions)(leash_strategy *s);
+    /* The k-th momentum buffer (per worker for ASYNC, HOG and LSH: k < threads; one for
+     * SEQ and SYNC: k = 0), or NULL beyond them or without momentum. For checkpoints:
+     * read and written only while no worker runs. */
+    float *(*velocity)(leash_strategy *s, int k);
 
     /* The averaging layer, called by the main thread only, while workers may run.
      * mix_read copies a consistent version of the newest parameters into out; mix_apply adds delta to the newest parameters as one update with

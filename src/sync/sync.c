@@ -69,6 +69,7 @@ static int sync_create(leash_strategy **out, const leash_strategy_args *a)
     }
     s->barrier_ready = 1;
     memcpy(s->theta, a->theta0, s->n * sizeof *s->theta);
+    s->timestamp = a->timestamp0;
     leash_mixbox_init(&s->mix);
     *out = s;
     return 0;
@@ -149,6 +150,7 @@ static void sync_snapshot(leash_strategy *s, float *out, uint64_t *timestamp)
 }
 
 static uint64_t sync_peak_versions(leash_strategy *s) { return 1; }
+static float *sync_velocity(leash_strategy *s, int k) { return k == 0 ? s->velocity : NULL; }
 
 static int sync_mix_read(leash_strategy *s, float *out) { return leash_mixbox_post_read(&s->mix, out); }
 static int sync_mix_apply(leash_strategy *s, const float *delta)
@@ -171,6 +173,7 @@ const leash_strategy_ops leash_sync_ops = {
     .publish = sync_publish,
     .snapshot = sync_snapshot,
     .peak_versions = sync_peak_versions,
+    .velocity = sync_velocity,
     .mix_read = sync_mix_read,
     .mix_apply = sync_mix_apply,
     .mix_pending = sync_mix_pending,

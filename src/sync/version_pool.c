@@ -37,7 +37,8 @@
 
 static uint64_t pack(uint64_t high, uint32_t low) { return high << LEASH_VP_LOW_BITS | low; }
 
-int leash_vpool_create(leash_vpool **out, size_t n, uint32_t capacity, const float *theta0)
+int leash_vpool_create(leash_vpool **out, size_t n, uint32_t capacity, const float *theta0,
+                       uint64_t timestamp0)
 {
     if (n == 0 || capacity == 0 || capacity > LEASH_VP_MAX_SLOTS)
         return leash_fail(LEASH_EINVAL, "version pool: %u slots of %zu floats (need 1-%u, n > 0)",
@@ -61,6 +62,7 @@ int leash_vpool_create(leash_vpool **out, size_t n, uint32_t capacity, const flo
     }
     memcpy(theta, theta0, n * sizeof *theta);
     p->slots[0].data = theta;
+    p->slots[0].timestamp = timestamp0;
     atomic_init(&p->slots[0].state, pack(0, 1)); /* the reference of `latest` */
     atomic_init(&p->latest, pack(0, 0));
     atomic_init(&p->free_head, pack(0, LEASH_VP_NONE));

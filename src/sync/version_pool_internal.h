@@ -47,8 +47,9 @@ typedef struct leash_vpool {
 } leash_vpool;
 
 /* A pool of at most capacity slots whose latest version is a copy of theta0 with
- * timestamp 0. */
-int leash_vpool_create(leash_vpool **p, size_t n, uint32_t capacity, const float *theta0);
+ * timestamp timestamp0 (0 for a new run, the checkpointed one for a resumed run). */
+int leash_vpool_create(leash_vpool **p, size_t n, uint32_t capacity, const float *theta0,
+                       uint64_t timestamp0);
 void leash_vpool_destroy(leash_vpool *p);
 
 /* Pin the newest version (one more reference) and return its tag. Lock-free. */

@@ -205,7 +205,7 @@ static void pool_protocol(void)
     float theta0[N];
     for (int j = 0; j < N; ++j) theta0[j] = (float)j;
     leash_vpool *p = NULL;
-    ASSERT_INT_EQ(leash_vpool_create(&p, N, 5, theta0), 0);
+    ASSERT_INT_EQ(leash_vpool_create(&p, N, 5, theta0, 0), 0);
     ASSERT_INT_EQ(leash_vpool_peak(p), 1);
     ASSERT_INT_EQ(leash_vpool_free_count(p), 0);
     ASSERT_TRUE(p->slots[0].data[3] == 3.0f);

@@ -11,6 +11,7 @@
 /* x <- sum over ranks of x, on every rank. */
 int leash_comm_allreduce_sum_f(float *x, size_t n);
 int leash_comm_allreduce_sum_d(double *x, int n);
+int leash_comm_allreduce_min_d(double *x, int n);
 
 /* x <- mean over ranks of x, computed on rank 0 and broadcast, so that all ranks hold
  * the same bits (an allreduce does not promise that). */
@@ -22,6 +23,16 @@ int leash_comm_bcast_f(float *x, size_t n);
 /* Rank 0 gets every rank's n doubles in rank order in all (size() * n); other ranks may
  * pass NULL. */
 int leash_comm_gather_d(const double *mine, int n, double *all);
+
+/* Rank 0 gets every rank's len bytes at mine, concatenated in rank order into *all
+ * (malloc'd; rank 0 frees it) with each rank's length in lens (size() entries); other
+ * ranks pass NULL for both. */
+int leash_comm_gather_bytes(const void *mine, size_t len, unsigned char **all, size_t *lens);
+
+/* The reverse: rank 0 passes the concatenation all and the lengths lens; every rank gets
+ * its own piece in *mine (malloc'd, *len bytes). Others pass NULL for all and lens. */
+int leash_comm_scatter_bytes(const unsigned char *all, const size_t *lens, unsigned char **mine,
+                             size_t *len);
 
 /* This rank left the collective sequence (see leash_dist_broken). */
 void leash_comm_mark_broken(void);

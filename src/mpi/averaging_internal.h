@@ -11,7 +11,9 @@
  * joining rounds (its workers idle) until a round in which every rank has finished,
  * which ends there without averaging. So ranks that train at different speeds, or whose
  * update counts differ (dropped gradients, uneven shards), still pair their rounds one
- * to one, and an epoch's end adds one small reduction, not an averaging. */
+ * to one, and an epoch's end adds one small reduction, not an averaging. The same
+ * reduction counts the ranks that want to pause (a checkpoint or a stop): each rank that
+ * learns of one pauses its workers, so that all ranks reach the safe point together. */
 #ifndef LEASH_AVERAGING_INTERNAL_H
 #define LEASH_AVERAGING_INTERNAL_H
 
@@ -42,10 +44,12 @@ void leash_averager_free(leash_averager *a);
 /* Whether a round is due, given this rank's update count and the time. */
 int leash_averager_due(const leash_averager *a, uint64_t updates, double now);
 
-/* One round. finished: this rank's workers are done with the epoch. idle(arg) tells
- * whether no worker runs (then requests the strategy posted are served here). On return
- * *all_finished says whether every rank had finished (then nothing was averaged). */
-int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int (*idle)(void *),
-                         void *arg, int *all_finished);
+/* One round. finished: this rank's workers are done with the epoch (or paused); pause:
+ * this rank wants every rank to pause. idle(arg) tells whether no worker runs (then
+ * requests the strategy posted are served here). On return *all_finished says whether
+ * every rank had finished (then nothing was averaged), *any_pause whether any rank asked
+ * to pause. */
+int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int pause,
+                         int (*idle)(void *), void *arg, int *all_finished, int *any_pause);
 
 #endif

@@ -23,6 +23,7 @@ void leash_config_defaults(leash_config *cfg)
     cfg->tau_max = 200;
     cfg->tail_amplitude = 1.0;
     cfg->seed = 1;
+    cfg->dataset = LEASH_DATA_FASHION_MNIST;
 }
 
 const char *leash_algorithm_name(leash_algorithm a)

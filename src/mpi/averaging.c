@@ -4,8 +4,8 @@
 
 #include "core/clock_internal.h"
 #include "core/error_internal.h"
-#include "dist/averaging_internal.h"
-#include "dist/comm_internal.h"
+#include "mpi/averaging_internal.h"
+#include "mpi/comm_internal.h"
 #include "leash/dist.h"
 
 int leash_averager_init(leash_averager *a, const leash_strategy_ops *ops, leash_strategy *s,
@@ -54,18 +54,19 @@ static void complete(leash_averager *a, int (*idle)(void *), void *arg)
     }
 }
 
-int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int (*idle)(void *),
-                         void *arg, int *all_finished)
+int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int pause,
+                         int (*idle)(void *), void *arg, int *all_finished, int *any_pause)
 {
     double t0 = leash_now();
     const int ranks = leash_dist_size();
     /* First agree whether every rank has finished its epoch: then there is nothing left
      * to pair, and no averaging. Counts of ranks are small integers: exact in float, the
      * same on every rank. */
-    float done = finished ? 1.0f : 0.0f;
-    int rc = leash_comm_allreduce_sum_f(&done, 1);
+    float counts[2] = {finished ? 1.0f : 0.0f, pause ? 1.0f : 0.0f};
+    int rc = leash_comm_allreduce_sum_f(counts, 2);
     if (rc) return rc;
-    *all_finished = (int)done == ranks;
+    *all_finished = (int)counts[0] == ranks;
+    *any_pause = counts[1] > 0;
     a->time_mpi += leash_now() - t0;
     if (*all_finished) {
         a->time_total += leash_now() - t0;

@@ -3,11 +3,12 @@
 #include <stdint.h>
 #include <time.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <mpi.h>
 
 #include "core/error_internal.h"
-#include "dist/comm_internal.h"
+#include "mpi/comm_internal.h"
 #include "leash/dist.h"
 
 /* Set by leash_dist_init: whether this process initialized MPI, and its place. Written
@@ -171,6 +172,14 @@ int leash_comm_allreduce_sum_d(double *x, int n)
                        "MPI_Allreduce");
 }
 
+int leash_comm_allreduce_min_d(double *x, int n)
+{
+    if (!active()) return 0;
+    MPI_Request req;
+    return wait_gently(&req, MPI_Iallreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD, &req),
+                       "MPI_Allreduce");
+}
+
 int leash_comm_bcast_f(float *x, size_t n)
 {
     if (!active()) return 0;
@@ -209,4 +218,112 @@ int leash_comm_gather_d(const double *mine, int n, double *all)
     MPI_Request req;
     return wait_gently(&req, MPI_Igather(mine, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, MPI_COMM_WORLD, &req),
                        "MPI_Gather");
+}
+
+/* Point-to-point pieces of a blob; counts are ints, so large blobs go in chunks. */
+enum { BLOB_TAG = 7 };
+
+static int send_bytes(const unsigned char *p, size_t len, int to)
+{
+    for (size_t i = 0; i < len; i += CHUNK) {
+        int c = (int)(len - i < CHUNK ? len - i : CHUNK);
+        MPI_Request req;
+        int rc = wait_gently(&req, MPI_Isend(p + i, c, MPI_BYTE, to, BLOB_TAG, MPI_COMM_WORLD, &req),
+                             "MPI_Send");
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int recv_bytes(unsigned char *p, size_t len, int from)
+{
+    for (size_t i = 0; i < len; i += CHUNK) {
+        int c = (int)(len - i < CHUNK ? len - i : CHUNK);
+        MPI_Request req;
+        int rc = wait_gently(&req, MPI_Irecv(p + i, c, MPI_BYTE, from, BLOB_TAG, MPI_COMM_WORLD, &req),
+                             "MPI_Recv");
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int leash_comm_gather_bytes(const void *mine, size_t len, unsigned char **all, size_t *lens)
+{
+    double l = (double)len, *ls = my_rank == 0 ? malloc((size_t)nranks * sizeof *ls) : NULL;
+    int rc = my_rank == 0 && !ls ? leash_fail(LEASH_ENOMEM, "out of memory for %d ranks", nranks) : 0;
+    if ((rc = leash_dist_agree(rc)) != 0) return rc;
+    if ((rc = leash_comm_gather_d(&l, 1, ls)) != 0) {
+        free(ls);
+        return rc;
+    }
+    size_t total = 0;
+    if (my_rank == 0) {
+        for (int r = 0; r < nranks; ++r) total += (lens[r] = (size_t)ls[r]);
+        free(ls);
+        if (!(*all = malloc(total ? total : 1)))
+            rc = leash_fail(LEASH_ENOMEM, "out of memory for %zu bytes from the ranks", total);
+    }
+    if ((rc = leash_dist_agree(rc)) != 0) {
+        if (my_rank == 0) {
+            free(*all);
+            *all = NULL;
+        }
+        return rc;
+    }
+    if (my_rank != 0) return send_bytes(mine, len, 0);
+    memcpy(*all, mine, len);
+    size_t off = lens[0];
+    for (int r = 1; r < nranks && rc == 0; ++r) {
+        rc = recv_bytes(*all + off, lens[r], r);
+        off += lens[r];
+    }
+    if (rc) {
+        free(*all);
+        *all = NULL;
+    }
+    return rc;
+}
+
+int leash_comm_scatter_bytes(const unsigned char *all, const size_t *lens, unsigned char **mine,
+                             size_t *len)
+{
+    /* Rank 0 tells each rank its length, then sends its bytes. */
+    uint64_t n = 0;
+    MPI_Request req;
+    int rc = 0;
+    if (active()) {
+        uint64_t *ls = NULL;
+        if (my_rank == 0) {
+            ls = malloc((size_t)nranks * sizeof *ls);
+            rc = ls ? 0 : leash_fail(LEASH_ENOMEM, "out of memory for %d ranks", nranks);
+            for (int r = 0; ls && r < nranks; ++r) ls[r] = lens[r];
+        }
+        if ((rc = leash_dist_agree(rc)) != 0) return rc;
+        rc = wait_gently(&req, MPI_Iscatter(ls, 1, MPI_UINT64_T, &n, 1, MPI_UINT64_T, 0,
+                                            MPI_COMM_WORLD, &req),
+                         "MPI_Scatter");
+        free(ls);
+        if (rc) return rc;
+    } else {
+        n = lens[0];
+    }
+    *len = (size_t)n;
+    *mine = malloc(n ? (size_t)n : 1);
+    rc = *mine ? 0 : leash_fail(LEASH_ENOMEM, "out of memory for %llu bytes", (unsigned long long)n);
+    if ((rc = leash_dist_agree(rc)) != 0) {
+        free(*mine);
+        *mine = NULL;
+        return rc;
+    }
+    if (my_rank == 0) {
+        memcpy(*mine, all, (size_t)n);
+        size_t off = lens[0];
+        for (int r = 1; r < nranks && rc == 0; ++r) {
+            rc = send_bytes(all + off, lens[r], r);
+            off += lens[r];
+        }
+    } else {
+        rc = recv_bytes(*mine, (size_t)n, 0);
+    }
+    return rc;
 }

@@ -1,0 +1,533 @@
+/* Checkpoints: see checkpoint_internal.h and doc/file-formats.md. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "core/clock_internal.h"
+#include "core/error_internal.h"
+#include "leash/dist.h"
+#include "mpi/comm_internal.h"
+#include "train/checkpoint_internal.h"
+#include "train/model_io_internal.h"
+
+uint32_t leash_dataset_digest(const leash_dataset *d)
+{
+    uint32_t shape[4] = {(uint32_t)d->h, (uint32_t)d->w, (uint32_t)d->c, (uint32_t)d->nclasses};
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32_z(crc, (const Bytef *)shape, sizeof shape);
+    crc = crc32_z(crc, d->pixels, d->n * leash_dataset_sample_size(d));
+    crc = crc32_z(crc, d->labels, d->n);
+    return (uint32_t)crc;
+}
+
+/* --- what a resumed run must match ------------------------------------------------ */
+
+/* The settings that decide what training computes, as (flag, value) text pairs: a
+ * mismatch names the flag, and the file lists them readably. Epochs, the target loss and
+ * the checkpoint schedule may change between a run and its resumption. */
+enum { MAX_PAIRS = 24, VALUE_LEN = 40 };
+typedef struct config_pairs {
+    int n;
+    const char *flag[MAX_PAIRS];
+    char value[MAX_PAIRS][VALUE_LEN];
+} config_pairs;
+
+static void pair(config_pairs *p, const char *flag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void pair(config_pairs *p, const char *flag, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    p->flag[p->n] = flag;
+    vsnprintf(p->value[p->n], VALUE_LEN, fmt, ap);
+    va_end(ap);
+    ++p->n;
+}
+
+/* The shortest text that reads back as v ("0.1", not "0.10000000000000001"). */
+static void shortest(char *out, size_t size, double v)
+{
+    for (int digits = 1; digits <= 17; ++digits) {
+        snprintf(out, size, "%.*g", digits, v);
+        if (strtod(out, NULL) == v) return;
+    }
+}
+
+static void pair_double(config_pairs *p, const char *flag, double v)
+{
+    char text[VALUE_LEN];
+    shortest(text, sizeof text, v);
+    pair(p, flag, "%s", text);
+}
+
+static void describe_config(config_pairs *p, const leash_config *c, int ranks)
+{
+    p->n = 0;
+    pair(p, "-a", "%s", leash_algorithm_name(c->algorithm));
+    pair(p, "-n", "%d", c->threads);
+    pair(p, "-A", "%s", leash_arch_name(c->arch));
+    if (c->arch == LEASH_ARCH_MLP) {
+        pair(p, "-L", "%d", c->hidden_layers);
+        pair(p, "-U", "%d", c->units);
+        pair(p, "--activation", "%s", leash_activation_name(c->activation));
+    }
+    pair(p, "--init", "%s", leash_init_name(c->init));
+    if (c->algorithm == LEASH_ALGO_LSH) {
+        if (c->persistence == LEASH_PERSIST_INF)
+            pair(p, "-B", "inf");
+        else
+            pair(p, "-B", "%ld", c->persistence);
+    }
+    pair(p, "-r", "%ld", c->rounds);
+    pair(p, "-b", "%d", c->batch);
+    pair_double(p, "-l", c->step);
+    pair_double(p, "-m", c->momentum);
+    pair(p, "-t", "%s", leash_step_policy_name(c->step_policy));
+    pair(p, "--tau-max", "%d", c->tau_max);
+    if (c->step_policy == LEASH_STEP_TAIL) pair_double(p, "--tail-amplitude", c->tail_amplitude);
+    pair(p, "--seed", "%llu", (unsigned long long)c->seed);
+    pair(p, "-D", "%s", leash_dataset_name(c->dataset));
+    pair(p, "--avg-every", "%ld", c->avg_every);
+    pair_double(p, "--avg-period", c->avg_period);
+    pair(p, "ranks", "%d", ranks);
+}
+
+static void put_string(leash_wbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    leash_wbuf_u32(b, (uint32_t)n);
+    leash_wbuf_bytes(b, s, n);
+}
+
+/* A string of at most size - 1 bytes into out; "" and bad on anything longer. */
+static void get_string(leash_rbuf *r, char *out, size_t size)
+{
+    uint32_t n = leash_rbuf_u32(r);
+    const unsigned char *p = n < size ? leash_rbuf_take(r, n) : NULL;
+    if (!p) {
+        r->bad = 1;
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+static void write_config(leash_wbuf *b, const trainer *t)
+{
+    config_pairs p;
+    describe_config(&p, t->cfg, leash_dist_size());
+    leash_wbuf_begin(b, "CONF");
+    leash_wbuf_u32(b, (uint32_t)p.n);
+    for (int i = 0; i < p.n; ++i) {
+        put_string(b, p.flag[i]);
+        put_string(b, p.value[i]);
+    }
+    leash_wbuf_end(b);
+    leash_wbuf_begin(b, "DATA");
+    leash_wbuf_u64(b, t->test->n);
+    leash_wbuf_u32(b, t->test_digest);
+    leash_wbuf_end(b);
+}
+
+static int check_config(const leash_store *s, const trainer *t)
+{
+    const char *path = s->path;
+    config_pairs mine;
+    describe_config(&mine, t->cfg, leash_dist_size());
+    leash_rbuf r;
+    if (leash_store_section(s, "CONF", 0, &r) != 0)
+        return leash_fail(LEASH_EFORMAT, "checkpoint %s: no CONF section", path);
+    uint32_t n = leash_rbuf_u32(&r);
+    char flag[VALUE_LEN], value[VALUE_LEN];
+    for (uint32_t i = 0; i < n && !r.bad; ++i) {
+        get_string(&r, flag, sizeof flag);
+        get_string(&r, value, sizeof value);
+        for (int k = 0; k < mine.n && !r.bad; ++k) {
+            if (strcmp(flag, mine.flag[k]) != 0 || strcmp(value, mine.value[k]) == 0) continue;
+            if (strcmp(flag, "ranks") == 0)
+                return leash_fail(LEASH_EINVAL,
+                                  "checkpoint %s: written by %s ranks, this run has %s (resume "
+                                  "with the same rank count)",
+                                  path, value, mine.value[k]);
+            return leash_fail(LEASH_EINVAL, "checkpoint %s: written for %s %s, this run is %s %s",
+                              path, flag, value, flag, mine.value[k]);
+        }
+    }
+    if (r.bad) return leash_fail(LEASH_EFORMAT, "checkpoint %s: malformed CONF section", path);
+    /* A setting this run has and the file lacks: written for other defaults. */
+    if (n != (uint32_t)mine.n)
+        return leash_fail(LEASH_EINVAL,
+                          "checkpoint %s: written for another configuration (%u settings, this "
+                          "run has %d)",
+                          path, n, mine.n);
+    if (leash_store_section(s, "DATA", 0, &r) != 0)
+        return leash_fail(LEASH_EFORMAT, "checkpoint %s: no DATA section", path);
+    uint64_t ntest = leash_rbuf_u64(&r);
+    uint32_t digest = leash_rbuf_u32(&r);
+    if (r.bad) return leash_fail(LEASH_EFORMAT, "checkpoint %s: malformed DATA section", path);
+    if (ntest != t->test->n || digest != t->test_digest)
+        return leash_fail(LEASH_EINVAL,
+                          "checkpoint %s: written for another test set (%llu samples, CRC "
+                          "%08x; this run's: %zu, %08x)",
+                          path, (unsigned long long)ntest, digest, t->test->n, t->test_digest);
+    return 0;
+}
+
+/* --- one rank's state ---------------------------------------------------------------- */
+
+static void put_stats(leash_wbuf *b, const leash_worker_stats *st, int bins)
+{
+    leash_wbuf_u64(b, st->updates);
+    leash_wbuf_u64(b, st->dropped);
+    leash_wbuf_u64(b, st->failed_cas);
+    leash_wbuf_u64(b, st->gradients);
+    leash_wbuf_bytes(b, st->staleness, (size_t)bins * sizeof *st->staleness);
+    leash_wbuf_bytes(b, st->attempts, sizeof st->attempts);
+    leash_wbuf_f64(b, st->time_compute);
+    leash_wbuf_f64(b, st->time_publish);
+    leash_wbuf_f64(b, st->time_wait);
+    leash_wbuf_f64(b, st->time_mix);
+}
+
+static void get_stats(leash_rbuf *r, leash_worker_stats *st, int bins)
+{
+    st->updates = leash_rbuf_u64(r);
+    st->dropped = leash_rbuf_u64(r);
+    st->failed_cas = leash_rbuf_u64(r);
+    st->gradients = leash_rbuf_u64(r);
+    leash_rbuf_bytes(r, st->staleness, (size_t)bins * sizeof *st->staleness);
+    leash_rbuf_bytes(r, st->attempts, sizeof st->attempts);
+    st->time_compute = leash_rbuf_f64(r);
+    st->time_publish = leash_rbuf_f64(r);
+    st->time_wait = leash_rbuf_f64(r);
+    st->time_mix = leash_rbuf_f64(r);
+}
+
+/* Seconds until an absolute leash_now() deadline, or -1 for none: clocks differ from
+ * process to process, durations carry over. */
+static double remaining(double at, double now) { return at < 0 ? -1.0 : fmax(at - now, 0.0); }
+static double deadline(double left, double now) { return left < 0 ? -1.0 : now + left; }
+
+static int write_rank_state(leash_wbuf *b, trainer *t)
+{
+    const leash_result *res = t->res;
+    const leash_progress *pg = &t->prog;
+    const size_t n = t->model->nparams;
+    const int bins = t->cfg->tau_max + 1, m = t->cfg->threads;
+    const double now = leash_now();
+    float *theta = leash_params_alloc(n);
+    uint64_t *hist = malloc((size_t)bins * sizeof *hist);
+    if (!theta || !hist) {
+        leash_params_free(theta);
+        free(hist);
+        return leash_fail(LEASH_ENOMEM, "out of memory for a checkpoint");
+    }
+    leash_wbuf_u32(b, (uint32_t)leash_dist_rank());
+    leash_wbuf_u64(b, t->train->n);
+    leash_wbuf_u32(b, t->train_digest);
+    /* The results so far. */
+    leash_wbuf_u32(b, (uint32_t)res->nepochs);
+    for (int e = 0; e < res->nepochs; ++e) {
+        const leash_epoch_stats *s = &res->epochs[e];
+        leash_wbuf_f64(b, s->train_loss);
+        leash_wbuf_f64(b, s->test_loss);
+        leash_wbuf_f64(b, s->test_accuracy);
+        leash_wbuf_f64(b, s->time_s);
+        leash_wbuf_u64(b, s->updates);
+    }
+    leash_wbuf_f64(b, res->time_s);
+    leash_wbuf_f64(b, res->time_to_target_s);
+    leash_wbuf_f64(b, res->eval_time_s);
+    leash_wbuf_u64(b, res->updates);
+    leash_wbuf_u64(b, res->samples);
+    leash_wbuf_u32(b, (uint32_t)res->resumes);
+    leash_wbuf_f64(b, res->start_time);
+    leash_wbuf_u64(b, res->checkpoints + 1); /* this one included */
+    leash_wbuf_f64(b, res->time_checkpoint_s);
+    /* The position. */
+    leash_wbuf_u32(b, (uint32_t)pg->started);
+    leash_wbuf_i64(b, pg->position);
+    leash_wbuf_f64(b, pg->elapsed);
+    leash_wbuf_u64(b, pg->updates_before);
+    for (int i = 0; i < 4; ++i) leash_wbuf_u64(b, pg->rng.s[i]);
+    leash_wbuf_u64(b, pg->next_ckpt_updates);
+    leash_wbuf_f64(b, remaining(pg->next_ckpt_time, now));
+    leash_wbuf_bytes(b, t->perm, t->train->n * sizeof *t->perm);
+    /* The strategy: newest parameters and their timestamp, then momentum. */
+    uint64_t ts;
+    t->ops->snapshot(t->strategy, theta, &ts);
+    uint64_t peak = t->ops->peak_versions(t->strategy);
+    leash_wbuf_u64(b, ts);
+    leash_wbuf_u64(b, peak > t->peak0 ? peak : t->peak0);
+    leash_wbuf_floats(b, theta, n);
+    uint32_t nvel = 0;
+    for (int k = 0; k < m; ++k) nvel += t->ops->velocity(t->strategy, k) != NULL;
+    leash_wbuf_u32(b, nvel);
+    for (int k = 0; k < m; ++k) {
+        const float *v = t->ops->velocity(t->strategy, k);
+        if (!v) continue;
+        leash_wbuf_u32(b, (uint32_t)k);
+        leash_wbuf_floats(b, v, n);
+    }
+    uint64_t samples;
+    leash_stepper_state(t->stepper, hist, &samples);
+    leash_wbuf_u32(b, (uint32_t)bins);
+    leash_wbuf_bytes(b, hist, (size_t)bins * sizeof *hist);
+    leash_wbuf_u64(b, samples);
+    /* The averaging layer. */
+    leash_wbuf_u64(b, t->av.rounds);
+    leash_wbuf_f64(b, t->av.time_mpi);
+    leash_wbuf_f64(b, t->av.time_total);
+    leash_wbuf_u64(b, t->av.next_updates);
+    leash_wbuf_f64(b, remaining(t->av.next_time, now));
+    /* The workers. */
+    leash_wbuf_u32(b, (uint32_t)m);
+    for (int i = 0; i < m; ++i) {
+        const worker *w = &t->workers[i];
+        leash_wbuf_f64(b, w->loss_sum);
+        leash_wbuf_u64(b, w->losses);
+        put_stats(b, &w->stats, bins);
+    }
+    leash_params_free(theta);
+    free(hist);
+    return 0;
+}
+
+int leash_checkpoint_write(trainer *t)
+{
+    const int root = leash_dist_rank() == 0;
+    leash_wbuf mine = {0};
+    int rc = write_rank_state(&mine, t);
+    if (!rc && mine.oom) rc = leash_fail(LEASH_ENOMEM, "out of memory for a checkpoint");
+    if ((rc = leash_dist_agree(rc)) != 0) {
+        leash_wbuf_free(&mine);
+        return rc;
+    }
+    unsigned char *all = NULL;
+    size_t *lens = root ? calloc((size_t)leash_dist_size(), sizeof *lens) : NULL;
+    rc = root && !lens ? leash_fail(LEASH_ENOMEM, "out of memory for a checkpoint") : 0;
+    if ((rc = leash_dist_agree(rc)) == 0) rc = leash_comm_gather_bytes(mine.data, mine.len, &all, lens);
+    leash_wbuf_free(&mine);
+    if (!rc && root) {
+        leash_wbuf b;
+        leash_wbuf_init(&b, LEASH_CHECKPOINT_MAGIC, LEASH_CHECKPOINT_VERSION);
+        write_config(&b, t);
+        leash_model_sections_write(&b, t->cfg, t->model, t->res->params, &t->map,
+                                   leash_dist_size());
+        size_t off = 0;
+        for (int r = 0; r < leash_dist_size(); ++r) {
+            leash_wbuf_begin(&b, "RANK");
+            leash_wbuf_bytes(&b, all + off, lens[r]);
+            leash_wbuf_end(&b);
+            off += lens[r];
+        }
+        rc = leash_wbuf_finish(&b);
+        if (!rc) rc = leash_write_atomic(t->cfg->checkpoint, b.data, b.len, "--checkpoint");
+        leash_wbuf_free(&b);
+        free(all);
+    }
+    free(lens);
+    if (rc == LEASH_EMPI) return rc;
+    return leash_dist_agree(rc);
+}
+
+/* --- resuming ---------------------------------------------------------------------- */
+
+static int malformed(const trainer *t, const char *what)
+{
+    return leash_fail(LEASH_EFORMAT, "checkpoint %s: rank %d's state is malformed (%s)",
+                      t->cfg->resume, leash_dist_rank(), what);
+}
+
+/* Rank 0: read and check the file, and lay the ranks' states end to end for the scatter. */
+static int read_for_ranks(trainer *t, unsigned char **all, size_t *lens)
+{
+    leash_store s;
+    const char *path = t->cfg->resume;
+    int rc = leash_store_read(&s, path, LEASH_CHECKPOINT_MAGIC, LEASH_CHECKPOINT_VERSION,
+                              "checkpoint");
+    if (rc) return rc;
+    if ((rc = check_config(&s, t)) != 0) goto out;
+    /* The model sections must describe this run's model. */
+    leash_saved_model sm;
+    if ((rc = leash_model_sections_read(&sm, &s, "checkpoint")) != 0) goto out;
+    int same = sm.model.nparams == t->model->nparams && sm.model.in_h == t->model->in_h &&
+               sm.model.in_w == t->model->in_w && sm.model.in_c == t->model->in_c &&
+               sm.model.nclasses == t->model->nclasses;
+    /* The parameters the last finished epoch was scored on: the result's, until the
+     * next epoch ends. */
+    if (same) memcpy(t->res->params, sm.params, t->model->nparams * sizeof *sm.params);
+    leash_saved_model_free(&sm);
+    if (!same) {
+        rc = leash_fail(LEASH_EINVAL, "checkpoint %s: written for a model of another shape", path);
+        goto out;
+    }
+    const int ranks = leash_dist_size();
+    leash_rbuf r;
+    size_t total = 0;
+    for (int k = 0; k < ranks; ++k) {
+        if (leash_store_section(&s, "RANK", k, &r) != 0) {
+            rc = leash_fail(LEASH_EFORMAT, "checkpoint %s: no state for rank %d", path, k);
+            goto out;
+        }
+        total += (lens[k] = r.len);
+    }
+    if (leash_store_section(&s, "RANK", ranks, &r) == 0) {
+        rc = leash_fail(LEASH_EINVAL, "checkpoint %s: written by more than %d ranks", path, ranks);
+        goto out;
+    }
+    if (!(*all = malloc(total ? total : 1))) {
+        rc = leash_fail(LEASH_ENOMEM, "checkpoint %s: out of memory", path);
+        goto out;
+    }
+    size_t off = 0;
+    for (int k = 0; k < ranks; ++k) {
+        leash_store_section(&s, "RANK", k, &r);
+        memcpy(*all + off, r.p, r.len);
+        off += r.len;
+    }
+out:
+    leash_store_free(&s);
+    return rc;
+}
+
+/* This rank's state, up to the strategy's parameters. */
+static int parse_front(trainer *t, leash_resume *rs)
+{
+    leash_result *res = t->res;
+    leash_progress *pg = &t->prog;
+    const char *path = t->cfg->resume;
+    leash_rbuf *r = &rs->rest;
+    *r = (leash_rbuf){rs->blob, rs->len, 0, 0};
+    uint32_t rank = leash_rbuf_u32(r);
+    uint64_t ntrain = leash_rbuf_u64(r);
+    uint32_t digest = leash_rbuf_u32(r);
+    if (r->bad || rank != (uint32_t)leash_dist_rank()) return malformed(t, "rank");
+    if (ntrain != t->train->n || digest != t->train_digest)
+        return leash_fail(LEASH_EINVAL,
+                          "checkpoint %s: written for other training data (rank %d: %llu "
+                          "samples, CRC %08x; this run's: %zu, %08x)",
+                          path, leash_dist_rank(), (unsigned long long)ntrain, digest,
+                          t->train->n, t->train_digest);
+    uint32_t nepochs = leash_rbuf_u32(r);
+    if (r->bad) return malformed(t, "epochs");
+    if (nepochs > (uint32_t)t->cfg->epochs)
+        return leash_fail(LEASH_EINVAL, "-e %d: the checkpoint %s has finished %u epochs already",
+                          t->cfg->epochs, path, nepochs);
+    res->nepochs = (int)nepochs;
+    for (int e = 0; e < res->nepochs; ++e) {
+        leash_epoch_stats *s = &res->epochs[e];
+        s->epoch = e + 1;
+        s->train_loss = leash_rbuf_f64(r);
+        s->test_loss = leash_rbuf_f64(r);
+        s->test_accuracy = leash_rbuf_f64(r);
+        s->time_s = leash_rbuf_f64(r);
+        s->updates = leash_rbuf_u64(r);
+    }
+    res->time_s = leash_rbuf_f64(r);
+    res->time_to_target_s = leash_rbuf_f64(r);
+    res->eval_time_s = leash_rbuf_f64(r);
+    res->updates = leash_rbuf_u64(r);
+    res->samples = leash_rbuf_u64(r);
+    res->resumes = (int)leash_rbuf_u32(r) + 1;
+    res->start_time = leash_rbuf_f64(r);
+    res->checkpoints = leash_rbuf_u64(r);
+    res->time_checkpoint_s = leash_rbuf_f64(r);
+    const double now = leash_now();
+    pg->started = (int)leash_rbuf_u32(r);
+    pg->position = (long)leash_rbuf_i64(r);
+    pg->elapsed = leash_rbuf_f64(r);
+    pg->updates_before = leash_rbuf_u64(r);
+    for (int i = 0; i < 4; ++i) pg->rng.s[i] = leash_rbuf_u64(r);
+    pg->next_ckpt_updates = leash_rbuf_u64(r);
+    pg->next_ckpt_time = deadline(leash_rbuf_f64(r), now);
+    leash_rbuf_bytes(r, t->perm, t->train->n * sizeof *t->perm);
+    if (r->bad || pg->started > 1 || pg->position < 0 || pg->position > t->rounds)
+        return malformed(t, "position");
+    for (size_t i = 0; i < t->train->n; ++i)
+        if (t->perm[i] >= t->train->n) return malformed(t, "permutation");
+    rs->timestamp = leash_rbuf_u64(r);
+    t->peak0 = leash_rbuf_u64(r);
+    const size_t n = t->model->nparams;
+    /* Copied out: a section's payload has no float alignment. */
+    if (!(rs->theta = leash_params_alloc(n))) return leash_fail(LEASH_ENOMEM, "out of memory");
+    leash_rbuf_floats(r, rs->theta, n);
+    if (r->bad) return malformed(t, "parameters");
+    return 0;
+}
+
+int leash_checkpoint_load(trainer *t, leash_resume *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    const int root = leash_dist_rank() == 0;
+    unsigned char *all = NULL;
+    size_t *lens = root ? calloc((size_t)leash_dist_size(), sizeof *lens) : NULL;
+    int rc = root && !lens ? leash_fail(LEASH_ENOMEM, "out of memory") : 0;
+    if (!rc && root) rc = read_for_ranks(t, &all, lens);
+    if ((rc = leash_dist_agree(rc)) == 0)
+        rc = leash_comm_scatter_bytes(all, lens, &rs->blob, &rs->len);
+    free(all);
+    free(lens);
+    if (!rc) rc = leash_comm_bcast_f(t->res->params, t->model->nparams);
+    if (rc) return rc;
+    rc = parse_front(t, rs);
+    return leash_dist_agree(rc);
+}
+
+int leash_checkpoint_apply(trainer *t, leash_resume *rs)
+{
+    leash_rbuf *r = &rs->rest;
+    const size_t n = t->model->nparams;
+    const int m = t->cfg->threads;
+    uint32_t nvel = leash_rbuf_u32(r);
+    if (r->bad || nvel > (uint32_t)m) return malformed(t, "momentum");
+    for (uint32_t i = 0; i < nvel; ++i) {
+        uint32_t k = leash_rbuf_u32(r);
+        float *v = k < (uint32_t)m ? t->ops->velocity(t->strategy, (int)k) : NULL;
+        if (!v) return malformed(t, "momentum buffer");
+        leash_rbuf_floats(r, v, n);
+    }
+    const int bins = t->cfg->tau_max + 1;
+    uint32_t nbins = leash_rbuf_u32(r);
+    const unsigned char *hist = leash_rbuf_take(r, (size_t)bins * sizeof(uint64_t));
+    uint64_t samples = leash_rbuf_u64(r);
+    if (r->bad || nbins != (uint32_t)bins) return malformed(t, "step sizes");
+    uint64_t *h = malloc((size_t)bins * sizeof *h);
+    if (!h) return leash_fail(LEASH_ENOMEM, "out of memory");
+    memcpy(h, hist, (size_t)bins * sizeof *h);
+    int rc = leash_stepper_restore(t->stepper, h, samples);
+    free(h);
+    if (rc) return malformed(t, "step sizes");
+    const double now = leash_now();
+    t->av.rounds = leash_rbuf_u64(r);
+    t->av.time_mpi = leash_rbuf_f64(r);
+    t->av.time_total = leash_rbuf_f64(r);
+    uint64_t next_updates = leash_rbuf_u64(r);
+    double next_time = deadline(leash_rbuf_f64(r), now);
+    if (t->averaging) {
+        t->av.next_updates = next_updates;
+        t->av.next_time = next_time;
+    }
+    uint32_t nworkers = leash_rbuf_u32(r);
+    if (r->bad || nworkers != (uint32_t)m) return malformed(t, "workers");
+    for (int i = 0; i < m; ++i) {
+        worker *w = &t->workers[i];
+        w->loss_sum = leash_rbuf_f64(r);
+        w->losses = leash_rbuf_u64(r);
+        get_stats(r, &w->stats, bins);
+    }
+    if (r->bad || r->pos != r->len) return malformed(t, "workers' statistics");
+    return 0;
+}
+
+void leash_resume_free(leash_resume *r)
+{
+    free(r->blob);
+    leash_params_free(r->theta);
+    memset(r, 0, sizeof *r);
+}

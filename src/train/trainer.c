@@ -1,0 +1,758 @@
+/* The training loop: epochs of worker rounds, evaluation after each epoch, checkpoints
+ * at safe points.
+ *
+ * The worker loop is written once here against the strategy interface; the strategy
+ * decides how reads and publishes synchronize. Workers are threads that live for the
+ * whole run. A gate (mutex and condition variables) starts each segment of an epoch once
+ * the main thread has prepared its permutation and position, and tells the main thread
+ * when every worker has stopped; the mutex orders the workers' writes to their
+ * statistics before the main thread reads them, and the main thread's writes before the
+ * workers' reads.
+ *
+ * An epoch is one segment unless something pauses the workers: a checkpoint falling
+ * due (--checkpoint-every, --checkpoint-period), a stop request (leash_request_stop,
+ * from a signal), or another rank pausing. Between segments no worker runs and, under
+ * MPI, every rank has left the averaging layer's rounds: a safe point, where the state
+ * is whole gradients applied in order, and where a checkpoint holds all of it. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "core/clock_internal.h"
+#include "core/error_internal.h"
+#include "core/store_internal.h"
+#include "leash/dist.h"
+#include "leash/placement.h"
+#include "mpi/comm_internal.h"
+#include "train/checkpoint_internal.h"
+#include "train/evaluate_internal.h"
+#include "train/trainer_internal.h"
+
+/* leash_request_stop: lock-free, hence async-signal-safe to store from a handler; read
+ * relaxed, as a hint to stop claiming (the gate orders what follows). */
+static _Atomic int stop_requested;
+
+void leash_request_stop(void) { atomic_store_explicit(&stop_requested, 1, memory_order_relaxed); }
+void leash_clear_stop(void) { atomic_store_explicit(&stop_requested, 0, memory_order_relaxed); }
+static int stop_asked(void) { return atomic_load_explicit(&stop_requested, memory_order_relaxed); }
+
+static int pause_asked(trainer *t)
+{
+    return stop_asked() || atomic_load_explicit(&t->pause, memory_order_relaxed);
+}
+
+uint64_t leash_trainer_updates(const trainer *t)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < t->cfg->threads; ++i) u += t->workers[i].stats.updates;
+    return u;
+}
+
+/* One mini-batch: gather round r's window of the permutation, compute the gradient on
+ * a pinned version, publish it. Returns 0, or -1 if the loss was not finite. */
+static int do_round(worker *w, long r)
+{
+    trainer *t = w->t;
+    const int b = t->cfg->batch;
+    const size_t ntrain = t->train->n;
+    /* Consecutive windows of the epoch's permutation, wrapping if -r asks for more
+     * samples than one pass holds. */
+    size_t pos = (size_t)r * (size_t)b % ntrain;
+    for (int i = 0; i < b; ++i) {
+        w->idx[i] = t->perm[pos];
+        if (++pos == ntrain) pos = 0;
+    }
+    leash_dataset_gather(leash_workspace_input(w->ws), leash_workspace_labels(w->ws), t->train,
+                         &t->map, w->idx, b);
+
+    double t0 = leash_now();
+    uint64_t ts;
+    const float *theta = t->ops->read(t->strategy, w->id, &ts, &w->stats);
+    float loss = leash_model_gradient(t->model, theta, w->grad, w->ws, b);
+    t->ops->release(t->strategy, w->id, theta);
+    double t1 = leash_now();
+    w->stats.time_compute += t1 - t0;
+    ++w->stats.gradients;
+    int ok = isfinite(loss);
+    if (ok) {
+        w->loss_sum += loss;
+        ++w->losses;
+    } else {
+        uint64_t seen = atomic_load_explicit(&t->diverged_at, memory_order_relaxed);
+        while (ts < seen && !atomic_compare_exchange_weak_explicit(&t->diverged_at, &seen, ts,
+                                                                   memory_order_relaxed,
+                                                                   memory_order_relaxed)) {
+        }
+        atomic_store_explicit(&t->diverged, 1, memory_order_relaxed);
+    }
+    /* A lockstep strategy needs every worker at every barrier, so even a diverged
+     * gradient is published there; the run stops at the end of the epoch. */
+    int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, &w->stats) : 0;
+    w->stats.time_publish += leash_now() - t1;
+    if (rc == 1 && t->count_updates) {
+        uint64_t now = atomic_fetch_add(&t->published, 1) + 1;
+        if (now == t->ckpt_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+        if (t->count_wakeups && now == atomic_load(&t->wake_at)) {
+            pthread_mutex_lock(&t->lock);
+            t->wake = 1;
+            pthread_cond_signal(&t->finished_cv);
+            pthread_mutex_unlock(&t->lock);
+        }
+    }
+    if (rc < 0) {
+        int none = 0;
+        atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
+                                                memory_order_relaxed);
+        return -1;
+    }
+    return ok ? 0 : -1;
+}
+
+/* The worker's share of a segment: from the epoch's position until its end, a pause or
+ * a stop. */
+static void run_segment(worker *w)
+{
+    trainer *t = w->t;
+    if (t->ops->lockstep) {
+        /* Every worker must reach every barrier, so the workers stop after the same round
+         * (see lockstep_end), and a lockstep epoch runs to its end even when a gradient
+         * diverged: a worker cannot tell whether another one has already gone on into
+         * the next round (and set diverged there), so stopping early could strand it. */
+        const int m = t->cfg->threads;
+        for (long k = t->lockstep_first;
+             k < atomic_load_explicit(&t->lockstep_end, memory_order_relaxed); ++k) {
+            if (w->id == 0 && pause_asked(t))
+                atomic_store_explicit(&t->lockstep_end, k + 1, memory_order_relaxed);
+            do_round(w, k * m + w->id);
+        }
+        return;
+    }
+    for (;;) {
+        if (pause_asked(t) || atomic_load_explicit(&t->diverged, memory_order_relaxed) ||
+            atomic_load_explicit(&t->error, memory_order_relaxed))
+            return;
+        long r = atomic_fetch_add_explicit(&t->next_round, 1, memory_order_relaxed);
+        if (r >= t->rounds || do_round(w, r) != 0) return;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    trainer *t = w->t;
+    unsigned long seen = 0;
+    if (t->cfg->placement && t->cfg->topology)
+        w->bound = leash_placement_bind_thread(t->cfg->placement, t->cfg->topology, w->id) == 0;
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        while (t->generation == seen) pthread_cond_wait(&t->started, &t->lock);
+        seen = t->generation;
+        int quit = t->quit;
+        pthread_mutex_unlock(&t->lock);
+        if (quit) return NULL;
+        run_segment(w);
+        pthread_mutex_lock(&t->lock);
+        if (++t->finished == t->cfg->threads) pthread_cond_signal(&t->finished_cv);
+        pthread_mutex_unlock(&t->lock);
+    }
+}
+
+/* Start the workers on the next segment (or, with quit, release them to exit). */
+static void open_gate(trainer *t, int quit)
+{
+    pthread_mutex_lock(&t->lock);
+    t->finished = 0;
+    t->quit = quit;
+    ++t->generation;
+    pthread_cond_broadcast(&t->started);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static struct timespec to_timespec(double at)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)at;
+    ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
+    return ts;
+}
+
+/* Sleep until the workers finish the segment; at --checkpoint-period's deadline ask them
+ * to pause (they then finish within a mini-batch). */
+static void wait_workers(trainer *t)
+{
+    const double due = t->cfg->checkpoint && t->cfg->checkpoint_period > 0 ? t->prog.next_ckpt_time
+                                                                            : -1.0;
+    struct timespec deadline = to_timespec(due);
+    pthread_mutex_lock(&t->lock);
+    while (t->finished < t->cfg->threads) {
+        if (due >= 0 && !atomic_load_explicit(&t->pause, memory_order_relaxed)) {
+            if (pthread_cond_timedwait(&t->finished_cv, &t->lock, &deadline) != 0)
+                atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+        } else {
+            pthread_cond_wait(&t->finished_cv, &t->lock);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* For the averaging layer: no worker runs (the lock orders their writes before ours). */
+static int workers_idle(void *arg)
+{
+    trainer *t = arg;
+    pthread_mutex_lock(&t->lock);
+    int idle = t->finished == t->cfg->threads;
+    pthread_mutex_unlock(&t->lock);
+    return idle;
+}
+
+/* Sleep until the workers finish the segment or a round is due (by count: woken by the
+ * worker that reaches it; by time: at the deadline). A checkpoint's deadline pauses the
+ * workers, as in wait_workers. Returns whether they finished. */
+static int wait_for_round(trainer *t, const leash_averager *av)
+{
+    const double ckpt = t->cfg->checkpoint && t->cfg->checkpoint_period > 0 ? t->prog.next_ckpt_time
+                                                                             : -1.0;
+    double at = av->next_time;
+    if (ckpt >= 0 && !atomic_load_explicit(&t->pause, memory_order_relaxed) &&
+        (at < 0 || ckpt < at))
+        at = ckpt;
+    struct timespec deadline = to_timespec(at);
+    pthread_mutex_lock(&t->lock);
+    if (t->count_wakeups) atomic_store(&t->wake_at, av->next_updates);
+    int timed_out = 0;
+    while (t->finished < t->cfg->threads && !t->wake && !timed_out &&
+           !(t->count_wakeups && atomic_load(&t->published) >= av->next_updates)) {
+        if (at >= 0)
+            timed_out = pthread_cond_timedwait(&t->finished_cv, &t->lock, &deadline) != 0;
+        else
+            pthread_cond_wait(&t->finished_cv, &t->lock);
+    }
+    t->wake = 0;
+    int done = t->finished == t->cfg->threads;
+    pthread_mutex_unlock(&t->lock);
+    if (ckpt >= 0 && leash_now() >= ckpt) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+    return done;
+}
+
+/* The main thread's share of a segment with the averaging layer on: rounds whenever one
+ * is due while the workers run, then, with several ranks, rounds until every rank has
+ * finished the segment (see averaging_internal.h). A rank that pauses tells the others
+ * in the next round, and they pause too. */
+static int averaging_segment(trainer *t, leash_averager *av)
+{
+    int all_finished = 0, any_pause = 0, rc;
+    while (!wait_for_round(t, av)) {
+        uint64_t updates = atomic_load(&t->published);
+        const int pause = pause_asked(t);
+        if ((pause && leash_dist_size() > 1) || leash_averager_due(av, updates, leash_now())) {
+            if ((rc = leash_averager_round(av, updates, 0, pause, workers_idle, t, &all_finished,
+                                           &any_pause)) != 0)
+                return rc;
+            if (any_pause) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+        }
+    }
+    if (leash_dist_size() == 1) return 0;
+    while (!all_finished) {
+        if ((rc = leash_averager_round(av, atomic_load(&t->published), 1, pause_asked(t),
+                                       workers_idle, t, &all_finished, &any_pause)) != 0)
+            return rc;
+        if (any_pause) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+    }
+    return 0;
+}
+
+static int check_inputs(const leash_config *cfg, const leash_dataset *train,
+                        const leash_dataset *test)
+{
+    if (cfg->batch <= 0 || cfg->epochs <= 0 || cfg->rounds < 0 || cfg->threads < 1 ||
+        cfg->tau_max < 0 || cfg->target_loss < 0 || cfg->avg_every < 0 ||
+        !(cfg->avg_period >= 0) || cfg->checkpoint_every < 0 || !(cfg->checkpoint_period >= 0))
+        return leash_fail(LEASH_EINVAL, "invalid training configuration");
+    if (cfg->placement && cfg->placement->nworkers < cfg->threads)
+        return leash_fail(LEASH_EINVAL, "the placement plans %d workers for %d threads",
+                          cfg->placement->nworkers, cfg->threads);
+    if (cfg->algorithm == LEASH_ALGO_SEQ && cfg->threads != 1)
+        return leash_fail(LEASH_EINVAL, "-n %d: SEQ runs exactly one worker thread", cfg->threads);
+    if ((size_t)cfg->batch > train->n)
+        return leash_fail(LEASH_EINVAL, "-b %d: batch size exceeds the %zu training samples",
+                          cfg->batch, train->n);
+    if (train->n > UINT32_MAX)
+        return leash_fail(LEASH_EINVAL, "%zu training samples: at most %u supported", train->n,
+                          UINT32_MAX);
+    if (train->h != test->h || train->w != test->w || train->c != test->c)
+        return leash_fail(LEASH_EINVAL, "training and test images differ in shape");
+    if (train->c > LEASH_MAX_CHANNELS)
+        return leash_fail(LEASH_EINVAL, "%d channels: at most %d supported", train->c,
+                          LEASH_MAX_CHANNELS);
+    return 0;
+}
+
+/* Sum the workers' statistics into the result (again after every epoch: the result so
+ * far is what the epoch callback sees). */
+static int collect_stats(leash_result *res, const trainer *t)
+{
+    int m = t->cfg->threads;
+    res->threads = m;
+    res->tau_max = t->cfg->tau_max;
+    res->attempt_bins = LEASH_ATTEMPT_BINS;
+    if (!res->staleness_hist) {
+        res->staleness_hist = calloc((size_t)res->tau_max + 1, sizeof *res->staleness_hist);
+        res->attempts_hist = calloc(LEASH_ATTEMPT_BINS, sizeof *res->attempts_hist);
+        res->updates_per_thread = calloc((size_t)m, sizeof *res->updates_per_thread);
+        res->bound = calloc((size_t)m, sizeof *res->bound);
+    }
+    if (!res->staleness_hist || !res->attempts_hist || !res->updates_per_thread || !res->bound)
+        return leash_fail(LEASH_ENOMEM, "out of memory for statistics");
+    memset(res->staleness_hist, 0, ((size_t)res->tau_max + 1) * sizeof *res->staleness_hist);
+    memset(res->attempts_hist, 0, LEASH_ATTEMPT_BINS * sizeof *res->attempts_hist);
+    res->gradients = res->dropped = res->failed_cas = 0;
+    res->time_compute_s = res->time_publish_s = res->time_wait_s = res->time_mix_s = 0.0;
+    for (int i = 0; i < m; ++i) {
+        const leash_worker_stats *st = &t->workers[i].stats;
+        res->updates_per_thread[i] = st->updates;
+        res->bound[i] = t->workers[i].bound;
+        res->gradients += st->gradients;
+        res->dropped += st->dropped;
+        res->failed_cas += st->failed_cas;
+        res->time_compute_s += st->time_compute;
+        res->time_publish_s += st->time_publish;
+        res->time_wait_s += st->time_wait;
+        res->time_mix_s += st->time_mix;
+        for (int k = 0; k <= res->tau_max; ++k) res->staleness_hist[k] += st->staleness[k];
+        for (int k = 0; k < LEASH_ATTEMPT_BINS; ++k) res->attempts_hist[k] += st->attempts[k];
+    }
+    uint64_t peak = t->ops->peak_versions(t->strategy);
+    res->peak_versions = peak > t->peak0 ? peak : t->peak0;
+    res->averagings = t->av.rounds;
+    res->time_mpi_s = t->av.time_mpi;
+    res->time_averaging_s = t->av.time_total;
+    return 0;
+}
+
+static void free_workers(trainer *t)
+{
+    if (!t->workers) return;
+    for (int i = 0; i < t->cfg->threads; ++i) {
+        worker *w = &t->workers[i];
+        leash_workspace_destroy(w->ws);
+        leash_params_free(w->grad);
+        free(w->idx);
+        free(w->stats.staleness);
+    }
+    free(t->workers);
+}
+
+static int make_workers(trainer *t)
+{
+    int m = t->cfg->threads;
+    t->workers = aligned_alloc(LEASH_CACHE_LINE, (size_t)m * sizeof *t->workers);
+    if (!t->workers) return leash_fail(LEASH_ENOMEM, "out of memory for %d workers", m);
+    memset(t->workers, 0, (size_t)m * sizeof *t->workers);
+    for (int i = 0; i < m; ++i) {
+        worker *w = &t->workers[i];
+        w->id = i;
+        w->t = t;
+        int rc = leash_workspace_create(&w->ws, t->model, t->cfg->batch);
+        if (rc) return rc;
+        w->grad = leash_params_alloc(t->model->nparams);
+        w->idx = malloc((size_t)t->cfg->batch * sizeof *w->idx);
+        w->stats.staleness = calloc((size_t)t->cfg->tau_max + 1, sizeof *w->stats.staleness);
+        if (!w->grad || !w->idx || !w->stats.staleness)
+            return leash_fail(LEASH_ENOMEM, "out of memory for worker %d", i);
+    }
+    return 0;
+}
+
+static int make_gate(trainer *t)
+{
+    if (pthread_mutex_init(&t->lock, NULL) != 0) goto fail;
+    if (pthread_cond_init(&t->started, NULL) != 0) {
+        pthread_mutex_destroy(&t->lock);
+        goto fail;
+    }
+    pthread_condattr_t monotonic;
+    int cv = pthread_condattr_init(&monotonic);
+    if (cv == 0) {
+        cv = pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+        if (cv == 0) cv = pthread_cond_init(&t->finished_cv, &monotonic);
+        pthread_condattr_destroy(&monotonic);
+    }
+    if (cv == 0) return 0;
+    pthread_cond_destroy(&t->started);
+    pthread_mutex_destroy(&t->lock);
+fail:
+    return leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
+}
+
+/* Whether the run has nothing left to train: its epochs are done or the target reached. */
+static int run_finished(const trainer *t)
+{
+    const leash_result *res = t->res;
+    const double target = t->cfg->target_loss;
+    return res->nepochs >= t->cfg->epochs ||
+           (target > 0 && res->nepochs > 0 && res->epochs[res->nepochs - 1].train_loss <= target);
+}
+
+static int checkpoint_due(const trainer *t)
+{
+    const leash_config *c = t->cfg;
+    return c->checkpoint &&
+           ((c->checkpoint_every > 0 && leash_trainer_updates(t) >= t->prog.next_ckpt_updates) ||
+            (c->checkpoint_period > 0 && leash_now() >= t->prog.next_ckpt_time));
+}
+
+/* Collective: write a checkpoint now (no worker runs) and schedule the next one. */
+static int take_checkpoint(trainer *t)
+{
+    double t0 = leash_now();
+    int rc = leash_checkpoint_write(t);
+    if (rc) return rc;
+    leash_progress *pg = &t->prog;
+    const leash_config *c = t->cfg;
+    if (c->checkpoint_every > 0) pg->next_ckpt_updates = leash_trainer_updates(t) + (uint64_t)c->checkpoint_every;
+    if (c->checkpoint_period > 0) pg->next_ckpt_time = leash_now() + c->checkpoint_period;
+    ++t->res->checkpoints;
+    t->res->time_checkpoint_s += leash_now() - t0;
+    return 0;
+}
+
+/* Run the epoch in progress from its position until it ends, or until the ranks agree
+ * to stop (*stopped). Checkpoints that fall due mid-epoch are taken here. */
+static int run_epoch(trainer *t, int *stopped)
+{
+    leash_progress *pg = &t->prog;
+    const int m = t->cfg->threads;
+    for (;;) {
+        const double t0 = leash_now();
+        atomic_store_explicit(&t->pause, 0, memory_order_relaxed);
+        atomic_store_explicit(&t->next_round, pg->position, memory_order_relaxed);
+        t->lockstep_first = pg->position / m;
+        atomic_store_explicit(&t->lockstep_end, t->rounds / m, memory_order_relaxed);
+        t->ckpt_at = t->cfg->checkpoint && t->cfg->checkpoint_every > 0 ? pg->next_ckpt_updates
+                                                                         : UINT64_MAX;
+        open_gate(t, 0);
+        if (t->averaging) {
+            int rc = averaging_segment(t, &t->av);
+            if (rc) {
+                /* Other ranks may be waiting in a round for this one: only an abort ends
+                 * the job now (leash_dist_broken). Stop the workers claiming more (SYNC's
+                 * lockstep runs its segment out). */
+                leash_comm_mark_broken();
+                int none = 0;
+                atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
+                                                        memory_order_relaxed);
+                return rc;
+            }
+        } else {
+            wait_workers(t);
+        }
+        long done = t->ops->lockstep
+                        ? atomic_load_explicit(&t->lockstep_end, memory_order_relaxed) * m
+                        : atomic_load_explicit(&t->next_round, memory_order_relaxed);
+        pg->position = done < t->rounds ? done : t->rounds;
+
+        /* The ranks agree on failures: the lowest failing rank reports, all stop. */
+        int error = atomic_load_explicit(&t->error, memory_order_relaxed);
+        if (error)
+            leash_fail(error, "%s: cannot apply a gradient: %s",
+                       leash_algorithm_name(t->cfg->algorithm), leash_strerror(error));
+        else if (atomic_load_explicit(&t->diverged, memory_order_relaxed))
+            error = leash_fail(LEASH_EDIVERGED,
+                               "training diverged: the loss became non-finite in epoch %d at "
+                               "update %llu (try a smaller -l)",
+                               t->res->nepochs + 1,
+                               (unsigned long long)atomic_load(&t->diverged_at));
+        int rc = leash_dist_agree(error);
+        if (rc) {
+            pg->elapsed += leash_now() - t0;
+            return rc;
+        }
+        /* Then on what comes next: [stop asked, checkpoint due, epochs unfinished]. */
+        double ctl[3] = {stop_asked(), checkpoint_due(t), pg->position < t->rounds};
+        if ((rc = leash_comm_allreduce_sum_d(ctl, 3)) != 0) return rc;
+        if (ctl[2] > 0 && (ctl[0] > 0 || ctl[1] > 0)) rc = take_checkpoint(t);
+        pg->elapsed += leash_now() - t0;
+        if (rc) return rc;
+        if (ctl[2] == 0) return 0;
+        if (ctl[0] > 0) {
+            *stopped = 1;
+            return 0;
+        }
+    }
+}
+
+/* End of an epoch: the ranks' loss and updates, the evaluation of their mean model, the
+ * record, the callback. Sets *stop if any rank was asked to stop, *ckpt if a checkpoint
+ * is due on any. */
+static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *stop, int *ckpt)
+{
+    leash_result *res = t->res;
+    const leash_config *cfg = t->cfg;
+    leash_progress *pg = &t->prog;
+    const int m = cfg->threads;
+    leash_epoch_stats *st = &res->epochs[res->nepochs];
+    st->epoch = res->nepochs + 1;
+    double sums[3] = {0.0, 0.0, 0.0}; /* loss sum, losses, updates: over all ranks */
+    for (int i = 0; i < m; ++i) {
+        sums[0] += t->workers[i].loss_sum;
+        sums[1] += (double)t->workers[i].losses;
+    }
+    uint64_t updates = leash_trainer_updates(t);
+    res->samples += (uint64_t)sums[1] * (uint64_t)cfg->batch;
+    res->updates += updates - pg->updates_before;
+    sums[2] = (double)(updates - pg->updates_before);
+    int rc = leash_comm_allreduce_sum_d(sums, 3);
+    if (rc) return rc;
+    /* With several ranks the epoch ends when all have finished it: waiting for a slower
+     * rank is training time, whatever the averaging layer did. */
+    st->time_s = pg->elapsed;
+    st->train_loss = sums[1] > 0 ? sums[0] / sums[1] : NAN;
+    st->updates = (uint64_t)sums[2];
+    res->time_s += st->time_s;
+
+    /* Evaluate the mean of the ranks' models, computed on rank 0 and sent to all (bit
+     * for bit the same everywhere; after the last epoch it is the final averaging),
+     * each rank scoring a slice of the test set. The closing reduction also lets every
+     * rank start the next epoch together, outside the epochs' timers, and carries the
+     * ranks' stop requests and due checkpoints. */
+    double t_eval = leash_now();
+    uint64_t ts;
+    t->ops->snapshot(t->strategy, res->params, &ts);
+    res->timestamp = ts;
+    if ((rc = leash_comm_mean(res->params, t->model->nparams)) != 0) return rc;
+    double scores[4] = {0.0, 0.0, stop_asked(), checkpoint_due(t)};
+    size_t begin, end;
+    leash_test_slice(t->test->n, leash_dist_rank(), leash_dist_size(), &begin, &end);
+    /* The workers are idle until the gate opens again: borrow worker 0's scratch. */
+    leash_evaluate_range(t->model, res->params, t->workers[0].ws, cfg->batch, t->test, &t->map,
+                         t->workers[0].idx, begin, end, scores);
+    if ((rc = leash_comm_allreduce_sum_d(scores, 4)) != 0) return rc;
+    st->test_loss = scores[0] / (double)t->test->n;
+    st->test_accuracy = scores[1] / (double)t->test->n;
+    res->eval_time_s += leash_now() - t_eval;
+    ++res->nepochs;
+    pg->started = 0;
+    *stop = scores[2] > 0;
+    *ckpt = scores[3] > 0;
+    if (cfg->target_loss > 0 && st->train_loss <= cfg->target_loss && res->time_to_target_s < 0)
+        res->time_to_target_s = res->time_s;
+    if (on_epoch) {
+        if ((rc = collect_stats(res, t)) == 0) rc = on_epoch(res, arg);
+        if ((rc = leash_dist_agree(rc)) != 0) return rc;
+    }
+    return 0;
+}
+
+/* Start a fresh epoch: its permutation, and the workers' loss sums. */
+static void begin_epoch(trainer *t)
+{
+    leash_progress *pg = &t->prog;
+    leash_rng_shuffle_u32(&pg->rng, t->perm, t->train->n);
+    pg->started = 1;
+    pg->position = 0;
+    pg->elapsed = 0.0;
+    pg->updates_before = leash_trainer_updates(t);
+    for (int i = 0; i < t->cfg->threads; ++i) {
+        t->workers[i].loss_sum = 0.0;
+        t->workers[i].losses = 0;
+    }
+}
+
+/* The epochs, from wherever the run stands. Returns 0 when the run is complete,
+ * LEASH_ESTOPPED when it stopped early on request. */
+static int train_epochs(trainer *t, leash_epoch_callback on_epoch, void *arg)
+{
+    int rc, stopped = 0, stop = 0, ckpt = 0;
+    while (!run_finished(t)) {
+        if (!t->prog.started) begin_epoch(t);
+        if ((rc = run_epoch(t, &stopped)) != 0) return rc;
+        if (stopped) return LEASH_ESTOPPED;
+        if ((rc = end_epoch(t, on_epoch, arg, &stop, &ckpt)) != 0) return rc;
+        if (run_finished(t)) break;
+        if ((stop || ckpt) && (rc = take_checkpoint(t)) != 0) return rc;
+        if (stop) return LEASH_ESTOPPED;
+    }
+    /* The complete run's state, so that resuming it (a requeued job) has nothing to redo. */
+    return t->cfg->checkpoint ? take_checkpoint(t) : 0;
+}
+
+static double wall_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
+                leash_result *res, leash_epoch_callback on_epoch, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    trainer t = {.cfg = cfg, .model = &res->model, .train = train, .test = test, .res = res,
+                 .ops = leash_strategy_for(cfg->algorithm)};
+    atomic_init(&t.next_round, 0);
+    atomic_init(&t.lockstep_end, 0);
+    atomic_init(&t.diverged, 0);
+    atomic_init(&t.error, 0);
+    atomic_init(&t.diverged_at, UINT64_MAX);
+    atomic_init(&t.pause, 0);
+    atomic_init(&t.published, 0);
+    atomic_init(&t.wake_at, UINT64_MAX);
+    t.count_wakeups = cfg->avg_every > 0;
+    t.count_updates = t.count_wakeups || (cfg->checkpoint && cfg->checkpoint_every > 0);
+    t.averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
+    t.ckpt_at = UINT64_MAX;
+    int gate = 0, started = 0;
+    const int m = cfg->threads;
+    leash_resume resume = {0};
+    res->time_to_target_s = -1.0;
+    res->start_time = wall_clock();
+
+    /* Local preparation; every rank then agrees before the first collective. */
+    int rc = check_inputs(cfg, train, test);
+    if (rc) goto prepared;
+    if ((rc = leash_model_build(&res->model, cfg->arch, train->h, train->w, train->c,
+                                train->nclasses, cfg->hidden_layers, cfg->units,
+                                cfg->activation)) != 0)
+        goto prepared;
+    if (!t.ops) {
+        rc = leash_fail(LEASH_EINVAL, "unknown algorithm %d", (int)cfg->algorithm);
+        goto prepared;
+    }
+    t.rounds = cfg->rounds ? cfg->rounds : (long)(train->n / (size_t)cfg->batch);
+    if (t.ops->lockstep) {
+        /* Lockstep rounds come in groups of m gradients. */
+        if (t.rounds < m) {
+            rc = leash_fail(LEASH_EINVAL,
+                            "-n %d: SYNC needs at least one gradient per thread and epoch (%ld)",
+                            m, t.rounds);
+            goto prepared;
+        }
+        t.rounds -= t.rounds % m;
+    }
+    /* Workers are the parallelism: OpenBLAS must not start threads of its own. */
+    openblas_set_num_threads(1);
+    t.perm = malloc(train->n * sizeof *t.perm);
+    res->params = leash_params_alloc(res->model.nparams);
+    res->epochs = calloc((size_t)cfg->epochs, sizeof *res->epochs);
+    if (!t.perm || !res->params || !res->epochs) {
+        rc = leash_fail(LEASH_ENOMEM, "out of memory for training buffers");
+        goto prepared;
+    }
+    leash_model_init_params(&res->model, res->params, cfg->init, cfg->seed);
+    if (cfg->input_map)
+        t.map = *cfg->input_map;
+    else
+        leash_input_map_standardize(&t.map, train);
+    if ((rc = leash_stepper_create(&t.stepper, cfg->step_policy, cfg->step, m, cfg->tau_max,
+                                   cfg->tail_amplitude)) != 0)
+        goto prepared;
+    for (size_t i = 0; i < train->n; ++i) t.perm[i] = (uint32_t)i;
+    leash_rng_seed(&t.prog.rng, cfg->seed ^ 0x5eed5eed5eed5eedULL);
+    if (cfg->checkpoint || cfg->resume) {
+        t.train_digest = leash_dataset_digest(train);
+        t.test_digest = leash_dataset_digest(test);
+    }
+    /* An unwritable checkpoint path fails now, not after hours of training. */
+    if (cfg->checkpoint && leash_dist_rank() == 0)
+        rc = leash_check_writable(cfg->checkpoint, "--checkpoint");
+prepared:
+    if ((rc = leash_dist_agree(rc)) != 0) goto out;
+    /* The effective configuration: the checkpoint to resume from, if any. */
+    leash_config run_cfg = *cfg;
+    if (cfg->resume_auto && cfg->checkpoint) {
+        /* Rank 0 reads checkpoints, so rank 0 decides. */
+        double exists = leash_dist_rank() == 0 && access(cfg->checkpoint, F_OK) == 0;
+        if ((rc = leash_comm_allreduce_sum_d(&exists, 1)) != 0) goto out;
+        run_cfg.resume = exists > 0 ? cfg->checkpoint : NULL;
+    }
+    t.cfg = cfg = &run_cfg;
+    res->resumed = cfg->resume != NULL;
+    if (cfg->resume) {
+        if ((rc = leash_checkpoint_load(&t, &resume)) != 0) goto out;
+    } else if ((rc = leash_comm_bcast_f(res->params, res->model.nparams)) != 0) {
+        /* Every rank starts from rank 0's parameters. */
+        goto out;
+    }
+    leash_strategy_args args = {&res->model, resume.theta ? resume.theta : res->params, cfg,
+                                t.stepper, resume.timestamp};
+    if ((rc = t.ops->create(&t.strategy, &args)) != 0) goto started_all;
+    if ((rc = make_workers(&t)) != 0) goto started_all;
+    if (t.averaging && (rc = leash_averager_init(&t.av, t.ops, t.strategy, res->model.nparams,
+                                                 cfg->avg_every, cfg->avg_period)) != 0)
+        goto started_all;
+    if (cfg->resume && (rc = leash_checkpoint_apply(&t, &resume)) != 0) goto started_all;
+    res->timestamp = resume.timestamp;
+    atomic_store(&t.published, leash_trainer_updates(&t));
+    if (!cfg->resume) {
+        t.prog.next_ckpt_updates = (uint64_t)cfg->checkpoint_every;
+        t.prog.next_ckpt_time = cfg->checkpoint_period > 0 ? leash_now() + cfg->checkpoint_period : -1;
+    } else if (t.prog.next_ckpt_time < 0 && cfg->checkpoint_period > 0) {
+        /* The schedule may change on resuming. */
+        t.prog.next_ckpt_time = leash_now() + cfg->checkpoint_period;
+    }
+    if (cfg->checkpoint_every > 0 && t.prog.next_ckpt_updates == 0)
+        t.prog.next_ckpt_updates = leash_trainer_updates(&t) + (uint64_t)cfg->checkpoint_every;
+    if ((rc = make_gate(&t)) != 0) goto started_all;
+    gate = 1;
+    for (; started < m; ++started)
+        if (pthread_create(&t.workers[started].thread, NULL, worker_main, &t.workers[started])) {
+            rc = leash_fail(LEASH_ENOMEM, "cannot start worker thread %d of %d", started + 1, m);
+            break;
+        }
+started_all:
+    leash_resume_free(&resume);
+    if ((rc = leash_dist_agree(rc)) != 0) goto out;
+
+    rc = train_epochs(&t, on_epoch, arg);
+    /* A diverged run keeps its epochs before the divergence (the ranks agreed on it, so
+     * each knows); so does a stopped one. Every rank reports next: agree first, so that
+     * none is left waiting. */
+    int diverged = rc == LEASH_EDIVERGED ||
+                   (rc == LEASH_EPEER && leash_dist_peer_error() == LEASH_EDIVERGED);
+    if (diverged) {
+        res->diverged_epoch = res->nepochs + 1;
+        /* The earliest over the ranks (exact in a double below 2^53 updates). */
+        double at = (double)atomic_load(&t.diverged_at);
+        if (leash_comm_allreduce_min_d(&at, 1) == 0 && at < (double)UINT64_MAX)
+            res->diverged_update = (uint64_t)at;
+        rc = LEASH_EDIVERGED;
+    }
+    if (rc == 0 || rc == LEASH_ESTOPPED || diverged) {
+        int kept = rc;
+        rc = leash_dist_agree(collect_stats(res, &t));
+        if (rc == 0) rc = kept;
+    }
+out:
+    if (started) {
+        open_gate(&t, 1);
+        for (int i = 0; i < started; ++i) pthread_join(t.workers[i].thread, NULL);
+    }
+    if (gate) {
+        pthread_mutex_destroy(&t.lock);
+        pthread_cond_destroy(&t.started);
+        pthread_cond_destroy(&t.finished_cv);
+    }
+    leash_averager_free(&t.av);
+    if (t.strategy) t.ops->destroy(t.strategy);
+    free_workers(&t);
+    leash_stepper_destroy(t.stepper);
+    free(t.perm);
+    if (rc && rc != LEASH_ESTOPPED && rc != LEASH_EDIVERGED) leash_result_free(res);
+    return rc;
+}
+
+void leash_result_free(leash_result *res)
+{
+    leash_params_free(res->params);
+    free(res->epochs);
+    free(res->staleness_hist);
+    free(res->attempts_hist);
+    free(res->updates_per_thread);
+    free(res->bound);
+    memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,292 @@
+#!/bin/bash
+# Checkpoints, resuming, stopping on a signal, results that survive every ending, saved
+# models: the cluster-operations contract of leash (README "Checkpoints and signals").
+set -u
+LEASH=${LEASH:-./leash}
+MPIRUN=${MPIRUN:-mpirun}
+FASHION=${LEASH_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+T=$(mktemp -d "${TMPDIR:-/tmp}/leash-ckpt.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+check() { # check NAME COMMAND...: ok if the command succeeds, else its output as the reason
+    local name=$1 out; shift
+    if out=$("$@" 2>&1); then ok "$name${out:+ ($out)}"; else not_ok "$name" "$out"; fi
+}
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+
+# Result documents and checkpoint files are read with Python (json, zlib).
+py() { python3 - "$@"; }
+
+# same A.json B.json: every per-epoch figure, the final parameters' digests and the
+# strategy's counters are equal, bit for bit (times excepted); B was resumed once.
+same() {
+    py "$@" <<'EOF'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+keys = ("epoch", "train_loss", "test_loss", "test_accuracy", "updates")
+ea = [[e[k] for k in keys] for e in a["epochs"]]
+eb = [[e[k] for k in keys] for e in b["epochs"]]
+if ea != eb: sys.exit(f"epochs differ:\n{ea}\n{eb}")
+da = [r["params_digest"] for r in a["per_rank"]]
+db = [r["params_digest"] for r in b["per_rank"]]
+if da != db: sys.exit(f"final parameters differ: {da} {db}")
+for k in ("staleness_hist", "cas_attempts_hist", "gradients", "timestamp"):
+    if a["sync"][k] != b["sync"][k]: sys.exit(f"sync.{k} differs: {a['sync'][k]} {b['sync'][k]}")
+if (a["status"], b["status"], b["resumes"]) != ("complete", "complete", 1):
+    sys.exit(f"status {a['status']}, {b['status']}, resumes {b['resumes']}")
+print(f"{len(ea)} epochs, digest {da[0]}")
+EOF
+}
+
+# interrupted DOC ROUNDS: the document says interrupted, with whole epochs only, and the
+# run stopped inside an epoch (more gradients than its finished epochs hold).
+interrupted() {
+    py "$@" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1])); rounds = int(sys.argv[2])
+done = len(d["epochs"]); grads = d["sync"]["gradients"]
+if d["status"] != "interrupted": sys.exit(f"status {d['status']}")
+if [e["epoch"] for e in d["epochs"]] != list(range(1, done + 1)): sys.exit("epochs out of order")
+if grads <= done * rounds: sys.exit(f"stopped at an epoch's end ({grads} gradients, {done} epochs)")
+print(f"stopped in epoch {done + 1} after {grads} gradients")
+EOF
+}
+
+# crc_ok FILE: the file's last 4 bytes are the CRC-32 of the rest, and it is a checkpoint.
+crc_ok() {
+    py "$1" <<'EOF'
+import sys, zlib
+b = open(sys.argv[1], "rb").read()
+if b[:8] != b"LEASHCKP": sys.exit("not a checkpoint")
+if zlib.crc32(b[:-4]) != int.from_bytes(b[-4:], "little"): sys.exit("CRC mismatch")
+EOF
+}
+
+# wait_for FILE PID: until FILE exists (the first checkpoint) or PID ends.
+wait_for() { while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 0.01; done; }
+
+# litter DIR: temporary files left in DIR.
+litter() { ls -A "$1" | grep '^\.leash-' || true; }
+
+echo "1..19"
+
+S=(-D SYNTH --synth-train 4000 --synth-test 400 -b 40 -q -l 0.1 -m 0.5)
+
+# --- exact resumption (SEQ and SYNC are deterministic) --------------------------------
+"$LEASH" "${S[@]}" -e 2 --output "$T/full.json"
+"$LEASH" "${S[@]}" -e 1 --checkpoint "$T/e1.ck" --output "$T/e1.json"
+"$LEASH" "${S[@]}" -e 2 --resume "$T/e1.ck" --output "$T/e2.json"
+check "SEQ: 2 epochs equal 1 epoch + checkpoint + resume, bit for bit" same "$T/full.json" "$T/e2.json"
+
+"$LEASH" "${S[@]}" -e 2 --checkpoint "$T/every.ck" --checkpoint-every 7 --output "$T/every.json"
+written=$(py "$T/every.json" <<'EOF'
+import json, sys; print(json.load(open(sys.argv[1]))["checkpoints"]["written"])
+EOF
+)
+# 200 updates: checkpoints at 7, 14, ..., 196 (28, the 14th and 15th on either side of
+# the epochs' boundary at 100), and one after the run.
+if out=$(py "$T/full.json" "$T/every.json" <<'EOF'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+if a["epochs"] != [dict(e, time_s=x["time_s"]) for e, x in zip(b["epochs"], a["epochs"])]:
+    sys.exit("the epochs differ")
+if a["per_rank"][0]["params_digest"] != b["per_rank"][0]["params_digest"]: sys.exit("digest differs")
+EOF
+) && [ "$written" -eq 29 ]; then ok "SEQ: a checkpoint every 7 updates (mid-epoch) changes nothing ($written written)"
+else not_ok "SEQ: a checkpoint every 7 updates (mid-epoch) changes nothing" "$out" "written: $written"; fi
+
+# Stopped mid-epoch by SIGTERM at whatever update, resumed: the uninterrupted run's
+# document. Long epochs (one pass = 1000 updates) put the stop inside one.
+L=(-D SYNTH --synth-train 16000 --synth-test 400 -b 16 -q -l 0.05 -m 0.5 -e 2)
+for algo in SEQ "SYNC -n 2"; do
+    name=${algo%% *}
+    # shellcheck disable=SC2086 # algo is two words
+    "$LEASH" "${L[@]}" -a $algo --output "$T/$name-full.json"
+    rm -f "$T/$name.ck"
+    # shellcheck disable=SC2086
+    "$LEASH" "${L[@]}" -a $algo --checkpoint "$T/$name.ck" --checkpoint-every 300 \
+        --output "$T/$name-stop.json" & pid=$!
+    wait_for "$T/$name.ck" $pid
+    kill -TERM $pid 2>/dev/null
+    status=0; wait $pid || status=$?
+    if [ $status -eq 75 ] && why=$(interrupted "$T/$name-stop.json" 1000); then
+        # shellcheck disable=SC2086
+        "$LEASH" "${L[@]}" -a $algo --checkpoint "$T/$name.ck" --resume auto --output "$T/$name-res.json"
+        check "$name: stopped mid-epoch by SIGTERM ($why), resumed: bit for bit the uninterrupted run" \
+            same "$T/$name-full.json" "$T/$name-res.json"
+    else
+        not_ok "$name: stopped mid-epoch by SIGTERM, resumed" "status $status" "${why:-}"
+    fi
+done
+
+# --- refusals: one line naming the file and the mismatch, exit 2, no output ---------
+# refuse NAME EXPECTED ARGS...
+refuse() {
+    local name=$1 expected=$2 status=0; shift 2
+    rm -f "$T/out.json"
+    "$LEASH" "$@" --output "$T/out.json" 2> "$T/stderr" || status=$?
+    local got; got=$(cat "$T/stderr")
+    if [ $status -eq 2 ] && [ "$got" = "$expected" ] && [ ! -e "$T/out.json" ] &&
+       [ -z "$(litter "$T")" ]; then ok "$name"
+    else not_ok "$name" "status $status" "stderr: $got" "expected: $expected"; fi
+}
+cp "$T/e1.ck" "$T/flip.ck"
+size=$(stat -c %s "$T/flip.ck")
+printf '\x5a' | dd of="$T/flip.ck" bs=1 seek=$((size / 2)) conv=notrunc status=none
+refuse "a checkpoint with a flipped byte is refused" \
+    "leash: checkpoint $T/flip.ck: CRC mismatch: the file is corrupt or truncated" \
+    "${S[@]}" -e 2 --resume "$T/flip.ck"
+head -c $((size - 100)) "$T/e1.ck" > "$T/short.ck"
+refuse "a truncated checkpoint is refused" \
+    "leash: checkpoint $T/short.ck: CRC mismatch: the file is corrupt or truncated" \
+    "${S[@]}" -e 2 --resume "$T/short.ck"
+refuse "a checkpoint written for another architecture is refused" \
+    "leash: checkpoint $T/e1.ck: written for -A MLP, this run is -A CNN" \
+    "${S[@]}" -A CNN -e 2 --resume "$T/e1.ck"
+refuse "a checkpoint written for another step size is refused" \
+    "leash: checkpoint $T/e1.ck: written for -l 0.1, this run is -l 0.2" \
+    "${S[@]}" -l 0.2 -e 2 --resume "$T/e1.ck"
+refuse "a file that is not a checkpoint is refused" \
+    "leash: checkpoint $T/e1.json: not a leash checkpoint file" \
+    "${S[@]}" -e 2 --resume "$T/e1.json"
+refuse "a checkpoint with more epochs than -e is refused" \
+    "leash: -e 1: the checkpoint $T/every.ck has finished 2 epochs already" \
+    "${S[@]}" -e 1 --resume "$T/every.ck"
+
+# --- the other endings ----------------------------------------------------------------
+status=0
+"$LEASH" -D SYNTH --synth-train 3000 --synth-test 300 -b 32 -e 8 -m 0.9 -l 0.3 -q \
+    --output "$T/div.json" 2> "$T/stderr" || status=$?
+if [ $status -eq 1 ] && out=$(py "$T/div.json" <<'EOF'
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+if d["status"] != "diverged": sys.exit(f"status {d['status']}")
+e = d["diverged"]["epoch"]
+if len(d["epochs"]) != e - 1: sys.exit(f"{len(d['epochs'])} epochs kept before epoch {e}")
+if not all(math.isfinite(x["train_loss"]) for x in d["epochs"]): sys.exit("a kept epoch is not finite")
+print(f"diverged in epoch {e} at update {d['diverged']['update']}, {e - 1} epochs kept")
+EOF
+) && grep -q "^leash: training diverged: the loss became non-finite in epoch" "$T/stderr"; then
+    ok "a diverged run leaves a document that says so, with the epochs before ($out)"
+else not_ok "a diverged run leaves a document that says so, with the epochs before" "status $status" "${out:-}" "$(cat "$T/stderr")"; fi
+
+"$LEASH" "${S[@]}" -e 2 --save-model "$T/model.lm" --checkpoint "$T/e2.ck" --output "$T/run.json"
+"$LEASH" "${S[@]}" --evaluate "$T/model.lm" --output "$T/eval.json"
+"$LEASH" "${S[@]}" --evaluate "$T/e2.ck" > "$T/eval-ck.json"
+check "--evaluate scores a saved model and a checkpoint exactly as the run's final figures" \
+    py "$T/run.json" "$T/eval.json" "$T/eval-ck.json" <<'EOF'
+import json, sys
+run, ev, ck = (json.load(open(f)) for f in sys.argv[1:4])
+want = (run["final"]["test_loss"], run["final"]["test_accuracy"])
+for d in (ev, ck):
+    if (d["test_loss"], d["test_accuracy"]) != want: sys.exit(f"{d} != {want}")
+print(f"test_loss {want[0]!r}, test_accuracy {want[1]!r}")
+EOF
+
+refuse "--evaluate refuses a file that is neither a model nor a checkpoint" \
+    "leash: $T/run.json: neither a leash saved model nor a checkpoint" \
+    "${S[@]}" --evaluate "$T/run.json"
+
+rm -f "$T/auto.ck"
+"$LEASH" "${S[@]}" -e 1 --checkpoint "$T/auto.ck" --resume auto --output "$T/auto.json"
+"$LEASH" "${S[@]}" -e 1 --checkpoint "$T/auto.ck" --resume auto --output "$T/auto2.json"
+check "--resume auto starts afresh without the file, and resumes a finished run as finished" \
+    py "$T/auto.json" "$T/auto2.json" <<'EOF'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+if (a["resumes"], b["resumes"], a["status"], b["status"]) != (0, 1, "complete", "complete"):
+    sys.exit(f"resumes {a['resumes']} {b['resumes']}, status {a['status']} {b['status']}")
+if a["epochs"] != b["epochs"]: sys.exit("the finished run's epochs changed")
+EOF
+
+# --- Leashed-SGD and a CNN on real data -----------------------------------------------
+if [ -n "${LEASH_SKIP_SLOW:-}" ]; then
+    skip "LSH resumed: timestamps continue, the usual accuracy" "LEASH_SKIP_SLOW is set"
+    skip "SIGTERM to LSH -n 2 -A CNN mid-epoch: exit 75 within 1 s" "LEASH_SKIP_SLOW is set"
+    skip "the same command with --resume auto completes the run" "LEASH_SKIP_SLOW is set"
+elif [ ! -r "$FASHION/train-images-idx3-ubyte" ] && [ ! -r "$FASHION/train-images-idx3-ubyte.gz" ]; then
+    for c in "LSH resumed" "SIGTERM to LSH CNN" "resume CNN"; do skip "$c" "no Fashion-MNIST in $FASHION"; done
+else
+    F=(-D FASHION-MNIST --data-dir "$FASHION" -a LSH -n 2 -q)
+    rm -f "$T/lsh.ck"
+    # As the MPI accuracy runs: 15 epochs at -l 0.1 -m 0.9 end near 0.86.
+    "$LEASH" "${F[@]}" -l 0.1 -m 0.9 -e 15 --checkpoint "$T/lsh.ck" --checkpoint-every 150 --output "$T/lsh.json" & pid=$!
+    wait_for "$T/lsh.ck" $pid
+    kill -TERM $pid 2>/dev/null
+    status=0; wait $pid || status=$?
+    "$LEASH" "${F[@]}" -l 0.1 -m 0.9 -e 15 --checkpoint "$T/lsh.ck" --resume auto --output "$T/lsh.json"
+    if [ $status -eq 75 ] && out=$(py "$T/lsh.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+acc, ts, upd = d["final"]["test_accuracy"], d["sync"]["timestamp"], d["final"]["updates"]
+if d["status"] != "complete" or d["resumes"] != 1 or len(d["epochs"]) != 15:
+    sys.exit(f"status {d['status']}, resumes {d['resumes']}, {len(d['epochs'])} epochs")
+# Timestamps count every update since the start: the resumed run went on from the
+# checkpointed version's instead of starting again from 0.
+if ts != upd: sys.exit(f"timestamp {ts}, updates {upd}")
+if acc < 0.84: sys.exit(f"test accuracy {acc}")
+print(f"timestamp {ts} = updates, accuracy {acc}")
+EOF
+    ); then ok "LSH resumed: timestamps continue, the usual accuracy ($out)"
+    else not_ok "LSH resumed: timestamps continue, the usual accuracy" "status $status" "${out:-}"; fi
+
+    C=("${F[@]}" -A CNN -l 0.1 -e 2 --checkpoint "$T/cnn/ck" --output "$T/cnn/r.json")
+    mkdir -p "$T/cnn"
+    "$LEASH" "${C[@]}" --checkpoint-every 30 & pid=$!
+    wait_for "$T/cnn/ck" $pid
+    rm -f "$T/cnn/ck"
+    wait_for "$T/cnn/ck" $pid # the second checkpoint: well inside the first epoch
+    t0=$(date +%s%N)
+    kill -TERM $pid 2>/dev/null
+    status=0; wait $pid || status=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    if [ $status -eq 75 ] && [ $ms -le 1000 ] && crc=$(crc_ok "$T/cnn/ck") &&
+       why=$(interrupted "$T/cnn/r.json" 117) && [ -z "$(litter "$T/cnn")" ]; then
+        ok "SIGTERM to LSH -n 2 -A CNN mid-epoch: exit 75 in $ms ms, CRC good, interrupted ($why), no temporary file"
+    else
+        not_ok "SIGTERM to LSH -n 2 -A CNN mid-epoch: exit 75 within 1 s" "status $status after $ms ms" \
+            "${crc:-}" "${why:-}" "litter: $(litter "$T/cnn")"
+    fi
+    "$LEASH" "${C[@]}" --resume auto
+    check "the same command with --resume auto completes the run in one document" \
+        py "$T/cnn/r.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if (d["status"], d["resumes"], [e["epoch"] for e in d["epochs"]]) != ("complete", 1, [1, 2]):
+    sys.exit(f"status {d['status']}, resumes {d['resumes']}, epochs {len(d['epochs'])}")
+EOF
+fi
+
+# --- ranks ---------------------------------------------------------------------------
+M=(-a LSH -n 1 -D SYNTH --synth-train 16000 --synth-test 400 -b 16 -l 0.05 -e 3 -q --avg-every 10)
+mkdir -p "$T/mpi"
+"$MPIRUN" -np 2 --oversubscribe "$LEASH" "${M[@]}" --checkpoint "$T/mpi/ck" --checkpoint-every 200 \
+    --output "$T/mpi/r.json" 2> "$T/mpi/stderr" & pid=$!
+wait_for "$T/mpi/ck" $pid
+kill -USR1 $pid 2>/dev/null # mpirun forwards SIGUSR1 to every rank
+status=0; wait $pid || status=$?
+# Both ranks' gradients count: 1000 per epoch.
+if [ $status -eq 75 ] && why=$(interrupted "$T/mpi/r.json" 1000) && crc_ok "$T/mpi/ck"; then
+    "$MPIRUN" -np 2 --oversubscribe "$LEASH" "${M[@]}" --checkpoint "$T/mpi/ck" --resume auto \
+        --output "$T/mpi/r.json" 2>> "$T/mpi/stderr"
+    check "mpirun -np 2 with averaging: all ranks stop on SIGUSR1 ($why), the resumed job ends with equal digests" \
+        py "$T/mpi/r.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+digests = {r["params_digest"] for r in d["per_rank"]}
+if (d["status"], d["resumes"], len(d["epochs"]), len(d["per_rank"])) != ("complete", 1, 3, 2):
+    sys.exit(f"status {d['status']}, resumes {d['resumes']}, {len(d['epochs'])} epochs")
+if len(digests) != 1: sys.exit(f"digests differ: {digests}")
+print(f"digest {digests.pop()}")
+EOF
+else
+    not_ok "mpirun -np 2 with averaging: all ranks stop on SIGUSR1" "status $status" "${why:-}" "$(tail -3 "$T/mpi/stderr")"
+fi
+refuse "a checkpoint of 2 ranks is refused by a run of 1" \
+    "leash: checkpoint $T/mpi/ck: written by 2 ranks, this run has 1 (resume with the same rank count)" \
+    "${M[@]}" --resume "$T/mpi/ck"

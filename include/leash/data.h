@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct leash_dataset {
     uint8_t *pixels; /* n * h * w * c bytes, sample-major, each sample in HWC order */
     uint8_t *labels; /* n labels, each < nclasses */
@@ -83,4 +87,7 @@ void leash_input_map_standardize(leash_input_map *map, const leash_dataset *d);
 void leash_dataset_gather(float *x, int *y, const leash_dataset *d, const leash_input_map *map,
                           const uint32_t *idx, int b);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

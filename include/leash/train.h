@@ -8,6 +8,10 @@
 #include "leash/data.h"
 #include "leash/nn.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum leash_algorithm {
     LEASH_ALGO_SEQ,
     LEASH_ALGO_SYNC,
@@ -201,4 +205,7 @@ const char *leash_init_name(leash_init i);
 const char *leash_activation_name(leash_activation a);
 const char *leash_dataset_name(leash_dataset_kind k);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

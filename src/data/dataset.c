@@ -9,6 +9,7 @@
 #include "data/file_internal.h"
 #include "leash/data.h"
 #include "leash/rng.h"
+#include "leash/train.h"
 
 #define CIFAR_TRAIN_BATCHES 5
 
@@ -159,8 +160,22 @@ static int present(const char *path)
     return stat(path, &st) == 0 || errno != ENOENT;
 }
 
+/* The files a dataset is read from, for the messages about a directory that lacks them. */
+static const char *expected_files(leash_dataset_kind kind)
+{
+    return kind == LEASH_DATA_CIFAR10
+               ? "binary version: data_batch_1.bin to data_batch_5.bin and test_batch.bin"
+               : "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                 "t10k-labels-idx1-ubyte, each plain or .gz";
+}
+
+/* Fail with code, the message fmt's text followed by what the directory should hold. */
+#define fail_missing(code, kind, fmt, ...)                                                    \
+    leash_fail(code, fmt "; the directory should hold %s's %s", __VA_ARGS__,                  \
+               leash_dataset_name(kind), expected_files(kind))
+
 /* IDX file name in dir, plain preferred over name.gz. */
-static int find_idx(char **out, const char *dir, const char *name)
+static int find_idx(char **out, const char *dir, const char *name, leash_dataset_kind kind)
 {
     char *plain, *gz;
     int rc = leash_path_join(&plain, dir, name);
@@ -178,21 +193,22 @@ static int find_idx(char **out, const char *dir, const char *name)
         *out = gz;
         return 0;
     }
-    rc = leash_fail(LEASH_EIO, "%s: not found (nor %s)", gz, plain);
+    rc = fail_missing(LEASH_EIO, kind, "%s: not found (nor %s)", gz, plain);
     free(gz);
     free(plain);
     return rc;
 }
 
-static int load_idx(leash_dataset *out, const char *dir, leash_split split)
+static int load_idx(leash_dataset *out, leash_dataset_kind kind, const char *dir,
+                    leash_split split)
 {
     const char *images =
         split == LEASH_SPLIT_TRAIN ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
     const char *labels =
         split == LEASH_SPLIT_TRAIN ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
     char *ipath = NULL, *lpath = NULL;
-    int rc = find_idx(&ipath, dir, images);
-    if (rc == 0) rc = find_idx(&lpath, dir, labels);
+    int rc = find_idx(&ipath, dir, images, kind);
+    if (rc == 0) rc = find_idx(&lpath, dir, labels, kind);
     if (rc == 0) rc = leash_idx_load(out, ipath, lpath);
     free(lpath);
     free(ipath);
@@ -211,7 +227,8 @@ static int load_cifar(leash_dataset *out, const char *dir, leash_split split)
         else
             snprintf(name, sizeof name, "test_batch.bin");
         rc = leash_path_join(&paths[k], dir, name);
-        if (rc == 0 && !present(paths[k])) rc = leash_fail(LEASH_EIO, "%s: not found", paths[k]);
+        if (rc == 0 && !present(paths[k]))
+            rc = fail_missing(LEASH_EIO, LEASH_DATA_CIFAR10, "%s: not found", paths[k]);
     }
     if (rc == 0) rc = leash_cifar_load(out, (const char *const *)paths, npaths);
     for (int k = 0; k < npaths; ++k) free(paths[k]);
@@ -229,9 +246,10 @@ int leash_dataset_load(leash_dataset *out, leash_dataset_kind kind, const char *
     if (kind != LEASH_DATA_MNIST && kind != LEASH_DATA_FASHION_MNIST && kind != LEASH_DATA_CIFAR10)
         return leash_fail(LEASH_EINVAL, "unknown dataset kind %d", (int)kind);
     struct stat st;
-    if (stat(dir, &st) != 0)
-        return leash_fail(LEASH_EIO, "%s: cannot open data directory: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return leash_fail(LEASH_EIO, "%s: cannot open data directory: %s", dir, strerror(ENOTDIR));
-    return kind == LEASH_DATA_CIFAR10 ? load_cifar(out, dir, split) : load_idx(out, dir, split);
+    int err = stat(dir, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (err)
+        return fail_missing(LEASH_EIO, kind, "%s: cannot open data directory: %s", dir,
+                            strerror(err));
+    return kind == LEASH_DATA_CIFAR10 ? load_cifar(out, dir, split)
+                                      : load_idx(out, kind, dir, split);
 }

@@ -1,4 +1,4 @@
-/* The averaging layer between ranks, run by the training thread.
+/* The averaging layer between ranks (doc/design.md, section 6), run by the training thread.
  *
  * A round: take a consistent copy theta_s of this rank's newest parameters, sum the
  * copies of all ranks (MPI_Allreduce) into theta_avg, and publish the correction

@@ -55,7 +55,7 @@ if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -s -C "$LEASH_BUILDDIR" install
         "$LEASH_MAN1DIR/leash.1" "$LEASH_DOCDIR/README.md" "$LEASH_DOCDIR/design.md" \
         "$LEASH_DOCDIR/output.md" "$LEASH_DOCDIR/file-formats.md" "$LEASH_EXAMPLESDIR/train.c" \
         "$LEASH_JOBSDIR/leash-hybrid.sbatch" "$LEASH_JOBSDIR/leash-multinode.sbatch" \
-        "$LEASH_JOBSDIR/leash-compare.sbatch"; do
+        "$LEASH_BINDIR/leash-sweep" "$LEASH_BINDIR/leash-report"; do
         [ -e "$dest$f" ] || missing="$missing $f"
     done
     if [ -z "$missing" ]; then ok "make install: the libraries, headers, leash.pc, man page, docs and examples"

@@ -266,9 +266,8 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
     /* The strategy: newest parameters and their timestamp, then momentum. */
     uint64_t ts;
     t->ops->snapshot(t->strategy, theta, &ts);
-    uint64_t peak = t->ops->peak_versions(t->strategy);
     leash_wbuf_u64(b, ts);
-    leash_wbuf_u64(b, peak > t->peak0 ? peak : t->peak0);
+    leash_wbuf_u64(b, leash_trainer_peak_versions(t));
     leash_wbuf_floats(b, theta, n);
     uint32_t nvel = 0;
     for (int k = 0; k < m; ++k) nvel += t->ops->velocity(t->strategy, k) != NULL;

@@ -316,6 +316,12 @@ static int check_inputs(const leash_config *cfg, const leash_dataset *train,
     return 0;
 }
 
+uint64_t leash_trainer_peak_versions(const trainer *t)
+{
+    uint64_t peak = t->ops->peak_versions(t->strategy);
+    return peak > t->peak0 ? peak : t->peak0;
+}
+
 /* The first crossing of the target by the trace's means, interpolated linearly between
  * the point before and the point that reached it (from the run's start for the first). */
 static void trace_target(leash_result *res, double target)
@@ -394,8 +400,7 @@ static int collect_stats(leash_result *res, const trainer *t)
         for (int k = 0; k <= res->tau_max; ++k) res->staleness_hist[k] += st->staleness[k];
         for (int k = 0; k < LEASH_ATTEMPT_BINS; ++k) res->attempts_hist[k] += st->attempts[k];
     }
-    uint64_t peak = t->ops->peak_versions(t->strategy);
-    res->peak_versions = peak > t->peak0 ? peak : t->peak0;
+    res->peak_versions = leash_trainer_peak_versions(t);
     if (t->trace_every && collect_trace(res, t) != 0)
         return leash_fail(LEASH_ENOMEM, "out of memory for the loss trace");
     res->averagings = t->av.rounds;
@@ -558,6 +563,34 @@ static int run_epoch(trainer *t, int *stopped)
     }
 }
 
+/* This rank's contention during the epoch, from its counters since the previous one:
+ * sums[0..3] = staleness sum and count, failed CAS, gradients; maxima (negated, for a
+ * min-reduction) = staleness max, live versions. */
+static void epoch_contention(trainer *t, double sums[4], double maxima[2])
+{
+    const int m = t->cfg->threads;
+    maxima[0] = 0.0;
+    for (int k = 0; k <= t->cfg->tau_max; ++k) {
+        uint64_t now = 0;
+        for (int i = 0; i < m; ++i) now += t->workers[i].stats.staleness[k];
+        const uint64_t d = now - t->prev_hist[k];
+        sums[0] += (double)k * (double)d;
+        sums[1] += (double)d;
+        if (d) maxima[0] = -(double)k;
+        t->prev_hist[k] = now;
+    }
+    uint64_t failed = 0, gradients = 0;
+    for (int i = 0; i < m; ++i) {
+        failed += t->workers[i].stats.failed_cas;
+        gradients += t->workers[i].stats.gradients;
+    }
+    sums[2] = (double)(failed - t->prev_failed);
+    sums[3] = (double)(gradients - t->prev_gradients);
+    t->prev_failed = failed;
+    t->prev_gradients = gradients;
+    maxima[1] = -(double)leash_trainer_peak_versions(t);
+}
+
 /* End of an epoch: the ranks' loss and updates, the evaluation of their mean model, the
  * record, the callback. Sets *stop if any rank was asked to stop, *ckpt if a checkpoint
  * is due on any. */
@@ -580,27 +613,8 @@ static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *
     res->samples += (uint64_t)sums[1] * (uint64_t)cfg->batch;
     res->updates += updates - pg->updates_before;
     sums[2] = (double)(updates - pg->updates_before);
-    double maxima[2] = {0.0, 0.0}; /* negated: staleness max, live versions */
-    uint64_t failed = 0, gradients = 0;
-    for (int k = 0; k <= cfg->tau_max; ++k) {
-        uint64_t now = 0;
-        for (int i = 0; i < m; ++i) now += t->workers[i].stats.staleness[k];
-        const uint64_t d = now - t->prev_hist[k];
-        sums[3] += (double)k * (double)d;
-        sums[4] += (double)d;
-        if (d) maxima[0] = -(double)k;
-        t->prev_hist[k] = now;
-    }
-    for (int i = 0; i < m; ++i) {
-        failed += t->workers[i].stats.failed_cas;
-        gradients += t->workers[i].stats.gradients;
-    }
-    sums[5] = (double)(failed - t->prev_failed);
-    sums[6] = (double)(gradients - t->prev_gradients);
-    t->prev_failed = failed;
-    t->prev_gradients = gradients;
-    uint64_t peak = t->ops->peak_versions(t->strategy);
-    maxima[1] = -(double)(peak > t->peak0 ? peak : t->peak0);
+    double maxima[2]; /* negated: staleness max, live versions */
+    epoch_contention(t, &sums[3], maxima);
     int rc = leash_comm_allreduce_sum_d(sums, 7);
     if (rc == 0) rc = leash_comm_allreduce_min_d(maxima, 2);
     if (rc) return rc;

@@ -132,5 +132,7 @@ struct trainer {
 
 /* The sum of the workers' update counts. */
 uint64_t leash_trainer_updates(const trainer *t);
+/* The most versions the strategy held, over resumptions too. */
+uint64_t leash_trainer_peak_versions(const trainer *t);
 
 #endif

@@ -154,7 +154,8 @@ else not_ok "--topology prints the machine and one plan line per worker" "status
 
 status=0
 help=$("$LEASH" --help) || status=$?
-if [ $status -eq 0 ] && echo "$help" | grep -q -- '-l X .*MEAN loss' && echo "$help" | grep -q 'x\*b'; then
+if [ $status -eq 0 ] && echo "$help" | grep -q -- '-l X .*MEAN loss' &&
+   echo "$help" | grep -q -- '--input-scale S .*pixels to inputs'; then
     ok "--help documents the step-size convention"
 else not_ok "--help documents the step-size convention" "status $status"; fi
 

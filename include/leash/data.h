@@ -75,8 +75,10 @@ typedef struct leash_input_map {
     float shift[LEASH_MAX_CHANNELS];
 } leash_input_map;
 
-/* x = byte / 255, in [0, 1]. */
+/* x = byte / 255, in [0, 1] (torchvision's ToTensor). */
 void leash_input_map_unit(leash_input_map *map, int c);
+/* x = byte, in [0, 255]: what the paper authors' tool feeds its MNIST-family models. */
+void leash_input_map_raw(leash_input_map *map, int c);
 /* Zero mean and unit variance per channel over all of d's pixels (the training set's,
  * applied to every split), as torchvision's Normalize does with precomputed statistics.
  * A constant channel is only shifted. */

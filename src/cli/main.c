@@ -51,11 +51,18 @@ static int fail_agreed(int rc)
     return rc == LEASH_EPEER ? exit_code_for(leash_dist_peer_error()) : fail(rc);
 }
 
-/* This rank's shard of train (all of it for one rank), scaled with the statistics of the
- * whole training set so that every shard is mapped alike. */
-static int take_shard(leash_dataset *train, leash_input_map *map, uint64_t seed)
+/* This rank's shard of train (all of it for one rank), scaled as --input-scale says;
+ * standardized with the statistics of the whole training set, so that every shard is
+ * mapped alike. */
+static int take_shard(leash_dataset *train, leash_input_map *map, leash_input_scale scale,
+                      uint64_t seed)
 {
-    leash_input_map_standardize(map, train);
+    if (scale == LEASH_SCALE_UNIT)
+        leash_input_map_unit(map, train->c);
+    else if (scale == LEASH_SCALE_RAW)
+        leash_input_map_raw(map, train->c);
+    else
+        leash_input_map_standardize(map, train);
     if (leash_dist_size() == 1) return 0;
     leash_dataset shard;
     int rc = leash_dataset_shard(&shard, train, leash_dist_rank(), leash_dist_size(), seed);
@@ -402,7 +409,7 @@ static int run(int argc, char **argv)
     if (root && o.output) rc = leash_check_writable(o.output, "--output");
     if (root && !rc && o.save_model) rc = leash_check_writable(o.save_model, "--save-model");
     if (rc == 0) rc = hint_default_dir(load_data(&o, dir, &train, &test), &o);
-    if (rc == 0) rc = take_shard(&train, &map, o.cfg.seed);
+    if (rc == 0) rc = take_shard(&train, &map, o.input_scale, o.cfg.seed);
     int agreed = leash_dist_agree(rc);
     if (agreed == 0) agreed = leash_report_hosts(&hosts);
     if (agreed) {

@@ -34,6 +34,7 @@ enum {
     OPT_SAVE_MODEL,
     OPT_EVALUATE,
     OPT_TRACE_EVERY,
+    OPT_INPUT_SCALE,
     OPT_HELP,
     OPT_VERSION
 };
@@ -75,6 +76,7 @@ static const struct option long_options[] = {
     {"save-model", required_argument, NULL, OPT_SAVE_MODEL},
     {"evaluate", required_argument, NULL, OPT_EVALUATE},
     {"trace-every", required_argument, NULL, OPT_TRACE_EVERY},
+    {"input-scale", required_argument, NULL, OPT_INPUT_SCALE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -98,8 +100,8 @@ void leash_options_usage(FILE *out)
         "  -r N        mini-batch gradients per epoch, all threads together (default:\n"
         "              training samples / batch size, one pass over the data)\n"
         "  -b N        mini-batch size (default 512)\n"
-        "  -l X        step size for the MEAN loss over a batch (default 0.5); the paper\n"
-        "              authors' tool sums the loss, so its -l x is our -l x*b\n"
+        "  -l X        step size for the MEAN loss over a batch (default 0.5), as in the\n"
+        "              paper authors' tool; its inputs differ: see --input-scale\n"
         "  -m X        momentum, 0 <= X < 1 (default 0)\n"
         "  -D NAME     MNIST, FASHION-MNIST, CIFAR10 or SYNTH (default FASHION-MNIST)\n"
         "  -t POLICY   staleness-adaptive step: NONE, INVERSE, TAIL or FLEET (default NONE)\n"
@@ -111,6 +113,10 @@ void leash_options_usage(FILE *out)
         "  --holdout N         use only the test split: its last N samples are the test set,\n"
         "                      the samples before them the training set\n"
         "  --seed N            seed for initialization, shuffling and SYNTH (default 1)\n"
+        "  --input-scale S     pixels to inputs: standardize (per channel, with the\n"
+        "                      training set's mean and deviation; default), unit (/255,\n"
+        "                      as torchvision's ToTensor) or raw (0-255, as the paper\n"
+        "                      authors' tool feeds MNIST and Fashion-MNIST)\n"
         "  --init NAME         weight initialization: NORMAL (N(0, 0.01^2)), HE or GLOROT\n"
         "  --activation NAME   MLP hidden activation: RELU or SIGMOID (default RELU)\n"
         "  --synth-train N     SYNTH training samples (default 6000)\n"
@@ -246,6 +252,7 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     static const char *const inits[] = {"NORMAL", "HE", "GLOROT"};
     static const char *const activations[] = {"RELU", "SIGMOID"};
     static const char *const placements[] = {"compact", "scatter", "none"};
+    static const char *const scalings[] = {"standardize", "unit", "raw"};
 
     memset(o, 0, sizeof *o);
     leash_config_defaults(&o->cfg);
@@ -332,6 +339,10 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case OPT_RESUME: o->resume = optarg; break;
         case OPT_SAVE_MODEL: o->save_model = optarg; break;
         case OPT_EVALUATE: o->evaluate = optarg; break;
+        case OPT_INPUT_SCALE:
+            if ((rc = parse_choice(opt, optarg, "input scaling", scalings, 3, &choice)) == 0)
+                o->input_scale = (leash_input_scale)choice;
+            break;
         case OPT_TRACE_EVERY:
             /* 0 switches the trace off; the library's 0 means its default. */
             if ((rc = parse_long(opt, optarg, 0, LONG_MAX, &v)) == 0) c->trace_every = v ? v : -1;

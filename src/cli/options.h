@@ -4,6 +4,9 @@
 #include "leash/placement.h"
 #include "leash/train.h"
 
+/* --input-scale: how pixel bytes become inputs. */
+typedef enum leash_input_scale { LEASH_SCALE_STANDARDIZE, LEASH_SCALE_UNIT, LEASH_SCALE_RAW } leash_input_scale;
+
 typedef struct leash_options {
     leash_config cfg;
     leash_dataset_kind dataset; /* -D */
@@ -13,6 +16,7 @@ typedef struct leash_options {
     const char *save_model;     /* --save-model */
     const char *evaluate;       /* --evaluate: score this saved model and exit */
     long holdout;               /* --holdout: 0, or test samples taken from the test split */
+    leash_input_scale input_scale;
     long synth_train, synth_test;
     int placement;      /* --placement: LEASH_PLACE_COMPACT/SCATTER, or -1 for none */
     int topology;       /* --topology: print the topology and the plan, then exit */

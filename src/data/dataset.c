@@ -49,6 +49,12 @@ void leash_input_map_unit(leash_input_map *map, int c)
     for (int k = 0; k < c && k < LEASH_MAX_CHANNELS; ++k) map->scale[k] = 1.0f / 255.0f;
 }
 
+void leash_input_map_raw(leash_input_map *map, int c)
+{
+    *map = (leash_input_map){.c = c};
+    for (int k = 0; k < c && k < LEASH_MAX_CHANNELS; ++k) map->scale[k] = 1.0f;
+}
+
 void leash_input_map_standardize(leash_input_map *map, const leash_dataset *d)
 {
     int c = d->c < LEASH_MAX_CHANNELS ? d->c : LEASH_MAX_CHANNELS;

@@ -379,6 +379,13 @@ static int read_for_ranks(trainer *t, unsigned char **all, size_t *lens)
     int same = sm.model.nparams == t->model->nparams && sm.model.in_h == t->model->in_h &&
                sm.model.in_w == t->model->in_w && sm.model.in_c == t->model->in_c &&
                sm.model.nclasses == t->model->nclasses;
+    /* The pixels must become the same inputs (--input-scale, and the data's statistics). */
+    if (same && memcmp(&sm.map, &t->map, sizeof sm.map) != 0) {
+        leash_saved_model_free(&sm);
+        rc = leash_fail(LEASH_EINVAL,
+                        "checkpoint %s: written for another input scaling (--input-scale)", path);
+        goto out;
+    }
     /* The parameters the last finished epoch was scored on: the result's, until the
      * next epoch ends. */
     if (same) memcpy(t->res->params, sm.params, t->model->nparams * sizeof *sm.params);

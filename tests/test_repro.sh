@@ -1,7 +1,8 @@
 #!/bin/bash
 # The reproducibility contract (doc/design.md): with the same seed, SEQ, SYNC and every
 # strategy with one worker repeat bit for bit (one worker: the same updates as SEQ), and
-# so do ranks under mpirun that run no averaging round during training. Runs that the
+# so do ranks under mpirun that run no averaging round during training, or only blocking
+# ones (--avg-mode blocking). Runs that the
 # contract leaves free to differ (several asynchronous workers, averaging rounds) are not
 # checked here: that they may differ is their nature, not a property to test.
 set -u
@@ -43,7 +44,7 @@ same() {
     else not_ok "$1" "$(show "$2")" "$(show "$3")"; fi
 }
 
-echo "1..8"
+echo "1..10"
 
 for i in 1 2; do
     run seq-$i "$LEASH" "${RUN[@]}" -a SEQ --seed 3
@@ -69,6 +70,21 @@ for np in 2 3; do
         run "mpi$np-$i" "$MPIRUN" -np "$np" --oversubscribe "$LEASH" "${RUN[@]}" -a SEQ --seed 3
     done
     same "$np ranks of SEQ, no averaging rounds: the same final model and losses, bit for bit" "mpi$np-1" "mpi$np-2"
+done
+
+# Blocking rounds (--avg-mode blocking) land at exactly every K-th update of every rank:
+# SEQ and SYNC with averaging repeat bit for bit too.
+for algo in SEQ "SYNC -n 2"; do
+    name=${algo%% *}
+    for i in 1 2; do
+        # shellcheck disable=SC2086 # algo is one or two words
+        run "blocking-$name-$i" "$MPIRUN" -np 2 --oversubscribe "$LEASH" "${RUN[@]}" -a $algo \
+            --avg-every 5 --avg-mode blocking
+    done
+    if [ -s "$T/blocking-$name-1.json" ] && ! grep -q '"averagings": 0' "$T/blocking-$name-1.json"; then
+        same "2 ranks of $name, blocking averaging every 5 updates: the same final model and losses, bit for bit" \
+            "blocking-$name-1" "blocking-$name-2"
+    else not_ok "2 ranks of $name with blocking averaging" "$(show "blocking-$name-1")"; fi
 done
 
 [ $failed -eq 0 ]

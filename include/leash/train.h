@@ -58,6 +58,10 @@ typedef struct leash_config {
      * final averaging). */
     long avg_every;
     double avg_period;
+    /* Blocking rounds (avg_every only): every rank's workers pause at exactly each
+     * avg_every-th update and the ranks average between segments, so that SEQ and SYNC
+     * runs repeat bit for bit; 0: overlapped rounds (the workers never wait). */
+    int avg_blocking;
     /* Checkpoints (doc/file-formats.md): written to checkpoint (NULL: none) every
      * checkpoint_every updates and/or every checkpoint_period seconds (0: not by that
      * measure), at the end of a run stopped early, and at the end of a complete run.

@@ -16,6 +16,7 @@ enum {
     OPT_SEED,
     OPT_AVG_EVERY,
     OPT_AVG_PERIOD,
+    OPT_AVG_MODE,
     OPT_OUTPUT,
     OPT_HOLDOUT,
     OPT_INIT,
@@ -58,6 +59,7 @@ static const struct option long_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"avg-every", required_argument, NULL, OPT_AVG_EVERY},
     {"avg-period", required_argument, NULL, OPT_AVG_PERIOD},
+    {"avg-mode", required_argument, NULL, OPT_AVG_MODE},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"holdout", required_argument, NULL, OPT_HOLDOUT},
     {"init", required_argument, NULL, OPT_INIT},
@@ -130,6 +132,9 @@ void leash_options_usage(FILE *out)
         "  --avg-every K       under MPI, average the ranks' models every K local updates\n"
         "                      (default 0: only once, at the end)\n"
         "  --avg-period S      ... and/or every S seconds (default 0: not by time)\n"
+        "  --avg-mode MODE     overlapped (default: the workers never wait for a round) or\n"
+        "                      blocking (they pause at exactly every K-th update while the\n"
+        "                      ranks average: SEQ and SYNC then repeat bit for bit)\n"
         "  --output FILE       write the JSON result document to FILE (default stdout),\n"
         "                      rewritten after every epoch\n"
         "  --checkpoint FILE   write checkpoints to FILE: at the end of the run, when it is\n"
@@ -253,6 +258,7 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     static const char *const activations[] = {"RELU", "SIGMOID"};
     static const char *const placements[] = {"compact", "scatter", "none"};
     static const char *const scalings[] = {"standardize", "unit", "raw"};
+    static const char *const avg_modes[] = {"overlapped", "blocking"};
 
     memset(o, 0, sizeof *o);
     leash_config_defaults(&o->cfg);
@@ -305,6 +311,10 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
             if ((rc = parse_long(opt, optarg, 0, LONG_MAX, &v)) == 0) c->seed = (uint64_t)v;
             break;
         case OPT_AVG_EVERY: rc = parse_long(opt, optarg, 0, LONG_MAX, &c->avg_every); break;
+        case OPT_AVG_MODE:
+            if ((rc = parse_choice(opt, optarg, "averaging mode", avg_modes, 2, &choice)) == 0)
+                c->avg_blocking = choice;
+            break;
         case OPT_AVG_PERIOD:
             rc = parse_double(opt, optarg, 0.0, 1, HUGE_VAL, 0, &c->avg_period);
             break;
@@ -364,6 +374,9 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     if (optind < argc)
         return leash_fail(LEASH_EINVAL, "%s: unexpected argument (see leash --help)", argv[optind]);
     c->dataset = o->dataset;
+    if (c->avg_blocking && (c->avg_period > 0 || c->avg_every == 0))
+        return leash_fail(LEASH_EINVAL, "--avg-mode blocking: rounds come every --avg-every K updates%s",
+                          c->avg_period > 0 ? ", not by time (drop --avg-period)" : "; give K");
     if (!c->checkpoint && (c->checkpoint_every || c->checkpoint_period))
         return leash_fail(LEASH_EINVAL, "--checkpoint-%s: needs --checkpoint FILE",
                           c->checkpoint_every ? "every" : "period");

@@ -150,6 +150,7 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_kv_int(j, "test_samples", (int64_t)info->ntest);
     leash_json_kv_int(j, "avg_every", c->avg_every);
     leash_json_kv_double(j, "avg_period_s", c->avg_period);
+    leash_json_kv_string(j, "avg_mode", c->avg_blocking ? "blocking" : "overlapped");
     leash_json_end_object(j);
 }
 

@@ -52,4 +52,9 @@ int leash_averager_due(const leash_averager *a, uint64_t updates, double now);
 int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int pause,
                          int (*idle)(void *), void *arg, int *all_finished, int *any_pause);
 
+/* The averaging itself, collective: copy this rank's newest parameters, sum them over the
+ * ranks, publish the correction, and schedule the next round from `updates`. Blocking
+ * rounds (--avg-mode blocking) call it directly, at a safe point every rank agreed on. */
+int leash_averager_exchange(leash_averager *a, uint64_t updates, int (*idle)(void *), void *arg);
+
 #endif

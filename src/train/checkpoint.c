@@ -94,6 +94,7 @@ static void describe_config(config_pairs *p, const leash_config *c, int ranks)
     pair(p, "-D", "%s", leash_dataset_name(c->dataset));
     pair(p, "--avg-every", "%ld", c->avg_every);
     pair_double(p, "--avg-period", c->avg_period);
+    pair(p, "--avg-mode", "%s", c->avg_blocking ? "blocking" : "overlapped");
     pair(p, "ranks", "%d", ranks);
 }
 

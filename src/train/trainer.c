@@ -120,7 +120,7 @@ static int do_round(worker *w, long r)
     if (rc == 1 && t->count_updates) {
         uint64_t now = atomic_fetch_add(&t->published, 1) + 1;
         if (t->trace_every && now % (uint64_t)t->trace_every == 0) record_trace(t, now);
-        if (now == t->ckpt_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+        if (now == t->pause_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
         if (t->count_wakeups && now == atomic_load(&t->wake_at)) {
             pthread_mutex_lock(&t->lock);
             t->wake = 1;
@@ -496,6 +496,21 @@ static int take_checkpoint(trainer *t)
     return 0;
 }
 
+/* A blocking round (collective; no worker runs on any rank): every rank is at its round's
+ * update count or done with the epoch, so the ranks average exactly the models they have
+ * at those counts. A rank that was not due keeps its own schedule. */
+static int blocking_round(trainer *t, int due)
+{
+    const uint64_t next = t->av.next_updates;
+    int rc = leash_averager_exchange(&t->av, atomic_load(&t->published), workers_idle, t);
+    if (rc) {
+        leash_comm_mark_broken();
+        return rc;
+    }
+    if (!due) t->av.next_updates = next;
+    return 0;
+}
+
 /* Run the epoch in progress from its position until it ends, or until the ranks agree
  * to stop (*stopped). Checkpoints that fall due mid-epoch are taken here. */
 static int run_epoch(trainer *t, int *stopped)
@@ -504,16 +519,27 @@ static int run_epoch(trainer *t, int *stopped)
     const int m = t->cfg->threads;
     for (;;) {
         const double t0 = leash_now();
-        atomic_store_explicit(&t->pause, 0, memory_order_relaxed);
+        /* The segment ends at the next counted pause: --checkpoint-every's, or a blocking
+         * round's. A lockstep segment is cut there exactly (one update a round); one
+         * already due pauses before it starts. */
+        uint64_t pause_at = t->cfg->checkpoint && t->cfg->checkpoint_every > 0 ? pg->next_ckpt_updates
+                                                                               : UINT64_MAX;
+        if (t->blocking && t->av.next_updates < pause_at) pause_at = t->av.next_updates;
+        const uint64_t published = atomic_load(&t->published);
+        t->pause_at = pause_at;
+        atomic_store_explicit(&t->pause, pause_at <= published, memory_order_relaxed);
         atomic_store_explicit(&t->next_round, pg->position, memory_order_relaxed);
         t->lockstep_first = pg->position / m;
-        atomic_store_explicit(&t->lockstep_end, t->rounds / m, memory_order_relaxed);
-        t->ckpt_at = t->cfg->checkpoint && t->cfg->checkpoint_every > 0 ? pg->next_ckpt_updates
-                                                                         : UINT64_MAX;
+        long end = t->rounds / m;
+        if (pause_at != UINT64_MAX) {
+            const uint64_t left = pause_at > published ? pause_at - published : 0;
+            if (left < (uint64_t)(end - t->lockstep_first)) end = t->lockstep_first + (long)left;
+        }
+        atomic_store_explicit(&t->lockstep_end, end, memory_order_relaxed);
         t->time_base = t->res->time_s + pg->elapsed;
         t->seg_start = leash_now();
         open_gate(t, 0);
-        if (t->averaging) {
+        if (t->averaging && !t->blocking) {
             int rc = averaging_segment(t, &t->av);
             if (rc) {
                 /* Other ranks may be waiting in a round for this one: only an abort ends
@@ -549,13 +575,19 @@ static int run_epoch(trainer *t, int *stopped)
             pg->elapsed += leash_now() - t0;
             return rc;
         }
-        /* Then on what comes next: [stop asked, checkpoint due, epochs unfinished]. */
-        double ctl[3] = {stop_asked(), checkpoint_due(t), pg->position < t->rounds};
-        if ((rc = leash_comm_allreduce_sum_d(ctl, 3)) != 0) return rc;
-        if (ctl[2] > 0 && (ctl[0] > 0 || ctl[1] > 0)) rc = take_checkpoint(t);
+        /* Then on what comes next: [stop asked, checkpoint due, epochs unfinished,
+         * blocking rounds due, ranks due or done with the epoch]. */
+        const int due = t->blocking && atomic_load(&t->published) >= t->av.next_updates;
+        double ctl[5] = {stop_asked(), checkpoint_due(t), pg->position < t->rounds, due,
+                         due || pg->position >= t->rounds};
+        if ((rc = leash_comm_allreduce_sum_d(ctl, 5)) != 0) return rc;
+        if ((ctl[2] > 0 || ctl[3] > 0) && (ctl[0] > 0 || ctl[1] > 0)) rc = take_checkpoint(t);
+        if (rc == 0 && ctl[0] == 0 && ctl[3] > 0 && (int)ctl[4] == leash_dist_size())
+            rc = blocking_round(t, due);
         pg->elapsed += leash_now() - t0;
         if (rc) return rc;
-        if (ctl[2] == 0) return 0;
+        /* Every rank done with the epoch: its end comes next (a stop is seen there). */
+        if (ctl[2] == 0 && ctl[3] == 0) return 0;
         if (ctl[0] > 0) {
             *stopped = 1;
             return 0;
@@ -723,7 +755,8 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     t.count_wakeups = cfg->avg_every > 0;
     t.count_updates = 1; /* the trace, --checkpoint-every and the averaging layer count them */
     t.averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
-    t.ckpt_at = UINT64_MAX;
+    t.pause_at = UINT64_MAX;
+    t.blocking = cfg->avg_blocking && cfg->avg_every > 0;
     int gate = 0, started = 0;
     const int m = cfg->threads;
     leash_resume resume = {0};

@@ -119,11 +119,14 @@ struct trainer {
      * wakes the main thread (wake and the signal under lock). The main thread stores
      * wake_at and then reads published, the workers add to published and then read
      * wake_at: seq_cst on all four accesses, so at least one side sees the other's write
-     * and the threshold is never missed. ckpt_at is written only while no worker runs
+     * and the threshold is never missed. pause_at (the count at which the worker that
+     * reaches it pauses the segment: --checkpoint-every's, or a blocking round's) is
+     * written only while no worker runs
      * (the gate orders it). */
     _Alignas(LEASH_CACHE_LINE) _Atomic uint64_t published;
     _Atomic uint64_t wake_at;
-    uint64_t ckpt_at;
+    uint64_t pause_at;
+    int blocking; /* --avg-mode blocking: rounds between segments, at exact counts */
     int count_wakeups; /* avg_every > 0 */
     int count_updates; /* count_wakeups or checkpoint_every > 0: workers maintain published */
     int wake;          /* under lock */

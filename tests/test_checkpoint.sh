@@ -73,7 +73,7 @@ wait_for() { while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 0.01; don
 # litter DIR: temporary files left in DIR.
 litter() { ls -A "$1" | grep '^\.leash-' || true; }
 
-echo "1..19"
+echo "1..20"
 
 S=(-D SYNTH --synth-train 4000 --synth-test 400 -b 40 -q -l 0.1 -m 0.5)
 
@@ -151,6 +151,9 @@ refuse "a checkpoint written for another architecture is refused" \
 refuse "a checkpoint written for another step size is refused" \
     "leash: checkpoint $T/e1.ck: written for -l 0.1, this run is -l 0.2" \
     "${S[@]}" -l 0.2 -e 2 --resume "$T/e1.ck"
+refuse "a checkpoint written for another input scaling is refused" \
+    "leash: checkpoint $T/e1.ck: written for another input scaling (--input-scale)" \
+    "${S[@]}" --input-scale unit -e 2 --resume "$T/e1.ck"
 refuse "a file that is not a checkpoint is refused" \
     "leash: checkpoint $T/e1.json: not a leash checkpoint file" \
     "${S[@]}" -e 2 --resume "$T/e1.json"

@@ -177,6 +177,11 @@ static void test_gzip_refused(void)
                        tu_fmt("%s: gzip-compressed; CIFAR-10 batches are read uncompressed", gz));
 }
 
+/* What a directory lacking CIFAR-10's files should hold, as the messages say. */
+#define SHOULD_HOLD                                                                       \
+    "; the directory should hold CIFAR10's binary version: data_batch_1.bin to "        \
+    "data_batch_5.bin and test_batch.bin"
+
 static void test_missing(void)
 {
     const char *none = tu_path("none.bin");
@@ -193,13 +198,14 @@ static void test_missing(void)
     ASSERT_INT_EQ(write_batch(tu_fmt("%s/data_batch_2.bin", dir), 0, labels, 1), 0);
     leash_dataset d;
     ASSERT_INT_EQ(leash_dataset_load(&d, LEASH_DATA_CIFAR10, dir, LEASH_SPLIT_TRAIN), LEASH_EIO);
-    ASSERT_STR_EQ(leash_last_error(), tu_fmt("%s/data_batch_3.bin: not found", dir));
+    ASSERT_STR_EQ(leash_last_error(), tu_fmt("%s/data_batch_3.bin: not found" SHOULD_HOLD, dir));
     ASSERT_INT_EQ(leash_dataset_load(&d, LEASH_DATA_CIFAR10, dir, LEASH_SPLIT_TEST), LEASH_EIO);
-    ASSERT_STR_EQ(leash_last_error(), tu_fmt("%s/test_batch.bin: not found", dir));
+    ASSERT_STR_EQ(leash_last_error(), tu_fmt("%s/test_batch.bin: not found" SHOULD_HOLD, dir));
     const char *nodir = tu_path("no-such-dir");
     ASSERT_INT_EQ(leash_dataset_load(&d, LEASH_DATA_CIFAR10, nodir, LEASH_SPLIT_TEST), LEASH_EIO);
     ASSERT_STR_EQ(leash_last_error(),
-                  tu_fmt("%s: cannot open data directory: No such file or directory", nodir));
+                  tu_fmt("%s: cannot open data directory: No such file or directory" SHOULD_HOLD,
+                         nodir));
     ASSERT_TRUE(d.pixels == NULL && d.labels == NULL && d.n == 0);
 }
 

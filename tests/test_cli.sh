@@ -58,13 +58,14 @@ dataset "$T/good"
 D=(-D MNIST --data-dir "$T/good")
 
 # --- the data ----------------------------------------------------------------------
+IDX_FILES="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each plain or .gz"
 expect_fail "missing data directory" \
-    "leash: $T/nowhere: cannot open data directory: No such file or directory" \
+    "leash: $T/nowhere: cannot open data directory: No such file or directory; the directory should hold MNIST's $IDX_FILES" \
     -D MNIST --data-dir "$T/nowhere"
 
 mkdir -p "$T/nofile"
 expect_fail "missing data file" \
-    "leash: $T/nofile/train-images-idx3-ubyte.gz: not found (nor $T/nofile/train-images-idx3-ubyte)" \
+    "leash: $T/nofile/train-images-idx3-ubyte.gz: not found (nor $T/nofile/train-images-idx3-ubyte); the directory should hold MNIST's $IDX_FILES" \
     -D MNIST --data-dir "$T/nofile"
 
 dataset "$T/magic"; idx_images "$T/magic/train-images-idx3-ubyte" 20 2049
@@ -153,7 +154,8 @@ else not_ok "--topology prints the machine and one plan line per worker" "status
 
 status=0
 help=$("$LEASH" --help) || status=$?
-if [ $status -eq 0 ] && echo "$help" | grep -q -- '-l X .*MEAN loss' && echo "$help" | grep -q 'x\*b'; then
+if [ $status -eq 0 ] && echo "$help" | grep -q -- '-l X .*MEAN loss' &&
+   echo "$help" | grep -q -- '--input-scale S .*pixels to inputs'; then
     ok "--help documents the step-size convention"
 else not_ok "--help documents the step-size convention" "status $status"; fi
 

@@ -9,6 +9,12 @@
 
 /* --- real data ---------------------------------------------------------------- */
 
+/* What a directory lacking a dataset's files should hold, as the messages say. */
+#define IDX_FILES                                                                         \
+    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "     \
+    "t10k-labels-idx1-ubyte, each plain or .gz"
+#define SHOULD_HOLD(name) "; the directory should hold " name "'s " IDX_FILES
+
 static const char *env_dir(const char *var, const char *fallback)
 {
     const char *d = getenv(var);
@@ -116,10 +122,10 @@ static void test_mnist_train_missing(void)
     const char *dir = mnist_dir();
     leash_dataset d;
     ASSERT_INT_EQ(leash_dataset_load(&d, LEASH_DATA_MNIST, dir, LEASH_SPLIT_TRAIN), LEASH_EIO);
-    ASSERT_STR_EQ(
-        leash_last_error(),
-        tu_fmt("%s/train-images-idx3-ubyte.gz: not found (nor %s/train-images-idx3-ubyte)", dir,
-               dir));
+    ASSERT_STR_EQ(leash_last_error(),
+                  tu_fmt("%s/train-images-idx3-ubyte.gz: not found (nor "
+                         "%s/train-images-idx3-ubyte)" SHOULD_HOLD("MNIST"),
+                         dir, dir));
     ASSERT_TRUE(d.pixels == NULL && d.labels == NULL && d.n == 0);
 }
 
@@ -449,16 +455,17 @@ static void test_missing_file(void)
     leash_dataset d;
     ASSERT_INT_EQ(leash_dataset_load(&d, LEASH_DATA_FASHION_MNIST, dir, LEASH_SPLIT_TRAIN),
                   LEASH_EIO);
-    ASSERT_STR_EQ(
-        leash_last_error(),
-        tu_fmt("%s/train-images-idx3-ubyte.gz: not found (nor %s/train-images-idx3-ubyte)", dir,
-               dir));
+    ASSERT_STR_EQ(leash_last_error(),
+                  tu_fmt("%s/train-images-idx3-ubyte.gz: not found (nor "
+                         "%s/train-images-idx3-ubyte)" SHOULD_HOLD("FASHION-MNIST"),
+                         dir, dir));
     ASSERT_INT_EQ(
         tu_write_gz(tu_fmt("%s/t10k-images-idx3-ubyte.gz", dir), good_images, sizeof good_images),
         0);
     ASSERT_INT_EQ(leash_dataset_load(&d, LEASH_DATA_MNIST, dir, LEASH_SPLIT_TEST), LEASH_EIO);
     ASSERT_STR_EQ(leash_last_error(),
-                  tu_fmt("%s/t10k-labels-idx1-ubyte.gz: not found (nor %s/t10k-labels-idx1-ubyte)",
+                  tu_fmt("%s/t10k-labels-idx1-ubyte.gz: not found (nor "
+                         "%s/t10k-labels-idx1-ubyte)" SHOULD_HOLD("MNIST"),
                          dir, dir));
     ASSERT_TRUE(d.pixels == NULL && d.labels == NULL && d.n == 0);
 }
@@ -469,13 +476,15 @@ static void test_missing_directory(void)
     const char *dir = tu_path("no-such-dir");
     ASSERT_INT_EQ(leash_dataset_load(&d, LEASH_DATA_MNIST, dir, LEASH_SPLIT_TRAIN), LEASH_EIO);
     ASSERT_STR_EQ(leash_last_error(),
-                  tu_fmt("%s: cannot open data directory: No such file or directory", dir));
+                  tu_fmt("%s: cannot open data directory: No such file or directory"
+                         SHOULD_HOLD("MNIST"), dir));
     const char *file = tu_path("a-file");
     ASSERT_INT_EQ(tu_write(file, "x", 1), 0);
     ASSERT_INT_EQ(leash_dataset_load(&d, LEASH_DATA_FASHION_MNIST, file, LEASH_SPLIT_TEST),
                   LEASH_EIO);
     ASSERT_STR_EQ(leash_last_error(),
-                  tu_fmt("%s: cannot open data directory: Not a directory", file));
+                  tu_fmt("%s: cannot open data directory: Not a directory"
+                         SHOULD_HOLD("FASHION-MNIST"), file));
     ASSERT_TRUE(d.pixels == NULL && d.labels == NULL && d.n == 0);
 }
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The job scripts in jobs/ under a real Slurm: a private single-node cluster (munged,
 # slurmctld, slurmd on free ports under a scratch directory) runs the hybrid job (2 ranks
-# through srun --mpi=pmix), the strategy-comparison array and the multi-node job, each
+# through srun --mpi=pmix), a leash-sweep array job and the multi-node job, each
 # submitted from a directory that is not the build tree; the hybrid job is stopped with
 # scancel --signal=USR1 --batch, requeues itself and resumes from its checkpoint.
 # Skipped where Slurm or munge is not installed, or without root (slurmd must run as
@@ -13,7 +13,7 @@ JOBS=${LEASH_JOBS_DIR:-$(cd "$(dirname "$0")/../jobs" && pwd)}
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-TESTS=("hybrid job" "comparison array" "multi-node job" "leash not found" "requeued hybrid job")
+TESTS=("hybrid job" "sweep array" "multi-node job" "leash not found" "requeued hybrid job")
 echo "1..${#TESTS[@]}"
 skip_all() { for t in "${TESTS[@]}"; do n=$((n + 1)); echo "ok $n - $t # SKIP $1"; done; exit 0; }
 for cmd in munged mungekey slurmctld slurmd sbatch squeue sinfo; do
@@ -114,20 +114,18 @@ else
     not_ok "hybrid job: sbatch --wait failed" "$(cat "$T/sbatch.out")" "$(cat "$T"/leash-hybrid-*.log 2> /dev/null)"
 fi
 
-# The array, submitted from the build directory (leash not on PATH): one document per
-# strategy, each naming its algorithm.
-if (cd "$BIN" && sbatch --wait --chdir="$T" --cpus-per-task=2 --time=5 \
-    --export=ALL,LEASH_OUT_DIR="$T",LEASH_ARGS="${small[*]}" \
-    "$JOBS/leash-compare.sbatch") > "$T/sbatch.out" 2>&1; then
-    missing=
-    for algo in SEQ SYNC ASYNC HOG LSH; do
-        f=$(ls "$T"/leash-compare-*-"$algo".json 2> /dev/null | head -1)
-        [ -n "$f" ] && grep -q "\"algorithm\": \"$algo\"" "$f" || missing="$missing $algo"
-    done
-    if [ -z "$missing" ]; then ok "comparison array: one result per strategy"
-    else not_ok "comparison array" "no result for:$missing" "$(cat "$T"/leash-compare-*.log 2> /dev/null)"; fi
+# leash-sweep --slurm: a 2 strategies x 2 step sizes x 2 seeds grid as one array job
+# (one task per cell), then the same command again, which finds every cell finished and
+# submits nothing.
+SWEEP=${LEASH_SWEEP:-$(cd "$(dirname "$0")/../tools" && pwd)/leash-sweep}
+sweep=(-a SEQ,LSH -l 0.05,0.1 --repeats 2 --out "$T/sweep" --leash "$BIN/leash" --slurm --wait --time=5
+       -- "${small[@]}")
+if (cd "$T/elsewhere" && "$SWEEP" "${sweep[@]}") > "$T/sweep.out" 2> "$T/sweep.err" &&
+   [ "$(grep -l '"status": "complete"' "$T"/sweep/*.json 2> /dev/null | wc -l)" -eq 8 ] &&
+   (cd "$T/elsewhere" && "$SWEEP" "${sweep[@]}") 2> "$T/sweep2.err" && grep -q "all 8 cells finished" "$T/sweep2.err"; then
+    ok "leash-sweep --slurm: 8 cells as one array job, all complete; run again, nothing to submit"
 else
-    not_ok "comparison array: sbatch --wait failed" "$(cat "$T/sbatch.out")"
+    not_ok "leash-sweep --slurm" "$(cat "$T/sweep.err" "$T/sweep2.err" 2> /dev/null)" "$(cat "$T"/sweep/slurm-*.log 2> /dev/null | tail -5)"
 fi
 
 # The multi-node job on this one node: its layout read from leash --topology.

@@ -1,4 +1,4 @@
-/* Staleness-adaptive step sizes against their definitions. */
+/* Staleness-adaptive step sizes against their definitions (doc/design.md, section 4). */
 #include "leash/error.h"
 #include "sync/stepsize_internal.h"
 #include "tap.h"

@@ -280,6 +280,11 @@ static void test_gather(void)
         for (int j = 0; j < 3; ++j)
             ASSERT_DBL_NEAR(x[i * 3 + j], pixels[idx[i] * 3 + j] / 255.0, 1e-7);
     }
+    /* --input-scale raw: the bytes themselves, exactly (as the authors' tool feeds them). */
+    leash_input_map raw;
+    leash_input_map_raw(&raw, 1);
+    leash_dataset_gather(x, y, &d, &raw, idx, 5);
+    for (int i = 0; i < 5 * 3; ++i) ASSERT_TRUE(x[i] == (float)pixels[idx[i / 3] * 3 + i % 3]);
 
     /* Larger samples (the vectorized path), in a shuffled order. */
     leash_dataset tr, te;

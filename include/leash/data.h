@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct leash_dataset {
     uint8_t *pixels; /* n * h * w * c bytes, sample-major, each sample in HWC order */
     uint8_t *labels; /* n labels, each < nclasses */
@@ -77,8 +81,10 @@ typedef struct leash_input_map {
     float shift[LEASH_MAX_CHANNELS];
 } leash_input_map;
 
-/* x = byte / 255, in [0, 1]. */
+/* x = byte / 255, in [0, 1] (torchvision's ToTensor). */
 void leash_input_map_unit(leash_input_map *map, int c);
+/* x = byte, in [0, 255]: what the paper authors' tool feeds its MNIST-family models. */
+void leash_input_map_raw(leash_input_map *map, int c);
 /* Zero mean and unit variance per channel over all of d's pixels (the training set's,
  * applied to every split), as torchvision's Normalize does with precomputed statistics.
  * A constant channel is only shifted. */
@@ -89,4 +95,7 @@ void leash_input_map_standardize(leash_input_map *map, const leash_dataset *d);
 void leash_dataset_gather(float *x, int *y, const leash_dataset *d, const leash_input_map *map,
                           const uint32_t *idx, int b);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

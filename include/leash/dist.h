@@ -7,6 +7,17 @@
 #ifndef LEASH_DIST_H
 #define LEASH_DIST_H
 
+/* leash_dist_abort does not return: C11's _Noreturn, C++11's attribute. */
+#ifdef __cplusplus
+#define LEASH_NORETURN [[noreturn]]
+#else
+#define LEASH_NORETURN _Noreturn
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Nonzero if an MPI launcher (mpirun, srun --mpi=pmix, mpiexec) started this process. */
 int leash_dist_launched(void);
 
@@ -23,7 +34,7 @@ void leash_dist_finalize(void);
 
 /* End every rank of the job with code (MPI_Abort), or just this process without MPI.
  * For failures that other ranks cannot learn of at a collective step. */
-_Noreturn void leash_dist_abort(int code);
+LEASH_NORETURN void leash_dist_abort(int code);
 
 /* Collective: among the ranks on this node that pass the same cpuset (as text), this
  * rank's index and their count (0 and 1 without MPI), for leash_cpuset_share. */
@@ -49,4 +60,7 @@ int leash_dist_check_same(long value);
  * failure learned it: what a rank told LEASH_EPEER exits with. */
 int leash_dist_peer_error(void);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,4 +1,6 @@
-/* leash: consistent lock-free parallel SGD (Leashed-SGD) and its baselines. */
+/* leash: consistent lock-free parallel SGD (Leashed-SGD) and its baselines.
+ *
+ * Declares nothing itself; each header it includes has its own extern "C" guards. */
 #ifndef LEASH_LEASH_H
 #define LEASH_LEASH_H
 

@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define LEASH_MAX_LAYERS 16
 #define LEASH_MAX_TENSORS 16
 
@@ -101,4 +105,7 @@ void leash_model_evaluate(const leash_model *m, const float *params, leash_works
 float leash_model_gradient(const leash_model *m, const float *params, float *grads,
                            leash_workspace *ws, int b);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

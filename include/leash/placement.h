@@ -8,6 +8,10 @@
 
 #include <hwloc.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum leash_place_policy {
     LEASH_PLACE_COMPACT, /* fill cores in topology order: neighbours share caches and memory */
     LEASH_PLACE_SCATTER  /* deal cores round-robin over the NUMA nodes: spread bandwidth */
@@ -57,4 +61,7 @@ int leash_cpuset_share(hwloc_topology_t topo, hwloc_bitmap_t cpuset, int index, 
  * allowed cpuset when the process is not bound (*cpuset, to free with hwloc_bitmap_free). */
 int leash_topology_load(hwloc_topology_t *topo, hwloc_bitmap_t *cpuset);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct leash_rng {
     uint64_t s[4];
 } leash_rng;
@@ -20,4 +24,7 @@ double leash_rng_normal(leash_rng *rng);
 /* Uniformly random permutation of idx[0..n) in place (Fisher-Yates). */
 void leash_rng_shuffle_u32(leash_rng *rng, uint32_t *idx, size_t n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -8,6 +8,10 @@
 #include "leash/data.h"
 #include "leash/nn.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum leash_algorithm {
     LEASH_ALGO_SEQ,
     LEASH_ALGO_SYNC,
@@ -54,6 +58,10 @@ typedef struct leash_config {
      * final averaging). */
     long avg_every;
     double avg_period;
+    /* Blocking rounds (avg_every only): every rank's workers pause at exactly each
+     * avg_every-th update and the ranks average between segments, so that SEQ and SYNC
+     * runs repeat bit for bit; 0: overlapped rounds (the workers never wait). */
+    int avg_blocking;
     /* Checkpoints (doc/file-formats.md): written to checkpoint (NULL: none) every
      * checkpoint_every updates and/or every checkpoint_period seconds (0: not by that
      * measure), at the end of a run stopped early, and at the end of a complete run.
@@ -66,6 +74,9 @@ typedef struct leash_config {
     int resume_auto; /* resume from checkpoint if that file exists (rank 0 looks), else start */
     /* The data set's kind, for checkpoints' identity checks and their messages. */
     leash_dataset_kind dataset;
+    /* The loss trace: a point every trace_every updates (of this rank); 0: the default,
+     * about 20 points per epoch; negative: no trace. */
+    long trace_every;
     /* Input scaling to use; NULL: standardize with the training set's statistics. Ranks
      * pass the map of the whole training set so that all shards are scaled alike. */
     const leash_input_map *input_map;
@@ -87,7 +98,22 @@ typedef struct leash_epoch_stats {
     double test_accuracy; /* fraction of the test set classified correctly */
     double time_s;        /* wall time of the epoch's training (evaluation excluded) */
     uint64_t updates;     /* updates applied during the epoch */
+    /* Contention during the epoch (all ranks): staleness of its updates, failed CAS per
+     * gradient published, and the most versions the strategy held by its end. */
+    double staleness_mean;
+    int staleness_max;
+    double failed_cas_rate;
+    uint64_t live_versions;
 } leash_epoch_stats;
+
+/* One point of the loss trace: after `updates` updates of this rank, `time_s` seconds of
+ * training into the run (evaluation excluded), the mean mini-batch training loss of the
+ * gradients computed since the previous point. */
+typedef struct leash_trace_point {
+    double time_s;
+    uint64_t updates;
+    double loss;
+} leash_trace_point;
 
 typedef struct leash_result {
     leash_model model;
@@ -95,7 +121,14 @@ typedef struct leash_result {
     int nepochs;
     leash_epoch_stats *epochs;
     double time_s; /* wall time of all epochs' training */
-    double time_to_target_s; /* training time until the target loss was reached; < 0 if not */
+    /* When the loss trace first reached the target loss (linearly interpolated between
+     * its points; without a trace, the end of the epoch that reached it); < 0 if never. */
+    double time_to_target_s;
+    double updates_to_target;
+    /* The loss trace (this rank's; trace_every updates apart). */
+    long trace_every;
+    size_t ntrace;
+    leash_trace_point *trace;
     double eval_time_s;
     uint64_t updates;
     uint64_t samples; /* samples whose gradients were applied */
@@ -180,4 +213,7 @@ const char *leash_dataset_name(leash_dataset_kind k);
  * are refused before anything is allocated. */
 uint64_t leash_memory_total(void);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

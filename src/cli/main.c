@@ -52,11 +52,18 @@ static int fail_agreed(int rc)
     return rc == LEASH_EPEER ? exit_code_for(leash_dist_peer_error()) : fail(rc);
 }
 
-/* This rank's shard of train (all of it for one rank), scaled with the statistics of the
- * whole training set so that every shard is mapped alike. */
-static int take_shard(leash_dataset *train, leash_input_map *map, uint64_t seed)
+/* This rank's shard of train (all of it for one rank), scaled as --input-scale says;
+ * standardized with the statistics of the whole training set, so that every shard is
+ * mapped alike. */
+static int take_shard(leash_dataset *train, leash_input_map *map, leash_input_scale scale,
+                      uint64_t seed)
 {
-    leash_input_map_standardize(map, train);
+    if (scale == LEASH_SCALE_UNIT)
+        leash_input_map_unit(map, train->c);
+    else if (scale == LEASH_SCALE_RAW)
+        leash_input_map_raw(map, train->c);
+    else
+        leash_input_map_standardize(map, train);
     if (leash_dist_size() == 1) return 0;
     leash_dataset shard;
     int rc = leash_dataset_shard(&shard, train, leash_dist_rank(), leash_dist_size(), seed);
@@ -64,6 +71,20 @@ static int take_shard(leash_dataset *train, leash_input_map *map, uint64_t seed)
     leash_dataset_free(train);
     *train = shard;
     return 0;
+}
+
+/* A data directory the user did not choose: say whose default it is and how to choose. */
+static int hint_default_dir(int rc, const leash_options *o)
+{
+    if (rc != LEASH_EIO || o->data_dir || o->dataset == LEASH_DATA_SYNTH) return rc;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", leash_last_error());
+    return leash_fail(rc,
+                      "%s; it is the default directory of -D %s%s: give another with --data-dir",
+                      msg, leash_dataset_name(o->dataset),
+                      o->dataset == LEASH_DATA_FASHION_MNIST
+                          ? ", filled by the Debian package dataset-fashion-mnist"
+                          : "");
 }
 
 static int load_data(const leash_options *o, const char *dir, leash_dataset *train,
@@ -119,16 +140,43 @@ static void print_plan(FILE *f, const leash_placement *plan, int policy)
             plan->nworkers, plan->nworkers == 1 ? "" : "s", plan->nworkers == 1 ? "" : "s");
     for (int i = 0; i < plan->nworkers; ++i)
         fprintf(f, "%s%d", i ? "," : " ", plan->workers[i].pu);
-    fprintf(f, " (%d cores, %d PUs available), model on NUMA node %d\n", plan->cores, plan->pus,
-            plan->model_numa);
+    fprintf(f, " (%d core%s, %d PU%s available), model on NUMA node %d\n", plan->cores,
+            plan->cores == 1 ? "" : "s", plan->pus, plan->pus == 1 ? "" : "s", plan->model_numa);
 }
 
-/* --topology: what leash sees and what it would do with -n and --placement. */
-static void print_topology(hwloc_topology_t topo, hwloc_const_bitmap_t cpuset,
-                           const leash_placement *plan, int policy)
+/* For a plan with more workers than PUs: how to give the process the PUs it needs. With
+ * sharers > 1, ranks on this node were given the same cpuset and split it. */
+static void more_pus_hint(char *buf, size_t len, hwloc_topology_t topo, const leash_placement *plan,
+                          int sharers)
+{
+    const int machine = hwloc_bitmap_weight(hwloc_topology_get_allowed_cpuset(topo));
+    const int m = plan->nworkers;
+    if (machine < m)
+        snprintf(buf, len, "; this machine has %d PUs: use fewer workers (-n)", machine);
+    else if (sharers > 1)
+        snprintf(buf, len,
+                 "; the %d ranks on this node split its cores: start fewer per node, or fewer "
+                 "workers (-n)",
+                 sharers);
+    else if (leash_dist_launched())
+        snprintf(buf, len,
+                 "; give each rank %d cores: mpirun --map-by slot:PE=%d (or --bind-to none, and "
+                 "the ranks on a node split its cores), srun --cpus-per-task=%d",
+                 m, m, m);
+    else
+        snprintf(buf, len, "; this process was given %d of this machine's %d PUs", plan->pus,
+                 machine);
+}
+
+/* --topology: what leash sees and what it would do with -n and --placement: the cpuset
+ * the launcher gave, this rank's share of it when ranks on the node were given the same
+ * one (sharers of them), and the plan on that share. */
+static void print_topology(hwloc_topology_t topo, hwloc_const_bitmap_t given,
+                           hwloc_const_bitmap_t cpuset, int sharers, const leash_placement *plan,
+                           int policy)
 {
     char *set = NULL;
-    hwloc_bitmap_list_asprintf(&set, cpuset);
+    hwloc_bitmap_list_asprintf(&set, given);
     printf("machine: %d package%s, %d NUMA node%s, %d cores, %d PUs\n",
            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE),
            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PACKAGE) == 1 ? "" : "s",
@@ -137,26 +185,37 @@ static void print_topology(hwloc_topology_t topo, hwloc_const_bitmap_t cpuset,
            hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE), hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU));
     printf("cpuset given to this process: %s\n", set ? set : "?");
     free(set);
+    if (sharers > 1) {
+        set = NULL;
+        hwloc_bitmap_list_asprintf(&set, cpuset);
+        printf("shared by the %d ranks on this node given it: rank %d uses %s\n", sharers,
+               leash_dist_rank(), set ? set : "?");
+        free(set);
+    }
     print_plan(stdout, plan, policy);
     for (int i = 0; i < plan->nworkers; ++i)
         printf("  worker %d: PU %d, core %d, NUMA node %d\n", i, plan->workers[i].pu,
                plan->workers[i].core, plan->workers[i].numa);
-    if (plan->oversubscribed)
-        printf("oversubscribed: %d workers share %d PUs\n", plan->nworkers, plan->pus);
+    if (plan->oversubscribed) {
+        char hint[256];
+        more_pus_hint(hint, sizeof hint, topo, plan, sharers);
+        printf("oversubscribed: %d workers share %d PU%s%s\n", plan->nworkers, plan->pus,
+               plan->pus == 1 ? "" : "s", hint);
+    }
 }
 
 /* Ranks on one node given the same cpuset split it, instead of all planning their
- * workers onto its first cores. Collective: a rank without a topology (topo NULL) takes
- * part all the same. */
-static int share_cpuset(hwloc_topology_t topo, hwloc_bitmap_t cpuset)
+ * workers onto its first cores; *count gets how many ranks share it. Collective: a rank
+ * without a topology (topo NULL) takes part all the same. */
+static int share_cpuset(hwloc_topology_t topo, hwloc_bitmap_t cpuset, int *count)
 {
     char *text = NULL;
     if (topo && hwloc_bitmap_list_asprintf(&text, cpuset) < 0) text = NULL;
-    int index, count;
-    int rc = leash_dist_node_peers(text ? text : "", &index, &count);
+    int index;
+    int rc = leash_dist_node_peers(text ? text : "", &index, count);
     free(text);
     if (rc || !topo) return rc;
-    return leash_cpuset_share(topo, cpuset, index, count);
+    return leash_cpuset_share(topo, cpuset, index, *count);
 }
 
 
@@ -302,7 +361,7 @@ static int evaluate(const leash_options *o)
         return fail_agreed(rc);
     }
     double loss = 0, acc = 0;
-    rc = load_test(o, dir, &test);
+    rc = hint_default_dir(load_test(o, dir, &test), o);
     if (rc == 0)
         rc = leash_evaluate(&sm.model, sm.params, &sm.map, &test, sm.eval_batch, sm.eval_ranks,
                             &loss, &acc);
@@ -366,17 +425,19 @@ static int run(int argc, char **argv)
     leash_placement plan = {0};
     int policy = o.placement < 0 ? LEASH_PLACE_COMPACT : o.placement;
     rc = leash_topology_load(&topo, &cpuset);
-    if (!o.topology) {
-        int shared = share_cpuset(topo, cpuset);
-        if (rc == 0) rc = shared;
-    }
+    /* --topology shows the cpuset as given and the share the run would use. */
+    hwloc_bitmap_t given = rc == 0 && o.topology ? hwloc_bitmap_dup(cpuset) : NULL;
+    int sharers = 1;
+    int shared = share_cpuset(topo, cpuset, &sharers);
+    if (rc == 0) rc = shared;
     if (rc == 0) rc = leash_placement_plan(&plan, topo, cpuset, o.cfg.threads, (leash_place_policy)policy);
     if (o.topology) {
         int status = 0;
         if (rc)
             status = fail(rc);
         else if (root)
-            print_topology(topo, cpuset, &plan, o.placement);
+            print_topology(topo, given ? given : cpuset, cpuset, sharers, &plan, o.placement);
+        hwloc_bitmap_free(given);
         leash_placement_free(&plan);
         hwloc_bitmap_free(cpuset);
         if (topo) hwloc_topology_destroy(topo);
@@ -401,8 +462,8 @@ static int run(int argc, char **argv)
     rc = 0;
     if (root) rc = check_result_path(&o);
     if (root && !rc && o.save_model) rc = leash_check_writable(o.save_model, "--save-model");
-    if (rc == 0) rc = load_data(&o, dir, &train, &test);
-    if (rc == 0) rc = take_shard(&train, &map, o.cfg.seed);
+    if (rc == 0) rc = hint_default_dir(load_data(&o, dir, &train, &test), &o);
+    if (rc == 0) rc = take_shard(&train, &map, o.input_scale, o.cfg.seed);
     int agreed = leash_dist_agree(rc);
     if (agreed == 0) agreed = leash_report_hosts(&hosts);
     if (agreed) {
@@ -423,8 +484,10 @@ static int run(int argc, char **argv)
         if (plan.nworkers) print_plan(stderr, &plan, o.placement);
     }
     if (plan.oversubscribed && o.placement >= 0) {
-        char text[96];
-        snprintf(text, sizeof text, "%d workers on %d PUs: oversubscribed", plan.nworkers, plan.pus);
+        char hint[256], text[352];
+        more_pus_hint(hint, sizeof hint, topo, &plan, sharers);
+        snprintf(text, sizeof text, "%d workers on %d PU%s: oversubscribed%s", plan.nworkers,
+                 plan.pus, plan.pus == 1 ? "" : "s", hint);
         message("warning: ", text);
     }
     if (o.placement >= 0) {
@@ -491,8 +554,9 @@ int main(int argc, char **argv)
     catch_signals();
     int status = run(argc, argv);
     leash_dist_finalize();
-    /* What --help, --version or --topology printed must have arrived. */
-    if (fflush(stdout) != 0 && status == 0) {
+    /* What --help, --version or --topology printed must have arrived (a write that failed
+     * before the final flush left only the error indicator set). */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && status == 0) {
         fprintf(stderr, "leash: standard output: %s\n", strerror(errno));
         status = EXIT_RUNTIME;
     }

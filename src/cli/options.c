@@ -16,6 +16,7 @@ enum {
     OPT_SEED,
     OPT_AVG_EVERY,
     OPT_AVG_PERIOD,
+    OPT_AVG_MODE,
     OPT_OUTPUT,
     OPT_HOLDOUT,
     OPT_INIT,
@@ -33,6 +34,8 @@ enum {
     OPT_RESUME,
     OPT_SAVE_MODEL,
     OPT_EVALUATE,
+    OPT_TRACE_EVERY,
+    OPT_INPUT_SCALE,
     OPT_HELP,
     OPT_VERSION
 };
@@ -56,6 +59,7 @@ static const struct option long_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"avg-every", required_argument, NULL, OPT_AVG_EVERY},
     {"avg-period", required_argument, NULL, OPT_AVG_PERIOD},
+    {"avg-mode", required_argument, NULL, OPT_AVG_MODE},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"holdout", required_argument, NULL, OPT_HOLDOUT},
     {"init", required_argument, NULL, OPT_INIT},
@@ -73,6 +77,8 @@ static const struct option long_options[] = {
     {"resume", required_argument, NULL, OPT_RESUME},
     {"save-model", required_argument, NULL, OPT_SAVE_MODEL},
     {"evaluate", required_argument, NULL, OPT_EVALUATE},
+    {"trace-every", required_argument, NULL, OPT_TRACE_EVERY},
+    {"input-scale", required_argument, NULL, OPT_INPUT_SCALE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -96,8 +102,8 @@ void leash_options_usage(FILE *out)
         "  -r N        mini-batch gradients per epoch, all threads together (default:\n"
         "              training samples / batch size, one pass over the data)\n"
         "  -b N        mini-batch size (default 512)\n"
-        "  -l X        step size for the MEAN loss over a batch (default 0.5); the paper\n"
-        "              authors' tool sums the loss, so its -l x is our -l x*b\n"
+        "  -l X        step size for the MEAN loss over a batch (default 0.5), as in the\n"
+        "              paper authors' tool; its inputs differ: see --input-scale\n"
         "  -m X        momentum, 0 <= X < 1 (default 0)\n"
         "  -D NAME     MNIST, FASHION-MNIST, CIFAR10 or SYNTH (default FASHION-MNIST)\n"
         "  -t POLICY   staleness-adaptive step: NONE, INVERSE, TAIL or FLEET (default NONE)\n"
@@ -109,6 +115,10 @@ void leash_options_usage(FILE *out)
         "  --holdout N         use only the test split: its last N samples are the test set,\n"
         "                      the samples before them the training set\n"
         "  --seed N            seed for initialization, shuffling and SYNTH (default 1)\n"
+        "  --input-scale S     pixels to inputs: standardize (per channel, with the\n"
+        "                      training set's mean and deviation; default), unit (/255,\n"
+        "                      as torchvision's ToTensor) or raw (0-255, as the paper\n"
+        "                      authors' tool feeds MNIST and Fashion-MNIST)\n"
         "  --init NAME         weight initialization: NORMAL (N(0, 0.01^2)), HE or GLOROT\n"
         "  --activation NAME   MLP hidden activation: RELU or SIGMOID (default RELU)\n"
         "  --synth-train N     SYNTH training samples (default 6000)\n"
@@ -122,6 +132,9 @@ void leash_options_usage(FILE *out)
         "  --avg-every K       under MPI, average the ranks' models every K local updates\n"
         "                      (default 0: only once, at the end)\n"
         "  --avg-period S      ... and/or every S seconds (default 0: not by time)\n"
+        "  --avg-mode MODE     overlapped (default: the workers never wait for a round) or\n"
+        "                      blocking (they pause at exactly every K-th update while the\n"
+        "                      ranks average: SEQ and SYNC then repeat bit for bit)\n"
         "  --output FILE       write the JSON result document to FILE (default stdout),\n"
         "                      rewritten after every epoch\n"
         "  --checkpoint FILE   write checkpoints to FILE: at the end of the run, when it is\n"
@@ -131,6 +144,8 @@ void leash_options_usage(FILE *out)
         "  --resume FILE       continue the run a checkpoint holds (same configuration,\n"
         "                      data and ranks); --resume auto: from --checkpoint's file if\n"
         "                      it exists, else start afresh (one command line for requeues)\n"
+        "  --trace-every N     a point of the loss trace every N updates (default: about\n"
+        "                      20 an epoch; 0: no trace)\n"
         "  --save-model FILE   save the final model (architecture, parameters, scaling)\n"
         "  --evaluate FILE     score a saved model or a checkpoint on the test set of -D\n"
         "                      and --data-dir, print {test_loss, test_accuracy}, and exit\n"
@@ -289,6 +304,8 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     static const char *const inits[] = {"NORMAL", "HE", "GLOROT"};
     static const char *const activations[] = {"RELU", "SIGMOID"};
     static const char *const placements[] = {"compact", "scatter", "none"};
+    static const char *const scalings[] = {"standardize", "unit", "raw"};
+    static const char *const avg_modes[] = {"overlapped", "blocking"};
 
     memset(o, 0, sizeof *o);
     leash_config_defaults(&o->cfg);
@@ -343,6 +360,10 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
             if ((rc = parse_long(opt, optarg, 0, LONG_MAX, &v)) == 0) c->seed = (uint64_t)v;
             break;
         case OPT_AVG_EVERY: rc = parse_long(opt, optarg, 0, LONG_MAX, &c->avg_every); break;
+        case OPT_AVG_MODE:
+            if ((rc = parse_choice(opt, optarg, "averaging mode", avg_modes, 2, &choice)) == 0)
+                c->avg_blocking = choice;
+            break;
         case OPT_AVG_PERIOD:
             /* Bounded like --checkpoint-period: a deadline must stay a representable time. */
             rc = parse_double(opt, optarg, 0.0, 1, 1e9, 1, &c->avg_period);
@@ -378,6 +399,14 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case OPT_RESUME: o->resume = optarg; break;
         case OPT_SAVE_MODEL: o->save_model = optarg; break;
         case OPT_EVALUATE: o->evaluate = optarg; break;
+        case OPT_INPUT_SCALE:
+            if ((rc = parse_choice(opt, optarg, "input scaling", scalings, 3, &choice)) == 0)
+                o->input_scale = (leash_input_scale)choice;
+            break;
+        case OPT_TRACE_EVERY:
+            /* 0 switches the trace off; the library's 0 means its default. */
+            if ((rc = parse_long(opt, optarg, 0, LONG_MAX, &v)) == 0) c->trace_every = v ? v : -1;
+            break;
         case OPT_TARGET_LOSS:
             rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
             break;
@@ -392,6 +421,9 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     if (optind < argc)
         return leash_fail(LEASH_EINVAL, "%s: unexpected argument (see leash --help)", argv[optind]);
     c->dataset = o->dataset;
+    if (c->avg_blocking && (c->avg_period > 0 || c->avg_every == 0))
+        return leash_fail(LEASH_EINVAL, "--avg-mode blocking: rounds come every --avg-every K updates%s",
+                          c->avg_period > 0 ? ", not by time (drop --avg-period)" : "; give K");
     if (!c->checkpoint && (c->checkpoint_every || c->checkpoint_period))
         return leash_fail(LEASH_EINVAL, "--checkpoint-%s: needs --checkpoint FILE",
                           c->checkpoint_every ? "every" : "period");

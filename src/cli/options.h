@@ -10,6 +10,9 @@
  * follow 256). */
 #define LEASH_OPTIONS_MAX 320
 
+/* --input-scale: how pixel bytes become inputs. */
+typedef enum leash_input_scale { LEASH_SCALE_STANDARDIZE, LEASH_SCALE_UNIT, LEASH_SCALE_RAW } leash_input_scale;
+
 typedef struct leash_options {
     leash_config cfg;
     leash_dataset_kind dataset; /* -D */
@@ -19,6 +22,7 @@ typedef struct leash_options {
     const char *save_model;     /* --save-model */
     const char *evaluate;       /* --evaluate: score this saved model and exit */
     long holdout;               /* --holdout: 0, or test samples taken from the test split */
+    leash_input_scale input_scale;
     long synth_train, synth_test;
     int placement;      /* --placement: LEASH_PLACE_COMPACT/SCATTER, or -1 for none */
     int topology;       /* --topology: print the topology and the plan, then exit */

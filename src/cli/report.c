@@ -144,10 +144,13 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_kv_string(j, "dataset", leash_dataset_name(o->dataset));
     leash_json_kv_string(j, "data_dir", info->data_dir);
     leash_json_kv_int(j, "holdout", o->holdout);
+    static const char *const scalings[] = {"standardize", "unit", "raw"};
+    leash_json_kv_string(j, "input_scale", scalings[o->input_scale]);
     leash_json_kv_int(j, "train_samples", (int64_t)info->ntrain);
     leash_json_kv_int(j, "test_samples", (int64_t)info->ntest);
     leash_json_kv_int(j, "avg_every", c->avg_every);
     leash_json_kv_double(j, "avg_period_s", c->avg_period);
+    leash_json_kv_string(j, "avg_mode", c->avg_blocking ? "blocking" : "overlapped");
     leash_json_end_object(j);
 }
 
@@ -169,7 +172,7 @@ static void write_final(leash_json *j, const leash_result *res, const leash_rank
     double time_s = ranks_max(t, LEASH_RANK_TIME), samples = ranks_sum(t, LEASH_RANK_SAMPLES);
     double updates = ranks_sum(t, LEASH_RANK_UPDATES);
     /* A run stopped before its first epoch ended has no figures yet (null). */
-    const leash_epoch_stats none = {0, NAN, NAN, NAN, 0.0, 0};
+    const leash_epoch_stats none = {.train_loss = NAN, .test_loss = NAN, .test_accuracy = NAN};
     const leash_epoch_stats *last = res->nepochs ? &res->epochs[res->nepochs - 1] : &none;
     leash_json_key(j, "final");
     leash_json_begin_object(j);
@@ -178,10 +181,13 @@ static void write_final(leash_json *j, const leash_result *res, const leash_rank
     leash_json_kv_double(j, "test_accuracy", last->test_accuracy);
     leash_json_kv_double(j, "time_s", time_s);
     leash_json_kv_double(j, "eval_time_s", res->eval_time_s);
-    if (res->time_to_target_s >= 0)
+    if (res->time_to_target_s >= 0) {
         leash_json_kv_double(j, "time_to_target_s", res->time_to_target_s);
-    else
+        leash_json_kv_double(j, "updates_to_target", res->updates_to_target);
+    } else {
         leash_json_kv_null(j, "time_to_target_s");
+        leash_json_kv_null(j, "updates_to_target");
+    }
     leash_json_kv_uint(j, "updates", (uint64_t)updates);
     leash_json_kv_double(j, "samples_per_s", time_s > 0 ? samples / time_s : 0);
     leash_json_kv_double(j, "updates_per_s", time_s > 0 ? updates / time_s : 0);
@@ -412,9 +418,29 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
         leash_json_kv_double(&j, "test_accuracy", s->test_accuracy);
         leash_json_kv_double(&j, "time_s", s->time_s);
         leash_json_kv_uint(&j, "updates", s->updates);
+        leash_json_kv_double(&j, "staleness_mean", s->staleness_mean);
+        leash_json_kv_int(&j, "staleness_max", s->staleness_max);
+        leash_json_kv_double(&j, "failed_cas_rate", s->failed_cas_rate);
+        leash_json_kv_uint(&j, "live_versions", s->live_versions);
         leash_json_end_object(&j);
     }
     leash_json_end_array(&j);
+
+    /* [time_s, updates, loss] triples: compact, for plotting. */
+    leash_json_key(&j, "trace");
+    leash_json_begin_object(&j);
+    leash_json_kv_int(&j, "every", res->trace_every);
+    leash_json_key(&j, "points");
+    leash_json_begin_array(&j);
+    for (size_t k = 0; k < res->ntrace; ++k) {
+        leash_json_begin_inline_array(&j);
+        leash_json_double(&j, res->trace[k].time_s);
+        leash_json_uint(&j, res->trace[k].updates);
+        leash_json_double(&j, res->trace[k].loss);
+        leash_json_end_array(&j);
+    }
+    leash_json_end_array(&j);
+    leash_json_end_object(&j);
 
     write_final(&j, res, t, memory_floor(o, info, res));
     write_sync(&j, o, res, t);

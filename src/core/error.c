@@ -4,7 +4,7 @@
 #include "core/error_internal.h"
 
 /* Per thread, so that workers reporting errors never race on one buffer. */
-static _Thread_local char last_error[512];
+static _Thread_local char last_error[1024];
 
 const char *leash_strerror(int err)
 {

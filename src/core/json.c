@@ -9,7 +9,11 @@ void leash_json_init(leash_json *j, FILE *out)
     j->depth = 0;
     j->count[0] = 0;
     j->after_key = 0;
+    j->inline_from = 0;
 }
+
+/* Whether values at the current level go on one line. */
+static int on_one_line(const leash_json *j) { return j->inline_from && j->depth >= j->inline_from; }
 
 static void indent(leash_json *j)
 {
@@ -25,8 +29,12 @@ static void before_value(leash_json *j)
         return;
     }
     if (j->depth > 0) {
-        if (j->count[j->depth]++) fputc(',', j->out);
-        indent(j);
+        const int later = j->count[j->depth]++ > 0;
+        if (later) fputc(',', j->out);
+        if (!on_one_line(j))
+            indent(j);
+        else if (later)
+            fputc(' ', j->out);
     }
 }
 
@@ -40,9 +48,10 @@ static void open_level(leash_json *j, char c)
 
 static void close_level(leash_json *j, char c)
 {
-    int had_values = j->count[j->depth] > 0;
+    const int had_values = j->count[j->depth] > 0, one_line = on_one_line(j);
     if (j->depth > 0) --j->depth;
-    if (had_values) indent(j);
+    if (had_values && !one_line) indent(j);
+    if (j->inline_from > j->depth) j->inline_from = 0;
     fputc(c, j->out);
     if (j->depth == 0) fputc('\n', j->out);
 }
@@ -51,6 +60,11 @@ void leash_json_begin_object(leash_json *j) { open_level(j, '{'); }
 void leash_json_end_object(leash_json *j) { close_level(j, '}'); }
 void leash_json_begin_array(leash_json *j) { open_level(j, '['); }
 void leash_json_end_array(leash_json *j) { close_level(j, ']'); }
+void leash_json_begin_inline_array(leash_json *j)
+{
+    open_level(j, '[');
+    if (!j->inline_from) j->inline_from = j->depth;
+}
 
 static void write_escaped(FILE *out, const char *s)
 {

@@ -13,6 +13,7 @@ typedef struct leash_json {
     int depth;
     int count[LEASH_JSON_MAX_DEPTH]; /* values written so far at each open level */
     int after_key;                   /* a key was written; its value comes next */
+    int inline_from;                 /* levels from this depth on go on one line; 0: none */
 } leash_json;
 
 void leash_json_init(leash_json *j, FILE *out);
@@ -20,6 +21,8 @@ void leash_json_begin_object(leash_json *j);
 void leash_json_end_object(leash_json *j);
 void leash_json_begin_array(leash_json *j);
 void leash_json_end_array(leash_json *j);
+/* An array written on one line, nested values included (close it with end_array). */
+void leash_json_begin_inline_array(leash_json *j);
 void leash_json_key(leash_json *j, const char *key);
 void leash_json_string(leash_json *j, const char *s);
 void leash_json_double(leash_json *j, double v);

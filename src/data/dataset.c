@@ -9,6 +9,7 @@
 #include "data/file_internal.h"
 #include "leash/data.h"
 #include "leash/rng.h"
+#include "leash/train.h"
 
 #define CIFAR_TRAIN_BATCHES 5
 
@@ -46,6 +47,12 @@ void leash_input_map_unit(leash_input_map *map, int c)
 {
     *map = (leash_input_map){.c = c};
     for (int k = 0; k < c && k < LEASH_MAX_CHANNELS; ++k) map->scale[k] = 1.0f / 255.0f;
+}
+
+void leash_input_map_raw(leash_input_map *map, int c)
+{
+    *map = (leash_input_map){.c = c};
+    for (int k = 0; k < c && k < LEASH_MAX_CHANNELS; ++k) map->scale[k] = 1.0f;
 }
 
 void leash_input_map_standardize(leash_input_map *map, const leash_dataset *d)
@@ -159,8 +166,22 @@ static int present(const char *path)
     return stat(path, &st) == 0 || errno != ENOENT;
 }
 
+/* The files a dataset is read from, for the messages about a directory that lacks them. */
+static const char *expected_files(leash_dataset_kind kind)
+{
+    return kind == LEASH_DATA_CIFAR10
+               ? "binary version: data_batch_1.bin to data_batch_5.bin and test_batch.bin"
+               : "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                 "t10k-labels-idx1-ubyte, each plain or .gz";
+}
+
+/* Fail with code, the message fmt's text followed by what the directory should hold. */
+#define fail_missing(code, kind, fmt, ...)                                                    \
+    leash_fail(code, fmt "; the directory should hold %s's %s", __VA_ARGS__,                  \
+               leash_dataset_name(kind), expected_files(kind))
+
 /* IDX file name in dir, plain preferred over name.gz. */
-static int find_idx(char **out, const char *dir, const char *name)
+static int find_idx(char **out, const char *dir, const char *name, leash_dataset_kind kind)
 {
     char *plain, *gz;
     int rc = leash_path_join(&plain, dir, name);
@@ -178,7 +199,7 @@ static int find_idx(char **out, const char *dir, const char *name)
         *out = gz;
         return 0;
     }
-    rc = leash_fail(LEASH_EIO, "%s: not found (nor %s)", gz, plain);
+    rc = fail_missing(LEASH_EIO, kind, "%s: not found (nor %s)", gz, plain);
     free(gz);
     free(plain);
     return rc;
@@ -205,8 +226,8 @@ static int find_files(split_files *f, leash_dataset_kind kind, const char *dir, 
             split == LEASH_SPLIT_TRAIN ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
         const char *labels =
             split == LEASH_SPLIT_TRAIN ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
-        if ((rc = find_idx(&f->paths[0], dir, images)) == 0) f->n = 1;
-        if (rc == 0 && (rc = find_idx(&f->paths[1], dir, labels)) == 0) f->n = 2;
+        if ((rc = find_idx(&f->paths[0], dir, images, kind)) == 0) f->n = 1;
+        if (rc == 0 && (rc = find_idx(&f->paths[1], dir, labels, kind)) == 0) f->n = 2;
         return rc;
     }
     int npaths = split == LEASH_SPLIT_TRAIN ? CIFAR_TRAIN_BATCHES : 1;
@@ -218,7 +239,8 @@ static int find_files(split_files *f, leash_dataset_kind kind, const char *dir, 
             snprintf(name, sizeof name, "test_batch.bin");
         if ((rc = leash_path_join(&f->paths[k], dir, name)) != 0) break;
         f->n = k + 1;
-        if (!present(f->paths[k])) rc = leash_fail(LEASH_EIO, "%s: not found", f->paths[k]);
+        if (!present(f->paths[k]))
+            rc = fail_missing(LEASH_EIO, LEASH_DATA_CIFAR10, "%s: not found", f->paths[k]);
     }
     return rc;
 }
@@ -245,10 +267,10 @@ static int check_request(leash_dataset_kind kind, const char *dir)
     if (kind != LEASH_DATA_MNIST && kind != LEASH_DATA_FASHION_MNIST && kind != LEASH_DATA_CIFAR10)
         return leash_fail(LEASH_EINVAL, "unknown dataset kind %d", (int)kind);
     struct stat st;
-    if (stat(dir, &st) != 0)
-        return leash_fail(LEASH_EIO, "%s: cannot open data directory: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return leash_fail(LEASH_EIO, "%s: cannot open data directory: %s", dir, strerror(ENOTDIR));
+    int err = stat(dir, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (err)
+        return fail_missing(LEASH_EIO, kind, "%s: cannot open data directory: %s", dir,
+                            strerror(err));
     return 0;
 }
 

@@ -68,10 +68,15 @@ int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int 
     *all_finished = (int)counts[0] == ranks;
     *any_pause = counts[1] > 0;
     a->time_mpi += leash_now() - t0;
-    if (*all_finished) {
-        a->time_total += leash_now() - t0;
-        return 0;
-    }
+    a->time_total += leash_now() - t0;
+    return *all_finished ? 0 : leash_averager_exchange(a, updates, idle, arg);
+}
+
+int leash_averager_exchange(leash_averager *a, uint64_t updates, int (*idle)(void *), void *arg)
+{
+    double t0 = leash_now();
+    const int ranks = leash_dist_size();
+    int rc;
     if ((rc = a->ops->mix_read(a->strategy, a->snapshot)) < 0) return rc;
     if (rc == 1) complete(a, idle, arg);
     memcpy(a->sum, a->snapshot, a->n * sizeof *a->sum);

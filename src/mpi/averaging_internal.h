@@ -1,4 +1,4 @@
-/* The averaging layer between ranks, run by the training thread.
+/* The averaging layer between ranks (doc/design.md, section 6), run by the training thread.
  *
  * A round: take a consistent copy theta_s of this rank's newest parameters, sum the
  * copies of all ranks (MPI_Allreduce) into theta_avg, and publish the correction
@@ -51,5 +51,10 @@ int leash_averager_due(const leash_averager *a, uint64_t updates, double now);
  * to pause. */
 int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int pause,
                          int (*idle)(void *), void *arg, int *all_finished, int *any_pause);
+
+/* The averaging itself, collective: copy this rank's newest parameters, sum them over the
+ * ranks, publish the correction, and schedule the next round from `updates`. Blocking
+ * rounds (--avg-mode blocking) call it directly, at a safe point every rank agreed on. */
+int leash_averager_exchange(leash_averager *a, uint64_t updates, int (*idle)(void *), void *arg);
 
 #endif

@@ -72,7 +72,7 @@ void leash_dist_finalize(void)
     nranks = 1;
 }
 
-_Noreturn void leash_dist_abort(int code)
+LEASH_NORETURN void leash_dist_abort(int code)
 {
     if (mpi_started) MPI_Abort(MPI_COMM_WORLD, code);
     exit(code);

@@ -1,4 +1,5 @@
 /* Checkpoints: see checkpoint_internal.h and doc/file-formats.md. */
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,6 +94,7 @@ static void describe_config(config_pairs *p, const leash_config *c, int ranks)
     pair(p, "-D", "%s", leash_dataset_name(c->dataset));
     pair(p, "--avg-every", "%ld", c->avg_every);
     pair_double(p, "--avg-period", c->avg_period);
+    pair(p, "--avg-mode", "%s", c->avg_blocking ? "blocking" : "overlapped");
     pair(p, "ranks", "%d", ranks);
 }
 
@@ -239,6 +241,10 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
         leash_wbuf_f64(b, s->test_accuracy);
         leash_wbuf_f64(b, s->time_s);
         leash_wbuf_u64(b, s->updates);
+        leash_wbuf_f64(b, s->staleness_mean);
+        leash_wbuf_u32(b, (uint32_t)s->staleness_max);
+        leash_wbuf_f64(b, s->failed_cas_rate);
+        leash_wbuf_u64(b, s->live_versions);
     }
     leash_wbuf_f64(b, res->time_s);
     leash_wbuf_f64(b, res->time_to_target_s);
@@ -261,9 +267,8 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
     /* The strategy: newest parameters and their timestamp, then momentum. */
     uint64_t ts;
     t->ops->snapshot(t->strategy, theta, &ts);
-    uint64_t peak = t->ops->peak_versions(t->strategy);
     leash_wbuf_u64(b, ts);
-    leash_wbuf_u64(b, peak > t->peak0 ? peak : t->peak0);
+    leash_wbuf_u64(b, leash_trainer_peak_versions(t));
     leash_wbuf_floats(b, theta, n);
     uint32_t nvel = 0;
     for (int k = 0; k < m; ++k) nvel += t->ops->velocity(t->strategy, k) != NULL;
@@ -291,8 +296,24 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
         const worker *w = &t->workers[i];
         leash_wbuf_f64(b, w->loss_sum);
         leash_wbuf_u64(b, w->losses);
+        leash_wbuf_f64(b, atomic_load_explicit(&w->trace_sum, memory_order_relaxed));
+        leash_wbuf_u64(b, atomic_load_explicit(&w->trace_n, memory_order_relaxed));
         put_stats(b, &w->stats, bins);
     }
+    /* The loss trace so far, and the counters the next epoch's figures start from. */
+    const uint64_t points = t->trace_every ? leash_trainer_updates(t) / (uint64_t)t->trace_every : 0;
+    leash_wbuf_u64(b, (uint64_t)t->trace_every);
+    leash_wbuf_u64(b, points < t->trace_cap ? points : t->trace_cap);
+    for (uint64_t k = 0; k < points && k < t->trace_cap; ++k) {
+        const leash_trace_raw *p = &t->trace[k];
+        leash_wbuf_f64(b, p->time_s);
+        leash_wbuf_u64(b, p->updates);
+        leash_wbuf_f64(b, p->loss_sum);
+        leash_wbuf_u64(b, p->losses);
+    }
+    leash_wbuf_bytes(b, t->prev_hist, (size_t)bins * sizeof *t->prev_hist);
+    leash_wbuf_u64(b, t->prev_failed);
+    leash_wbuf_u64(b, t->prev_gradients);
     leash_params_free(theta);
     free(hist);
     return 0;
@@ -359,6 +380,13 @@ static int read_for_ranks(trainer *t, unsigned char **all, size_t *lens)
     int same = sm.model.nparams == t->model->nparams && sm.model.in_h == t->model->in_h &&
                sm.model.in_w == t->model->in_w && sm.model.in_c == t->model->in_c &&
                sm.model.nclasses == t->model->nclasses;
+    /* The pixels must become the same inputs (--input-scale, and the data's statistics). */
+    if (same && memcmp(&sm.map, &t->map, sizeof sm.map) != 0) {
+        leash_saved_model_free(&sm);
+        rc = leash_fail(LEASH_EINVAL,
+                        "checkpoint %s: written for another input scaling (--input-scale)", path);
+        goto out;
+    }
     /* The parameters the last finished epoch was scored on: the result's, until the
      * next epoch ends. */
     if (same) memcpy(t->res->params, sm.params, t->model->nparams * sizeof *sm.params);
@@ -428,6 +456,10 @@ static int parse_front(trainer *t, leash_resume *rs)
         s->test_accuracy = leash_rbuf_f64(r);
         s->time_s = leash_rbuf_f64(r);
         s->updates = leash_rbuf_u64(r);
+        s->staleness_mean = leash_rbuf_f64(r);
+        s->staleness_max = (int)leash_rbuf_u32(r);
+        s->failed_cas_rate = leash_rbuf_f64(r);
+        s->live_versions = leash_rbuf_u64(r);
     }
     res->time_s = leash_rbuf_f64(r);
     res->time_to_target_s = leash_rbuf_f64(r);
@@ -519,8 +551,35 @@ int leash_checkpoint_apply(trainer *t, leash_resume *rs)
         worker *w = &t->workers[i];
         w->loss_sum = leash_rbuf_f64(r);
         w->losses = leash_rbuf_u64(r);
+        atomic_store_explicit(&w->trace_sum, leash_rbuf_f64(r), memory_order_relaxed);
+        atomic_store_explicit(&w->trace_n, leash_rbuf_u64(r), memory_order_relaxed);
         get_stats(r, &w->stats, bins);
     }
+    if (r->bad) return malformed(t, "workers' statistics");
+    /* The trace goes on at the checkpointed interval, whatever this run asks for: its
+     * points so far are that far apart (a run checkpointed without one stays without). */
+    uint64_t every = leash_rbuf_u64(r), points = leash_rbuf_u64(r);
+    if (r->bad || every > (uint64_t)LONG_MAX) return malformed(t, "loss trace");
+    if (every != (uint64_t)t->trace_every) {
+        const size_t cap = every ? (size_t)t->cfg->epochs * (size_t)(t->rounds / (long)every + 1) + 1 : 0;
+        leash_trace_raw *trace = cap ? calloc(cap, sizeof *trace) : NULL;
+        if (cap && !trace) return leash_fail(LEASH_ENOMEM, "out of memory for the loss trace");
+        free(t->trace);
+        t->trace = trace;
+        t->trace_cap = cap;
+        t->trace_every = (long)every;
+    }
+    if (points > t->trace_cap) return malformed(t, "loss trace");
+    for (uint64_t k = 0; k < points; ++k) {
+        leash_trace_raw *p = &t->trace[k];
+        p->time_s = leash_rbuf_f64(r);
+        p->updates = leash_rbuf_u64(r);
+        p->loss_sum = leash_rbuf_f64(r);
+        p->losses = leash_rbuf_u64(r);
+    }
+    leash_rbuf_bytes(r, t->prev_hist, (size_t)bins * sizeof *t->prev_hist);
+    t->prev_failed = leash_rbuf_u64(r);
+    t->prev_gradients = leash_rbuf_u64(r);
     if (r->bad || r->pos != r->len) return malformed(t, "workers' statistics");
     return 0;
 }

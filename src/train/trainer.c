@@ -54,6 +54,20 @@ uint64_t leash_trainer_updates(const trainer *t)
     return u;
 }
 
+/* Trace point for this rank's update count `updates` (a multiple of trace_every). */
+static void record_trace(trainer *t, uint64_t updates)
+{
+    size_t k = (size_t)(updates / (uint64_t)t->trace_every) - 1;
+    if (k >= t->trace_cap) return;
+    double sum = 0.0;
+    uint64_t n = 0;
+    for (int i = 0; i < t->cfg->threads; ++i) {
+        n += atomic_load_explicit(&t->workers[i].trace_n, memory_order_relaxed);
+        sum += atomic_load_explicit(&t->workers[i].trace_sum, memory_order_relaxed);
+    }
+    t->trace[k] = (leash_trace_raw){t->time_base + (leash_now() - t->seg_start), updates, sum, n};
+}
+
 /* One mini-batch: gather round r's window of the permutation, compute the gradient on
  * a pinned version, publish it. Returns 0, or -1 if the loss was not finite. */
 static int do_round(worker *w, long r)
@@ -83,6 +97,15 @@ static int do_round(worker *w, long r)
     if (ok) {
         w->loss_sum += loss;
         ++w->losses;
+        if (t->trace_every) {
+            /* Sum before count (see worker). */
+            atomic_store_explicit(&w->trace_sum,
+                                  atomic_load_explicit(&w->trace_sum, memory_order_relaxed) + loss,
+                                  memory_order_relaxed);
+            atomic_store_explicit(&w->trace_n,
+                                  atomic_load_explicit(&w->trace_n, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+        }
     } else {
         uint64_t seen = atomic_load_explicit(&t->diverged_at, memory_order_relaxed);
         while (ts < seen && !atomic_compare_exchange_weak_explicit(&t->diverged_at, &seen, ts,
@@ -97,7 +120,8 @@ static int do_round(worker *w, long r)
     w->stats.time_publish += leash_now() - t1;
     if (rc == 1 && t->count_updates) {
         uint64_t now = atomic_fetch_add(&t->published, 1) + 1;
-        if (now == t->ckpt_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+        if (t->trace_every && now % (uint64_t)t->trace_every == 0) record_trace(t, now);
+        if (now == t->pause_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
         if (t->count_wakeups && now == atomic_load(&t->wake_at)) {
             pthread_mutex_lock(&t->lock);
             t->wake = 1;
@@ -336,6 +360,56 @@ static int check_memory(const leash_config *cfg, const leash_model *model, const
                       need[big].flag, total / gib, need[big].bytes / gib, need[big].what, have / gib);
 }
 
+uint64_t leash_trainer_peak_versions(const trainer *t)
+{
+    uint64_t peak = t->ops->peak_versions(t->strategy);
+    return peak > t->peak0 ? peak : t->peak0;
+}
+
+/* The first crossing of the target by the trace's means, interpolated linearly between
+ * the point before and the point that reached it (from the run's start for the first). */
+static void trace_target(leash_result *res, double target)
+{
+    double t0 = 0.0, u0 = 0.0, l0 = INFINITY;
+    for (size_t k = 0; k < res->ntrace; ++k) {
+        const leash_trace_point *p = &res->trace[k];
+        if (p->loss <= target) {
+            double f = isfinite(l0) ? (l0 - target) / (l0 - p->loss) : 1.0;
+            res->time_to_target_s = t0 + f * (p->time_s - t0);
+            res->updates_to_target = u0 + f * ((double)p->updates - u0);
+            return;
+        }
+        if (isfinite(p->loss)) {
+            t0 = p->time_s;
+            u0 = (double)p->updates;
+            l0 = p->loss;
+        }
+    }
+    res->time_to_target_s = res->updates_to_target = -1.0;
+}
+
+/* The trace so far, from the recorded points' cumulative losses. */
+static int collect_trace(leash_result *res, const trainer *t)
+{
+    if (!res->trace && !(res->trace = calloc(t->trace_cap ? t->trace_cap : 1, sizeof *res->trace)))
+        return LEASH_ENOMEM;
+    uint64_t points = atomic_load(&t->published) / (uint64_t)t->trace_every;
+    res->trace_every = t->trace_every;
+    res->ntrace = points < t->trace_cap ? (size_t)points : t->trace_cap;
+    double sum = 0.0;
+    uint64_t n = 0;
+    for (size_t k = 0; k < res->ntrace; ++k) {
+        const leash_trace_raw *r = &t->trace[k];
+        res->trace[k] = (leash_trace_point){r->time_s, r->updates,
+                                            r->losses > n ? (r->loss_sum - sum) / (double)(r->losses - n)
+                                                          : NAN};
+        sum = r->loss_sum;
+        n = r->losses;
+    }
+    if (t->cfg->target_loss > 0) trace_target(res, t->cfg->target_loss);
+    return 0;
+}
+
 /* Sum the workers' statistics into the result (again after every epoch: the result so
  * far is what the epoch callback sees). */
 static int collect_stats(leash_result *res, const trainer *t)
@@ -370,8 +444,9 @@ static int collect_stats(leash_result *res, const trainer *t)
         for (int k = 0; k <= res->tau_max; ++k) res->staleness_hist[k] += st->staleness[k];
         for (int k = 0; k < LEASH_ATTEMPT_BINS; ++k) res->attempts_hist[k] += st->attempts[k];
     }
-    uint64_t peak = t->ops->peak_versions(t->strategy);
-    res->peak_versions = peak > t->peak0 ? peak : t->peak0;
+    res->peak_versions = leash_trainer_peak_versions(t);
+    if (t->trace_every && collect_trace(res, t) != 0)
+        return leash_fail(LEASH_ENOMEM, "out of memory for the loss trace");
     res->averagings = t->av.rounds;
     res->time_mpi_s = t->av.time_mpi;
     res->time_averaging_s = t->av.time_total;
@@ -465,6 +540,21 @@ static int take_checkpoint(trainer *t)
     return 0;
 }
 
+/* A blocking round (collective; no worker runs on any rank): every rank is at its round's
+ * update count or done with the epoch, so the ranks average exactly the models they have
+ * at those counts. A rank that was not due keeps its own schedule. */
+static int blocking_round(trainer *t, int due)
+{
+    const uint64_t next = t->av.next_updates;
+    int rc = leash_averager_exchange(&t->av, atomic_load(&t->published), workers_idle, t);
+    if (rc) {
+        leash_comm_mark_broken();
+        return rc;
+    }
+    if (!due) t->av.next_updates = next;
+    return 0;
+}
+
 /* Run the epoch in progress from its position until it ends, or until the ranks agree
  * to stop (*stopped). Checkpoints that fall due mid-epoch are taken here. */
 static int run_epoch(trainer *t, int *stopped)
@@ -473,14 +563,27 @@ static int run_epoch(trainer *t, int *stopped)
     const int m = t->cfg->threads;
     for (;;) {
         const double t0 = leash_now();
-        atomic_store_explicit(&t->pause, 0, memory_order_relaxed);
+        /* The segment ends at the next counted pause: --checkpoint-every's, or a blocking
+         * round's. A lockstep segment is cut there exactly (one update a round); one
+         * already due pauses before it starts. */
+        uint64_t pause_at = t->cfg->checkpoint && t->cfg->checkpoint_every > 0 ? pg->next_ckpt_updates
+                                                                               : UINT64_MAX;
+        if (t->blocking && t->av.next_updates < pause_at) pause_at = t->av.next_updates;
+        const uint64_t published = atomic_load(&t->published);
+        t->pause_at = pause_at;
+        atomic_store_explicit(&t->pause, pause_at <= published, memory_order_relaxed);
         atomic_store_explicit(&t->next_round, pg->position, memory_order_relaxed);
         t->lockstep_first = pg->position / m;
-        atomic_store_explicit(&t->lockstep_end, t->rounds / m, memory_order_relaxed);
-        t->ckpt_at = t->cfg->checkpoint && t->cfg->checkpoint_every > 0 ? pg->next_ckpt_updates
-                                                                         : UINT64_MAX;
+        long end = t->rounds / m;
+        if (pause_at != UINT64_MAX) {
+            const uint64_t left = pause_at > published ? pause_at - published : 0;
+            if (left < (uint64_t)(end - t->lockstep_first)) end = t->lockstep_first + (long)left;
+        }
+        atomic_store_explicit(&t->lockstep_end, end, memory_order_relaxed);
+        t->time_base = t->res->time_s + pg->elapsed;
+        t->seg_start = leash_now();
         open_gate(t, 0);
-        if (t->averaging) {
+        if (t->averaging && !t->blocking) {
             int rc = averaging_segment(t, &t->av);
             if (rc) {
                 /* Other ranks may be waiting in a round for this one: only an abort ends
@@ -520,18 +623,52 @@ static int run_epoch(trainer *t, int *stopped)
             pg->elapsed += leash_now() - t0;
             return rc;
         }
-        /* Then on what comes next: [stop asked, checkpoint due, epochs unfinished]. */
-        double ctl[3] = {stop_asked(), checkpoint_due(t), pg->position < t->rounds};
-        if ((rc = leash_comm_allreduce_sum_d(ctl, 3)) != 0) return rc;
-        if (ctl[2] > 0 && (ctl[0] > 0 || ctl[1] > 0)) rc = take_checkpoint(t);
+        /* Then on what comes next: [stop asked, checkpoint due, epochs unfinished,
+         * blocking rounds due, ranks due or done with the epoch]. */
+        const int due = t->blocking && atomic_load(&t->published) >= t->av.next_updates;
+        double ctl[5] = {stop_asked(), checkpoint_due(t), pg->position < t->rounds, due,
+                         due || pg->position >= t->rounds};
+        if ((rc = leash_comm_allreduce_sum_d(ctl, 5)) != 0) return rc;
+        if ((ctl[2] > 0 || ctl[3] > 0) && (ctl[0] > 0 || ctl[1] > 0)) rc = take_checkpoint(t);
+        if (rc == 0 && ctl[0] == 0 && ctl[3] > 0 && (int)ctl[4] == leash_dist_size())
+            rc = blocking_round(t, due);
         pg->elapsed += leash_now() - t0;
         if (rc) return rc;
-        if (ctl[2] == 0) return 0;
+        /* Every rank done with the epoch: its end comes next (a stop is seen there). */
+        if (ctl[2] == 0 && ctl[3] == 0) return 0;
         if (ctl[0] > 0) {
             *stopped = 1;
             return 0;
         }
     }
+}
+
+/* This rank's contention during the epoch, from its counters since the previous one:
+ * sums[0..3] = staleness sum and count, failed CAS, gradients; maxima (negated, for a
+ * min-reduction) = staleness max, live versions. */
+static void epoch_contention(trainer *t, double sums[4], double maxima[2])
+{
+    const int m = t->cfg->threads;
+    maxima[0] = 0.0;
+    for (int k = 0; k <= t->cfg->tau_max; ++k) {
+        uint64_t now = 0;
+        for (int i = 0; i < m; ++i) now += t->workers[i].stats.staleness[k];
+        const uint64_t d = now - t->prev_hist[k];
+        sums[0] += (double)k * (double)d;
+        sums[1] += (double)d;
+        if (d) maxima[0] = -(double)k;
+        t->prev_hist[k] = now;
+    }
+    uint64_t failed = 0, gradients = 0;
+    for (int i = 0; i < m; ++i) {
+        failed += t->workers[i].stats.failed_cas;
+        gradients += t->workers[i].stats.gradients;
+    }
+    sums[2] = (double)(failed - t->prev_failed);
+    sums[3] = (double)(gradients - t->prev_gradients);
+    t->prev_failed = failed;
+    t->prev_gradients = gradients;
+    maxima[1] = -(double)leash_trainer_peak_versions(t);
 }
 
 /* End of an epoch: the ranks' loss and updates, the evaluation of their mean model, the
@@ -545,7 +682,9 @@ static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *
     const int m = cfg->threads;
     leash_epoch_stats *st = &res->epochs[res->nepochs];
     st->epoch = res->nepochs + 1;
-    double sums[3] = {0.0, 0.0, 0.0}; /* loss sum, losses, updates: over all ranks */
+    /* Over all ranks: loss sum, losses, updates, then the epoch's staleness sum and count,
+     * failed CAS and gradients (this rank's counters since the previous epoch). */
+    double sums[7] = {0.0};
     for (int i = 0; i < m; ++i) {
         sums[0] += t->workers[i].loss_sum;
         sums[1] += (double)t->workers[i].losses;
@@ -554,8 +693,15 @@ static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *
     res->samples += (uint64_t)sums[1] * (uint64_t)cfg->batch;
     res->updates += updates - pg->updates_before;
     sums[2] = (double)(updates - pg->updates_before);
-    int rc = leash_comm_allreduce_sum_d(sums, 3);
+    double maxima[2]; /* negated: staleness max, live versions */
+    epoch_contention(t, &sums[3], maxima);
+    int rc = leash_comm_allreduce_sum_d(sums, 7);
+    if (rc == 0) rc = leash_comm_allreduce_min_d(maxima, 2);
     if (rc) return rc;
+    st->staleness_mean = sums[4] > 0 ? sums[3] / sums[4] : 0.0;
+    st->staleness_max = (int)-maxima[0];
+    st->failed_cas_rate = sums[6] > 0 ? sums[5] / sums[6] : 0.0;
+    st->live_versions = (uint64_t)-maxima[1];
     /* With several ranks the epoch ends when all have finished it: waiting for a slower
      * rank is training time, whatever the averaging layer did. */
     st->time_s = pg->elapsed;
@@ -587,8 +733,12 @@ static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *
     pg->started = 0;
     *stop = scores[2] > 0;
     *ckpt = scores[3] > 0;
-    if (cfg->target_loss > 0 && st->train_loss <= cfg->target_loss && res->time_to_target_s < 0)
+    /* Without a trace, the target is seen at the end of an epoch only. */
+    if (!t->trace_every && cfg->target_loss > 0 && st->train_loss <= cfg->target_loss &&
+        res->time_to_target_s < 0) {
         res->time_to_target_s = res->time_s;
+        res->updates_to_target = (double)res->updates;
+    }
     if (on_epoch) {
         if ((rc = collect_stats(res, t)) == 0) rc = on_epoch(res, arg);
         if ((rc = leash_dist_agree(rc)) != 0) return rc;
@@ -651,13 +801,14 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     atomic_init(&t.published, 0);
     atomic_init(&t.wake_at, UINT64_MAX);
     t.count_wakeups = cfg->avg_every > 0;
-    t.count_updates = t.count_wakeups || (cfg->checkpoint && cfg->checkpoint_every > 0);
+    t.count_updates = 1; /* the trace, --checkpoint-every and the averaging layer count them */
     t.averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
-    t.ckpt_at = UINT64_MAX;
+    t.pause_at = UINT64_MAX;
+    t.blocking = cfg->avg_blocking && cfg->avg_every > 0;
     int gate = 0, started = 0;
     const int m = cfg->threads;
     leash_resume resume = {0};
-    res->time_to_target_s = -1.0;
+    res->time_to_target_s = res->updates_to_target = -1.0;
     res->start_time = wall_clock();
 
     /* Local preparation; every rank then agrees before the first collective. */
@@ -682,6 +833,24 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
             goto prepared;
         }
         t.rounds -= t.rounds % m;
+    }
+    /* About 20 trace points an epoch by default; room for every point of the run. */
+    const long per_epoch = t.ops->lockstep ? t.rounds / m : t.rounds;
+    t.trace_every = cfg->trace_every < 0 ? 0 : cfg->trace_every ? cfg->trace_every : per_epoch / 20;
+    if (cfg->trace_every == 0 && t.trace_every < 1) t.trace_every = 1;
+    if (t.trace_every) {
+        t.trace_cap = (size_t)cfg->epochs * (size_t)(per_epoch / t.trace_every + 1) + 1;
+        t.trace = calloc(t.trace_cap, sizeof *t.trace);
+        if (!t.trace) {
+            rc = leash_fail(LEASH_ENOMEM, "out of memory for a loss trace of %zu points",
+                            t.trace_cap);
+            goto prepared;
+        }
+    }
+    t.prev_hist = calloc((size_t)cfg->tau_max + 1, sizeof *t.prev_hist);
+    if (!t.prev_hist) {
+        rc = leash_fail(LEASH_ENOMEM, "out of memory for statistics");
+        goto prepared;
     }
     /* Workers are the parallelism: OpenBLAS must not start threads of its own. */
     openblas_set_num_threads(1);
@@ -791,6 +960,8 @@ out:
     free_workers(&t);
     leash_stepper_destroy(t.stepper);
     free(t.perm);
+    free(t.trace);
+    free(t.prev_hist);
     if (rc && rc != LEASH_ESTOPPED && rc != LEASH_EDIVERGED) leash_result_free(res);
     return rc;
 }
@@ -799,6 +970,7 @@ void leash_result_free(leash_result *res)
 {
     leash_params_free(res->params);
     free(res->epochs);
+    free(res->trace);
     free(res->staleness_hist);
     free(res->attempts_hist);
     free(res->updates_per_thread);

@@ -24,8 +24,24 @@ typedef struct worker {
     int bound;       /* bound to its planned PU */
     double loss_sum; /* this epoch's mini-batch losses */
     uint64_t losses;
+    /* The whole run's losses, for the loss trace: written by this worker only (a relaxed
+     * load and store), read relaxed by whichever worker records a trace point. A reader
+     * may see the sum one loss ahead of the count: a point's mean is then off by a part
+     * in the window's size, which a trace can afford; with one worker, or SYNC (whose
+     * barriers order the round's losses before the update that records), it is exact. */
+    _Atomic double trace_sum;
+    _Atomic uint64_t trace_n;
     leash_worker_stats stats; /* whole run */
 } worker;
+
+/* A trace point as recorded: cumulative losses over all workers when this rank's update
+ * count reached `updates`; the means come from differences of consecutive points. */
+typedef struct leash_trace_raw {
+    double time_s;
+    uint64_t updates;
+    double loss_sum;
+    uint64_t losses;
+} leash_trace_raw;
 
 /* Where the run stands between segments (a segment: the workers run part or all of an
  * epoch, until it ends or they are paused). The epoch in progress is res->nepochs + 1. */
@@ -54,6 +70,18 @@ struct trainer {
     long rounds;    /* gradients per epoch, over all workers (lockstep: a multiple of m) */
     leash_progress prog;
     uint64_t peak0; /* peak live versions before a resume */
+    /* The loss trace: point k is written by the one worker whose update makes this rank's
+     * count (k + 1) * trace_every, and read by the main thread only while no worker runs
+     * (the gate orders it). Workers time a point as time_base (training time before the
+     * segment) plus the time since seg_start, both set before the gate opens. */
+    long trace_every; /* 0: no trace */
+    size_t trace_cap;
+    leash_trace_raw *trace;
+    double time_base, seg_start;
+    /* Cumulative contention counters of this rank at the end of the previous epoch, for
+     * the next epoch's own figures. */
+    uint64_t *prev_hist; /* tau_max + 1 bins */
+    uint64_t prev_failed, prev_gradients;
     /* Digests (CRC-32) of this rank's training shard and of the test set: the data's
      * identity in checkpoints; computed only when checkpoints are used. */
     uint32_t train_digest, test_digest;
@@ -91,11 +119,14 @@ struct trainer {
      * wakes the main thread (wake and the signal under lock). The main thread stores
      * wake_at and then reads published, the workers add to published and then read
      * wake_at: seq_cst on all four accesses, so at least one side sees the other's write
-     * and the threshold is never missed. ckpt_at is written only while no worker runs
+     * and the threshold is never missed. pause_at (the count at which the worker that
+     * reaches it pauses the segment: --checkpoint-every's, or a blocking round's) is
+     * written only while no worker runs
      * (the gate orders it). */
     _Alignas(LEASH_CACHE_LINE) _Atomic uint64_t published;
     _Atomic uint64_t wake_at;
-    uint64_t ckpt_at;
+    uint64_t pause_at;
+    int blocking; /* --avg-mode blocking: rounds between segments, at exact counts */
     int count_wakeups; /* avg_every > 0 */
     int count_updates; /* count_wakeups or checkpoint_every > 0: workers maintain published */
     int wake;          /* under lock */
@@ -104,5 +135,7 @@ struct trainer {
 
 /* The sum of the workers' update counts. */
 uint64_t leash_trainer_updates(const trainer *t);
+/* The most versions the strategy held, over resumptions too. */
+uint64_t leash_trainer_peak_versions(const trainer *t);
 
 #endif

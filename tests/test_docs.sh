@@ -1,0 +1,52 @@
+#!/bin/bash
+# The user documentation against the program: every long option that leash accepts is
+# in the README's table and in the man page, every option those document is one leash
+# accepts, and no document sends the reader to a file outside the distribution.
+set -u
+SRC=${LEASH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+
+echo "1..5"
+
+# The options leash accepts: the names in its getopt_long table.
+accepted=$(sed -n '/^static const struct option long_options\[\] = {/,/^};/p' "$SRC/src/cli/options.c" |
+    grep -o '{"[a-z][a-z-]*"' | tr -d '{"' | sort -u)
+if [ "$(wc -l <<<"$accepted")" -ge 20 ]; then ok "$(wc -l <<<"$accepted") long options in src/cli/options.c"
+else not_ok "the long options in src/cli/options.c" "found: $accepted"; fi
+
+# In the README as `--name` or `--name ARG`; in the man page as \-\-name, in roff's
+# escapes, followed by a font change, a space, a quote or the end of the line.
+missing_readme= missing_man=
+for o in $accepted; do
+    in_readme=yes in_man=yes
+    grep -q -- "\`--$o[ \`]" "$SRC/README.md" || in_readme=
+    roff='\\-\\-'${o//-/'\\-'}
+    grep -Eq -- "$roff"'(\\fR| |"|$)' "$SRC/doc/leash.1" || in_man=
+    [ -n "$in_readme" ] || missing_readme="$missing_readme --$o"
+    [ -n "$in_man" ] || missing_man="$missing_man --$o"
+done
+if [ -z "$missing_readme" ]; then ok "the README's table documents every long option"
+else not_ok "the README's table documents every long option" "missing:$missing_readme"; fi
+if [ -z "$missing_man" ]; then ok "the man page documents every long option"
+else not_ok "the man page documents every long option" "missing:$missing_man"; fi
+
+# The other way round: the README's table rows and the man page's option items name
+# options that leash accepts.
+documented=$( { grep -o '^| `-[^|]*|' "$SRC/README.md" | grep -o -- '--[a-z][a-z-]*'
+                sed -n '/^\.SH OPTIONS/,/^\.SH /p' "$SRC/doc/leash.1" | grep -A1 '^\.TP' |
+                    grep -oE -- '\\-\\-([a-z]|\\-)+' | sed 's/\\//g'; } | sed 's/^--//' | sort -u)
+unknown=
+for o in $documented; do grep -qx -- "$o" <<<"$accepted" || unknown="$unknown --$o"; done
+if [ -z "$unknown" ]; then ok "every documented long option is accepted"
+else not_ok "every documented long option is accepted" "unknown:$unknown"; fi
+
+# Files the reader cannot have: the project's private notes, paths beside the checkout.
+bad=$(grep -n -e 'DESIGN\.md' -e '\.\./shared' "$SRC/README.md" "$SRC/doc/leash.1" "$SRC/doc/design.md" \
+    "$SRC/doc/output.md" "$SRC/examples/"* "$SRC/jobs/"* 2> /dev/null)
+if [ -z "$bad" ]; then ok "the documents refer to no file outside the distribution"
+else not_ok "the documents refer to no file outside the distribution" "$bad"; fi
+
+[ $failed -eq 0 ]

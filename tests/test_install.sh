@@ -1,0 +1,122 @@
+#!/bin/bash
+# The installed library as a user gets it: `make install` of this build tree into a
+# scratch DESTDIR, then the installed example built with nothing but pkg-config's flags,
+# in C and in C++, against the shared library and against the static one, and run: it
+# trains, saves and reloads its parameters, and exits 0 only if they come back bit for
+# bit and score as the trained model did.
+set -u
+MAKE=${LEASH_MAKE:-make}
+CC=${LEASH_CC:-cc}
+PKG_CONFIG=${LEASH_PKG_CONFIG:-pkg-config}
+
+reason=
+if [ -z "${LEASH_BUILDDIR:-}" ]; then
+    reason="needs the build tree's settings: run it through make check"
+elif [ -n "${LEASH_SANITIZERS:-}" ]; then
+    # An instrumented libleash needs the sanitizer runtime in every program that links
+    # it, which pkg-config's flags do not give; the plain build runs this test.
+    reason="instrumented build ($LEASH_SANITIZERS)"
+elif ! command -v readelf > /dev/null; then
+    reason="readelf not installed (Debian: binutils)"
+fi
+if [ -n "$reason" ]; then echo "1..0 # SKIP $reason"; exit 0; fi
+
+CXX_FOUND=
+for c in ${CXX:-} g++ c++ clang++; do
+    if command -v "$c" > /dev/null; then CXX_FOUND=$c; break; fi
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/leash-install.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+dest=$T/dest
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+
+# pkg-config with the staged leash.pc first, the directories it names moved under
+# DESTDIR (whatever ./configure made of them); leash.pc requires no other module, which
+# these definitions would move too.
+pc() {
+    PKG_CONFIG_PATH=$dest$LEASH_PKGCONFIGDIR "$PKG_CONFIG" \
+        --define-variable=libdir="$dest$LEASH_LIBDIR" \
+        --define-variable=includedir="$dest$LEASH_INCLUDEDIR" "$@"
+}
+
+echo "1..7"
+
+# A recipe's jobserver and command-line variables are not this make's business.
+if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -s -C "$LEASH_BUILDDIR" install DESTDIR="$dest" \
+    > "$T/install.log" 2>&1; then
+    missing=
+    for f in "$LEASH_LIBDIR/libleash.so.0" "$LEASH_LIBDIR/libleash.a" \
+        "$LEASH_PKGCONFIGDIR/leash.pc" "$LEASH_INCLUDEDIR/leash/leash.h" \
+        "$LEASH_MAN1DIR/leash.1" "$LEASH_DOCDIR/README.md" "$LEASH_DOCDIR/design.md" \
+        "$LEASH_DOCDIR/output.md" "$LEASH_DOCDIR/file-formats.md" "$LEASH_EXAMPLESDIR/train.c" \
+        "$LEASH_JOBSDIR/leash-hybrid.sbatch" "$LEASH_JOBSDIR/leash-multinode.sbatch" \
+        "$LEASH_BINDIR/leash-sweep" "$LEASH_BINDIR/leash-report"; do
+        [ -e "$dest$f" ] || missing="$missing $f"
+    done
+    if [ -z "$missing" ]; then ok "make install: the libraries, headers, leash.pc, man page, docs and examples"
+    else not_ok "make install installs everything" "missing:$missing"; fi
+else
+    not_ok "make install DESTDIR=..." "$(tail -20 "$T/install.log")"
+    for t in "pkg-config finds leash" "shared, C" "shared, C++" "static, C" "static, C++" "make uninstall"; do
+        not_ok "$t" "not installed"
+    done
+    exit 1
+fi
+
+version=$(pc --modversion leash 2>&1)
+if [ "$version" = "$LEASH_VERSION" ]; then ok "pkg-config finds leash $version in the installed tree"
+else not_ok "pkg-config finds leash $LEASH_VERSION in the installed tree" "got: $version"; fi
+
+example=$dest$LEASH_EXAMPLESDIR/train.c
+# build_and_run NAME MODE LANG: build the example with pkg-config's flags for MODE (shared
+# or static) as LANG (c or c++), check which libleash it links, run it.
+build_and_run() {
+    local name=$1 mode=$2 lang=$3 exe=$T/train-$2-$3 flags needed status
+    if [ "$mode" = static ]; then flags=$(pc --static --cflags --libs leash 2> "$T/pc.err")
+    else flags=$(pc --cflags --libs leash 2> "$T/pc.err"); fi || {
+        not_ok "$name" "pkg-config failed:" "$(cat "$T/pc.err")"; return; }
+    # shellcheck disable=SC2086 # the flags are a list
+    if [ "$lang" = c ]; then $CC "$example" $flags -o "$exe"
+    else $CXX_FOUND -x c++ "$example" -x none $flags -o "$exe"; fi > "$T/build.log" 2>&1 || {
+        not_ok "$name" "build failed with: $flags" "$(tail -20 "$T/build.log")"; return; }
+    needed=$(readelf -d "$exe" | grep NEEDED)
+    if [ "$mode" = shared ] && ! grep -q 'libleash\.so\.0' <<<"$needed"; then
+        not_ok "$name" "does not link libleash.so.0:" "$needed"; return
+    elif [ "$mode" = static ] && grep -q 'libleash' <<<"$needed"; then
+        not_ok "$name" "links a shared libleash:" "$needed"; return
+    fi
+    status=0
+    # The shared build finds libleash.so in the staged libdir; the static one needs none.
+    (cd "$T" && if [ "$mode" = shared ]; then LD_LIBRARY_PATH=$dest$LEASH_LIBDIR "$exe" "$T/params-$mode-$lang"
+     else "$exe" "$T/params-$mode-$lang"; fi) > "$T/out" 2> "$T/err" || status=$?
+    if [ $status -ne 0 ]; then not_ok "$name" "exit status $status" "$(cat "$T/err")"
+    elif [ "$(grep -c '^epoch [1-5]/5: train loss ' "$T/out")" -ne 5 ]; then
+        not_ok "$name" "expected one callback line per epoch:" "$(cat "$T/out")"
+    elif ! grep -q '^reloaded: the same parameters, bit for bit' "$T/out" || [ ! -s "$T/params-$mode-$lang" ]; then
+        not_ok "$name" "no bit-for-bit reload:" "$(cat "$T/out")"
+    else ok "$name: $(grep '^reloaded' "$T/out")"; fi
+}
+
+build_and_run "shared, C: trains, saves and reloads its parameters" shared c
+if [ -n "$CXX_FOUND" ]; then build_and_run "shared, C++ ($CXX_FOUND)" shared c++
+else skip "shared, C++" "no C++ compiler (Debian: g++)"; fi
+# The linker takes libleash.so whenever it finds it; pkg-config --static lists what the
+# archive needs, so link it as an installation without the shared library has it.
+rm -f "$dest$LEASH_LIBDIR"/libleash.so*
+build_and_run "static, C: trains, saves and reloads its parameters" static c
+if [ -n "$CXX_FOUND" ]; then build_and_run "static, C++ ($CXX_FOUND)" static c++
+else skip "static, C++" "no C++ compiler (Debian: g++)"; fi
+
+if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -s -C "$LEASH_BUILDDIR" uninstall DESTDIR="$dest" \
+    > "$T/uninstall.log" 2>&1; then
+    left=$(find "$dest" -type f -o -type l)
+    if [ -z "$left" ]; then ok "make uninstall removes every installed file"
+    else not_ok "make uninstall removes every installed file" "left:" "$left"; fi
+else not_ok "make uninstall" "$(tail -20 "$T/uninstall.log")"; fi
+
+[ $failed -eq 0 ]

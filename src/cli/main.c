@@ -248,8 +248,8 @@ static void catch_signals(void)
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; ++i) sigaction(sigs[i], &sa, NULL);
 }
 
-/* Descriptors 0, 1 and 2 that the caller closed. */
-static int std_closed[3];
+/* The caller closed standard output: the result has nowhere to go without --output. */
+static int stdout_closed;
 
 /* A standard descriptor left closed would be taken by the next file opened (a data file,
  * the temporary result file): progress lines would then be written into the document.
@@ -259,7 +259,7 @@ static int hold_std_fds(void)
 {
     for (int fd = 0; fd <= 2; ++fd) {
         if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
-        std_closed[fd] = 1;
+        if (fd == 1) stdout_closed = 1;
         if (open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY) != fd) return -1;
     }
     return 0;
@@ -280,7 +280,7 @@ static int emit(const char *path, const char *data, size_t len, const char *what
 static int check_result_path(const leash_options *o)
 {
     if (o->output) return leash_check_output(o->output, "--output");
-    if (std_closed[1])
+    if (stdout_closed)
         return leash_fail(LEASH_EINVAL,
                           "standard output is closed: nowhere to write the result (give --output FILE)");
     return 0;

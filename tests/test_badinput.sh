@@ -19,7 +19,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 S=(-q -D SYNTH --synth-train 200 --synth-test 50 -b 20 -e 2)
 
 # run ARGS...: leash with a 60 s limit; status in $status, stderr in $T/err.
-run() { status=0; timeout 60 "$LEASH" "$@" > "$T/stdout" 2> "$T/err" || status=$?; }
+run() { status=0; timeout -k 5 60 "$LEASH" "$@" > "$T/stdout" 2> "$T/err" || status=$?; }
 # refused NAME STATUS TEXT: the last run exited STATUS with one line containing TEXT.
 refused() {
     local name=$1 want=$2 text=$3
@@ -124,12 +124,12 @@ data() { rm -rf "$1"; idx "$1" train 20; idx "$1" t10k 10; }
 M=(-q -D MNIST -b 5 -e 1)
 
 data "$T/fifo-data"; rm "$T/fifo-data/train-labels-idx1-ubyte"; mkfifo "$T/fifo-data/train-labels-idx1-ubyte"
-status=0; timeout 10 "$LEASH" "${M[@]}" --data-dir "$T/fifo-data" > /dev/null 2> "$T/err" || status=$?
+status=0; timeout -k 5 10 "$LEASH" "${M[@]}" --data-dir "$T/fifo-data" > /dev/null 2> "$T/err" || status=$?
 refused "a FIFO in place of a data file: refused at once, not waited on" 2 "$T/fifo-data/train-labels-idx1-ubyte: not a regular file"
 mkfifo "$T/fifo-ckpt"
-status=0; timeout 10 "$LEASH" "${S[@]}" --resume "$T/fifo-ckpt" > /dev/null 2> "$T/err" || status=$?
+status=0; timeout -k 5 10 "$LEASH" "${S[@]}" --resume "$T/fifo-ckpt" > /dev/null 2> "$T/err" || status=$?
 refused "a FIFO as --resume: refused at once" 2 "checkpoint $T/fifo-ckpt: not a regular file"
-status=0; timeout 10 "$LEASH" --evaluate "$T/fifo-ckpt" -D SYNTH > /dev/null 2> "$T/err" || status=$?
+status=0; timeout -k 5 10 "$LEASH" --evaluate "$T/fifo-ckpt" -D SYNTH > /dev/null 2> "$T/err" || status=$?
 refused "a FIFO as --evaluate: refused at once" 2 "$T/fifo-ckpt: not a regular file"
 
 data "$T/trail"; gz "$T/trail/train-images-idx3-ubyte" "garbage"
@@ -177,7 +177,7 @@ refused "every header is read before any data" 2 "$T/first/t10k-images-idx3-ubyt
 rejects() {
     local name=$1 text=$2; shift 2
     rm -rf "$T/o"; mkdir "$T/o"
-    status=0; timeout 20 "$LEASH" --output "$T/o/out.json" "$@" > /dev/null 2> "$T/err" || status=$?
+    status=0; timeout -k 5 20 "$LEASH" --output "$T/o/out.json" "$@" > /dev/null 2> "$T/err" || status=$?
     if [ -n "$(ls -A "$T/o")" ]; then not_ok "$name" "left in the output directory: $(ls -A "$T/o")"
     else refused "$name" 2 "$text"; fi
 }

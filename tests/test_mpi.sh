@@ -145,7 +145,7 @@ one_rank_bad() {
     local name=$1 text=$2; shift 2
     local start took status lines
     start=$(date +%s)
-    RANK1_ARGS=$(printf '%s\n' "$@") timeout 60 "$MPIRUN" -np 3 --oversubscribe -x RANK1_ARGS "$T/rank1.sh" "$LEASH" \
+    RANK1_ARGS=$(printf '%s\n' "$@") timeout -k 5 60 "$MPIRUN" -np 3 --oversubscribe -x RANK1_ARGS "$T/rank1.sh" "$LEASH" \
         -q -D SYNTH --synth-train 300 --synth-test 30 -b 10 -e 1 --output "$T/one.json" > /dev/null 2> "$T/err"
     status=$?
     took=$(( $(date +%s) - start ))
@@ -174,7 +174,7 @@ one_rank_bad "--evaluate of a missing model" "the ranks were given different mod
 # hanging, with the failing rank's message.
 if [ -x "$FAULT" ]; then
     start=$(date +%s)
-    LEASH_TEST_MPI_FAIL_RANK=1 timeout 60 "$MPIRUN" -np 2 --oversubscribe -x LEASH_TEST_MPI_FAIL_RANK "$FAULT" \
+    LEASH_TEST_MPI_FAIL_RANK=1 timeout -k 5 60 "$MPIRUN" -np 2 --oversubscribe -x LEASH_TEST_MPI_FAIL_RANK "$FAULT" \
         -q -a SYNC -n 8 -D SYNTH --synth-train 2000 --synth-test 100 -b 8 -e 3 --avg-period 0.000001 \
         --placement none --output "$T/fault.json" > /dev/null 2> "$T/err"
     status=$?

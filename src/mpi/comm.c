@@ -238,26 +238,15 @@ int leash_comm_gather_d(const double *mine, int n, double *all)
 /* Point-to-point pieces of a blob; counts are ints, so large blobs go in chunks. */
 enum { BLOB_TAG = 7 };
 
-static int send_bytes(const unsigned char *p, size_t len, int to)
+/* Send len bytes from out to rank peer, or (out NULL) receive them into in. */
+static int transfer_bytes(const unsigned char *out, unsigned char *in, size_t len, int peer)
 {
     for (size_t i = 0; i < len; i += CHUNK) {
         int c = (int)(len - i < CHUNK ? len - i : CHUNK);
         MPI_Request req;
-        int rc = wait_gently(&req, MPI_Isend(p + i, c, MPI_BYTE, to, BLOB_TAG, MPI_COMM_WORLD, &req),
-                             "MPI_Send");
-        if (rc) return rc;
-    }
-    return 0;
-}
-
-static int recv_bytes(unsigned char *p, size_t len, int from)
-{
-    for (size_t i = 0; i < len; i += CHUNK) {
-        int c = (int)(len - i < CHUNK ? len - i : CHUNK);
-        MPI_Request req;
-        int rc = wait_gently(&req, MPI_Irecv(p + i, c, MPI_BYTE, from, BLOB_TAG, MPI_COMM_WORLD, &req),
-                             "MPI_Recv");
-        if (rc) return rc;
+        int rc = out ? MPI_Isend(out + i, c, MPI_BYTE, peer, BLOB_TAG, MPI_COMM_WORLD, &req)
+                     : MPI_Irecv(in + i, c, MPI_BYTE, peer, BLOB_TAG, MPI_COMM_WORLD, &req);
+        if ((rc = wait_gently(&req, rc, out ? "MPI_Send" : "MPI_Recv")) != 0) return rc;
     }
     return 0;
 }
@@ -285,11 +274,11 @@ int leash_comm_gather_bytes(const void *mine, size_t len, unsigned char **all, s
         }
         return rc;
     }
-    if (my_rank != 0) return send_bytes(mine, len, 0);
+    if (my_rank != 0) return transfer_bytes(mine, NULL, len, 0);
     memcpy(*all, mine, len);
     size_t off = lens[0];
     for (int r = 1; r < nranks && rc == 0; ++r) {
-        rc = recv_bytes(*all + off, lens[r], r);
+        rc = transfer_bytes(NULL, *all + off, lens[r], r);
         off += lens[r];
     }
     if (rc) {
@@ -334,11 +323,11 @@ int leash_comm_scatter_bytes(const unsigned char *all, const size_t *lens, unsig
         memcpy(*mine, all, (size_t)n);
         size_t off = lens[0];
         for (int r = 1; r < nranks && rc == 0; ++r) {
-            rc = send_bytes(all + off, lens[r], r);
+            rc = transfer_bytes(all + off, NULL, lens[r], r);
             off += lens[r];
         }
     } else {
-        rc = recv_bytes(*mine, (size_t)n, 0);
+        rc = transfer_bytes(NULL, *mine, (size_t)n, 0);
     }
     return rc;
 }

@@ -560,15 +560,8 @@ int leash_checkpoint_apply(trainer *t, leash_resume *rs)
      * points so far are that far apart (a run checkpointed without one stays without). */
     uint64_t every = leash_rbuf_u64(r), points = leash_rbuf_u64(r);
     if (r->bad || every > (uint64_t)LONG_MAX) return malformed(t, "loss trace");
-    if (every != (uint64_t)t->trace_every) {
-        const size_t cap = every ? (size_t)t->cfg->epochs * (size_t)(t->rounds / (long)every + 1) + 1 : 0;
-        leash_trace_raw *trace = cap ? calloc(cap, sizeof *trace) : NULL;
-        if (cap && !trace) return leash_fail(LEASH_ENOMEM, "out of memory for the loss trace");
-        free(t->trace);
-        t->trace = trace;
-        t->trace_cap = cap;
-        t->trace_every = (long)every;
-    }
+    if (every != (uint64_t)t->trace_every && (rc = leash_trainer_trace_alloc(t, (long)every)) != 0)
+        return rc;
     if (points > t->trace_cap) return malformed(t, "loss trace");
     for (uint64_t k = 0; k < points; ++k) {
         leash_trace_raw *p = &t->trace[k];

@@ -360,6 +360,21 @@ static int check_memory(const leash_config *cfg, const leash_model *model, const
                       need[big].flag, total / gib, need[big].bytes / gib, need[big].what, have / gib);
 }
 
+int leash_trainer_trace_alloc(trainer *t, long every)
+{
+    free(t->trace);
+    t->trace = NULL;
+    t->trace_cap = 0;
+    t->trace_every = every;
+    if (!every) return 0;
+    const long per_epoch = t->ops->lockstep ? t->rounds / t->cfg->threads : t->rounds;
+    const size_t cap = (size_t)t->cfg->epochs * (size_t)(per_epoch / every + 1) + 1;
+    if (!(t->trace = calloc(cap, sizeof *t->trace)))
+        return leash_fail(LEASH_ENOMEM, "out of memory for a loss trace of %zu points", cap);
+    t->trace_cap = cap;
+    return 0;
+}
+
 uint64_t leash_trainer_peak_versions(const trainer *t)
 {
     uint64_t peak = t->ops->peak_versions(t->strategy);
@@ -838,15 +853,7 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     const long per_epoch = t.ops->lockstep ? t.rounds / m : t.rounds;
     t.trace_every = cfg->trace_every < 0 ? 0 : cfg->trace_every ? cfg->trace_every : per_epoch / 20;
     if (cfg->trace_every == 0 && t.trace_every < 1) t.trace_every = 1;
-    if (t.trace_every) {
-        t.trace_cap = (size_t)cfg->epochs * (size_t)(per_epoch / t.trace_every + 1) + 1;
-        t.trace = calloc(t.trace_cap, sizeof *t.trace);
-        if (!t.trace) {
-            rc = leash_fail(LEASH_ENOMEM, "out of memory for a loss trace of %zu points",
-                            t.trace_cap);
-            goto prepared;
-        }
-    }
+    if ((rc = leash_trainer_trace_alloc(&t, t.trace_every)) != 0) goto prepared;
     t.prev_hist = calloc((size_t)cfg->tau_max + 1, sizeof *t.prev_hist);
     if (!t.prev_hist) {
         rc = leash_fail(LEASH_ENOMEM, "out of memory for statistics");

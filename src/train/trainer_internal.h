@@ -135,6 +135,9 @@ struct trainer {
 
 /* The sum of the workers' update counts. */
 uint64_t leash_trainer_updates(const trainer *t);
+/* A loss trace buffer with room for every point of the run at one point every `every`
+ * updates (0: no trace), replacing any previous one. */
+int leash_trainer_trace_alloc(trainer *t, long every);
 /* The most versions the strategy held, over resumptions too. */
 uint64_t leash_trainer_peak_versions(const trainer *t);
 

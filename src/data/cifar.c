@@ -1,6 +1,7 @@
 #include <stdlib.h>
 
 #include "core/error_internal.h"
+#include "core/hugemem_internal.h"
 #include "data/file_internal.h"
 #include "leash/data.h"
 
@@ -66,7 +67,7 @@ static int load(leash_dataset *d, const char *const *paths, int npaths, size_t *
         if ((rc = count_records(paths[k], &counts[k])) != 0) return rc;
         d->n += counts[k];
     }
-    d->pixels = malloc(d->n * CIFAR_SAMPLE);
+    d->pixels = leash_huge_alloc(d->n * CIFAR_SAMPLE);
     d->labels = malloc(d->n);
     if (!d->pixels || !d->labels)
         return leash_fail(LEASH_ENOMEM, "out of memory for %zu CIFAR-10 images", d->n);

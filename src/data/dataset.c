@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "core/error_internal.h"
+#include "core/hugemem_internal.h"
 #include "data/file_internal.h"
 #include "leash/data.h"
 #include "leash/rng.h"
@@ -31,7 +32,7 @@ int leash_dataset_slice(leash_dataset *out, const leash_dataset *src, size_t fir
     size_t s = leash_dataset_sample_size(src);
     leash_dataset d = *src;
     d.n = count;
-    d.pixels = malloc(count * s);
+    d.pixels = leash_huge_alloc(count * s);
     d.labels = malloc(count);
     if (!d.pixels || !d.labels) {
         leash_dataset_free(&d);
@@ -102,7 +103,7 @@ int leash_dataset_shard(leash_dataset *out, const leash_dataset *src, int rank, 
     size_t count = (src->n - (size_t)rank + (size_t)nranks - 1) / (size_t)nranks;
     leash_dataset d = *src;
     d.n = count;
-    d.pixels = malloc(count * s);
+    d.pixels = leash_huge_alloc(count * s);
     d.labels = malloc(count);
     if (!perm || !d.pixels || !d.labels) {
         free(perm);

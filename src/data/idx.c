@@ -1,6 +1,7 @@
 #include <stdlib.h>
 
 #include "core/error_internal.h"
+#include "core/hugemem_internal.h"
 #include "data/file_internal.h"
 #include "leash/data.h"
 
@@ -48,14 +49,14 @@ static int read_data(leash_file *f, size_t size, uint8_t **out)
      * data that arrives, growing the buffer with it, so that a header promising more than
      * the file holds is "truncated", not a huge allocation. */
     size_t cap = f->compressed && size > GROW_FROM ? GROW_FROM : size, have = 0;
-    uint8_t *buf = malloc(cap ? cap : 1);
+    uint8_t *buf = leash_huge_alloc(cap);
     if (!buf) return leash_fail(LEASH_ENOMEM, "%s: out of memory for %zu bytes", f->path, size);
     for (;;) {
         rc = leash_file_read(f, buf + have, cap - have, &got);
         have += got;
         if (rc != 0 || have < cap || cap == size) break;
         size_t next = cap > size / 2 ? size : 2 * cap;
-        uint8_t *grown = realloc(buf, next);
+        uint8_t *grown = leash_huge_grow(buf, have, next);
         if (!grown) {
             rc = leash_fail(LEASH_ENOMEM, "%s: out of memory for %zu bytes", f->path, next);
             break;

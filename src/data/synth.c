@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "core/error_internal.h"
+#include "core/hugemem_internal.h"
 #include "leash/data.h"
 #include "leash/rng.h"
 
@@ -82,7 +83,7 @@ static int generate(leash_dataset *d, size_t n, int h, int w, const float *proto
     if (n > SIZE_MAX / s)
         return leash_fail(LEASH_ENOMEM,
                           "synthetic dataset: %zu images of %dx%d do not fit in memory", n, h, w);
-    d->pixels = malloc(n * s);
+    d->pixels = leash_huge_alloc(n * s);
     d->labels = malloc(n);
     if (!d->pixels || !d->labels) {
         leash_dataset_free(d);

@@ -533,7 +533,8 @@ static double bias_relu_objective(void *p)
 }
 
 /* bias + ReLU after fc: finite differences on input and bias (inputs and biases keep
- * every sum at least 0.05 from the kink, step 0.01), din written, dbias accumulated. */
+ * every sum at least 0.05 from the kink, step 0.01), din written, dbias accumulated;
+ * in place (as the model runs it) bit for bit the same. */
 static void bias_relu_fused(void)
 {
     enum { B = 7, C = 19 };
@@ -560,8 +561,15 @@ static void bias_relu_fused(void)
     leash_relu_bias_backward(din2, db, c.r, c.out, B, C);
     size_t bad_in = overwrite_mismatches(din2, din, B * C);
     double e_acc = accumulate_err(db, pb, db0, C);
+    float *x = copy_floats(c.in, B * C), *d = copy_floats(c.r, B * C), *db3 = gc_floats(C);
+    bias_relu_objective(&c);
+    leash_bias_relu_forward(x, x, c.bias, B, C);
+    leash_relu_bias_backward(d, db3, d, x, B, C);
+    int in_place = !memcmp(x, c.out, sizeof(float) * B * C) &&
+                   !memcmp(d, din, sizeof(float) * B * C) && !memcmp(db3, db0, sizeof(float) * C);
     free(c.out), free(c.in), free(c.bias), free(c.r), free(din), free(db0), free(pb), free(db);
-    free(din2);
+    free(din2), free(x), free(d), free(db3);
+    ASSERT_TRUE(in_place);
     ASSERT_DBL_LE(e_in, GRAD_TOL);
     ASSERT_DBL_LE(e_b, GRAD_TOL);
     ASSERT_SIZE_EQ(bad_in, 0);

@@ -28,8 +28,8 @@ void leash_sigmoid_backward(float *restrict din, const float *restrict dout,
     for (size_t i = 0; i < n; ++i) din[i] = dout[i] * out[i] * (1.0f - out[i]);
 }
 
-void leash_bias_relu_forward(float *restrict out, const float *restrict in,
-                             const float *restrict bias, int B, int C)
+void leash_bias_relu_forward(float *out, const float *in, const float *restrict bias, int B,
+                             int C)
 {
     for (int b = 0; b < B; ++b, in += C, out += C)
         for (int c = 0; c < C; ++c) {
@@ -38,8 +38,8 @@ void leash_bias_relu_forward(float *restrict out, const float *restrict in,
         }
 }
 
-void leash_relu_bias_backward(float *restrict din, float *restrict dbias,
-                              const float *restrict dout, const float *restrict out, int B, int C)
+void leash_relu_bias_backward(float *din, float *restrict dbias, const float *dout,
+                              const float *restrict out, int B, int C)
 {
     for (int b = 0; b < B; ++b, din += C, dout += C, out += C)
         for (int c = 0; c < C; ++c) {

@@ -83,11 +83,13 @@ void leash_sigmoid_forward(float *restrict out, const float *restrict in, size_t
 void leash_sigmoid_backward(float *restrict din, const float *restrict dout,
                             const float *restrict out, size_t n);
 /* out[B][C] = relu(in + bias[C]) after an fc layer run without its bias; the backward
- * pass writes din = dout where out > 0 (else 0) and adds din's column sums into dbias. */
-void leash_bias_relu_forward(float *restrict out, const float *restrict in,
-                             const float *restrict bias, int B, int C);
-void leash_relu_bias_backward(float *restrict din, float *restrict dbias,
-                              const float *restrict dout, const float *restrict out, int B, int C);
+ * pass writes din = dout where out > 0 (else 0) and adds din's column sums into dbias.
+ * Both may run in place (out == in, din == dout): the model does, so that the block
+ * keeps one activation buffer and one gradient buffer in cache instead of two each. */
+void leash_bias_relu_forward(float *out, const float *in, const float *restrict bias, int B,
+                             int C);
+void leash_relu_bias_backward(float *din, float *restrict dbias, const float *dout,
+                              const float *restrict out, int B, int C);
 
 /* Softmax over K logits per sample with cross-entropy against labels y: writes the
  * probabilities, returns the SUM of the B per-sample losses (computed in double). */

@@ -198,7 +198,9 @@ static size_t out_size(const leash_layer *l) { return (size_t)l->out_h * l->out_
 
 /* Layer runs that forward and backward take as one block, to spare passes over memory:
  * conv - relu - maxpool folds the conv bias and the ReLU into the pooling pass (the
- * ReLU's activations are never stored), fc - relu folds the fc bias into the ReLU. */
+ * ReLU's activations are never stored), fc - relu folds the fc bias into the ReLU and
+ * runs it in place (the fc's output and its gradient share the ReLU's buffers: the
+ * backward pass needs only the ReLU's output). */
 typedef enum block_kind { BLOCK_ONE, BLOCK_CONV_RELU_POOL, BLOCK_FC_RELU } block_kind;
 
 static block_kind block_at(const leash_model *m, int i)
@@ -218,11 +220,11 @@ static int block_len(block_kind k)
     return k == BLOCK_CONV_RELU_POOL ? 3 : k == BLOCK_FC_RELU ? 2 : 1;
 }
 
-/* Whether layer i's activations and their gradient are stored: all but a ReLU inside a
- * conv - relu - maxpool block. */
+/* Whether layer i's activations and their gradient have buffers of their own: all but
+ * the ReLU of a block (a conv block never stores it, an fc block shares the fc's). */
 static int stored(const leash_model *m, int i)
 {
-    return !(i >= 1 && block_at(m, i - 1) == BLOCK_CONV_RELU_POOL);
+    return !(i >= 1 && block_at(m, i - 1) != BLOCK_ONE);
 }
 
 int leash_workspace_create(leash_workspace **out, const leash_model *m, int max_batch)
@@ -242,6 +244,10 @@ int leash_workspace_create(leash_workspace **out, const leash_model *m, int max_
         if (stored(m, i))
             ok = (ws->act[i] = leash_params_alloc(n)) != NULL &&
                  (ws->dact[i] = leash_params_alloc(n)) != NULL;
+        else if (block_at(m, i - 1) == BLOCK_FC_RELU) {
+            ws->act[i] = ws->act[i - 1];
+            ws->dact[i] = ws->dact[i - 1];
+        }
         if (ok && l->kind == LEASH_LAYER_MAXPOOL)
             ok = (ws->argmax[i] = calloc(n, sizeof(int32_t))) != NULL;
         if (l->kind == LEASH_LAYER_CONV) {
@@ -282,8 +288,9 @@ void leash_workspace_destroy(leash_workspace *ws)
 {
     if (!ws) return;
     for (int i = 0; i < LEASH_MAX_LAYERS; ++i) {
-        leash_params_free(ws->act[i]);
-        leash_params_free(ws->dact[i]);
+        /* A shared buffer belongs to the layer before (see stored). */
+        if (i == 0 || ws->act[i] != ws->act[i - 1]) leash_params_free(ws->act[i]);
+        if (i == 0 || ws->dact[i] != ws->dact[i - 1]) leash_params_free(ws->dact[i]);
         free(ws->argmax[i]);
     }
     leash_params_free(ws->input);
@@ -321,7 +328,7 @@ static void forward(const leash_model *m, const float *params, leash_workspace *
             }
         } else if (kind == BLOCK_FC_RELU) {
             leash_fc_forward(out, in, w, NULL, B, l->in_c, l->out_c);
-            leash_bias_relu_forward(ws->act[i + 1], out, b, B, l->out_c);
+            leash_bias_relu_forward(out, out, b, B, l->out_c);
         } else {
             switch (l->kind) {
             case LEASH_LAYER_FC: leash_fc_forward(out, in, w, b, B, l->in_c, l->out_c); break;

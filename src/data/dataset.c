@@ -7,6 +7,7 @@
 
 #include "core/error_internal.h"
 #include "core/hugemem_internal.h"
+#include "core/simd_internal.h"
 #include "data/file_internal.h"
 #include "leash/data.h"
 #include "leash/rng.h"
@@ -126,12 +127,14 @@ int leash_dataset_shard(leash_dataset *out, const leash_dataset *src, int rank, 
 
 /* restrict parameters (which survive inlining, unlike restrict locals) spare the
  * vectorized loop a run-time aliasing check. */
+LEASH_VECTOR_CLONES
 static void map_gray(float *restrict dst, const uint8_t *restrict src, size_t n, float scale,
                      float shift)
 {
     for (size_t j = 0; j < n; ++j) dst[j] = (float)src[j] * scale + shift;
 }
 
+LEASH_VECTOR_CLONES
 static void map_channels(float *restrict dst, const uint8_t *restrict src, size_t pixels, int c,
                          const float *scale, const float *shift)
 {

@@ -1,12 +1,15 @@
 #include <math.h>
 
+#include "core/simd_internal.h"
 #include "nn/layers_internal.h"
 
+LEASH_VECTOR_CLONES
 void leash_relu_forward(float *restrict out, const float *restrict in, size_t n)
 {
     for (size_t i = 0; i < n; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
+LEASH_VECTOR_CLONES
 void leash_relu_backward(float *restrict din, const float *restrict dout, const float *restrict out,
                          size_t n)
 {
@@ -28,6 +31,7 @@ void leash_sigmoid_backward(float *restrict din, const float *restrict dout,
     for (size_t i = 0; i < n; ++i) din[i] = dout[i] * out[i] * (1.0f - out[i]);
 }
 
+LEASH_VECTOR_CLONES
 void leash_bias_relu_forward(float *out, const float *in, const float *restrict bias, int B,
                              int C)
 {
@@ -38,6 +42,7 @@ void leash_bias_relu_forward(float *out, const float *in, const float *restrict 
         }
 }
 
+LEASH_VECTOR_CLONES
 void leash_relu_bias_backward(float *din, float *restrict dbias, const float *dout,
                               const float *restrict out, int B, int C)
 {

@@ -1,6 +1,7 @@
 /* What all strategies share: the registry, the fused update pass, update statistics. */
 #include <stdlib.h>
 
+#include "core/simd_internal.h"
 #include "sync/strategy_internal.h"
 
 const leash_strategy_ops *leash_strategy_for(leash_algorithm a)
@@ -24,17 +25,20 @@ void leash_stats_record_update(leash_worker_stats *st, const leash_stepper *step
     ++st->attempts[failed < LEASH_ATTEMPT_BINS - 1 ? failed : LEASH_ATTEMPT_BINS - 1];
 }
 
+LEASH_VECTOR_CLONES
 void leash_axpy_into(float *restrict theta_new, const float *restrict theta,
                      const float *restrict grad, float eta, size_t n)
 {
     for (size_t i = 0; i < n; ++i) theta_new[i] = theta[i] - eta * grad[i];
 }
 
+LEASH_VECTOR_CLONES
 void leash_axpy_inplace(float *restrict theta, const float *restrict grad, float eta, size_t n)
 {
     for (size_t i = 0; i < n; ++i) theta[i] -= eta * grad[i];
 }
 
+LEASH_VECTOR_CLONES
 const float *leash_momentum_step(float *restrict velocity, const float *restrict grad, float mu,
                                  size_t n)
 {

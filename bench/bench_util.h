@@ -5,6 +5,7 @@
 #ifndef LEASH_BENCH_UTIL_H
 #define LEASH_BENCH_UTIL_H
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "nn/layers_internal.h"
 
 #define BENCH_MAX_RUNS 64
+#define BENCH_MAX_THREADS 64
 
 /* The issue's reference models on the 28x28x1, 10-class (Fashion-)MNIST shape; the MLP
  * is leash's default, 3 hidden layers of 128 ReLU units. */
@@ -69,6 +71,41 @@ static inline double bench_sgemm_rate(const leash_gemm_shape *s, int n, int B, d
     leash_params_free(Bm);
     leash_params_free(C);
     return (double)steps * B / t;
+}
+
+typedef struct bench_sgemm_job {
+    const leash_gemm_shape *s;
+    int n, B;
+    double seconds, rate;
+} bench_sgemm_job;
+
+static inline void *bench_sgemm_thread(void *arg)
+{
+    bench_sgemm_job *j = arg;
+    j->rate = bench_sgemm_rate(j->s, j->n, j->B, j->seconds);
+    return NULL;
+}
+
+/* The summed rate of `threads` threads running bench_sgemm_rate at once, each on its
+ * own operands: the bound for as many workers, on cores shared as theirs are. */
+static inline double bench_sgemm_rate_threads(const leash_gemm_shape *s, int n, int B,
+                                              double seconds, int threads)
+{
+    bench_sgemm_job jobs[BENCH_MAX_THREADS];
+    pthread_t th[BENCH_MAX_THREADS];
+    for (int i = 0; i < threads; ++i) jobs[i] = (bench_sgemm_job){s, n, B, seconds, 0.0};
+    for (int i = 1; i < threads; ++i)
+        if (pthread_create(&th[i], NULL, bench_sgemm_thread, &jobs[i]) != 0) {
+            fputs("bench: cannot start a thread\n", stderr);
+            exit(1);
+        }
+    bench_sgemm_thread(&jobs[0]);
+    double rate = jobs[0].rate;
+    for (int i = 1; i < threads; ++i) {
+        pthread_join(th[i], NULL);
+        rate += jobs[i].rate;
+    }
+    return rate;
 }
 
 static inline int bench_cmp_double(const void *a, const void *b)

@@ -1,0 +1,104 @@
+/* Training throughput against the sgemm-bound rate of the same model, in one process.
+ *
+ * The sgemm-bound rate is what the training step would reach if it did nothing but its
+ * cblas_sgemm calls: the same shapes and transposes, run back to back, by as many
+ * threads at once as the run has workers (their rates summed). The training rate is
+ * leash_train's own (batch gathering, forward, backward, update or publish; evaluation
+ * excluded). Runs alternate between the two so drift on a noisy machine hits both; the
+ * figures are medians, and the ratio is the median of the per-pair ratios.
+ *
+ * Usage: train_throughput [-a ALGO] [-n THREADS] [-A MLP|CNN|LENET] [-e EPOCHS]
+ *                         [-r ROUNDS] [-l STEP] [-k PAIRS] [--data-dir DIR]
+ * (-a: SEQ, SYNC, ASYNC, HOG or LSH, default SEQ with 1 worker; -r: mini-batches per
+ * epoch, 0 for one pass; the CNNs take a pass of several seconds; -l: the step, 0.1 by
+ * default so that no worker count diverges). The MLP is 3 x 128 ReLU; the batch is 512.
+ * Prints one JSON object on stdout. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "bench_util.h"
+
+/* The algorithm named s (as leash_algorithm_name writes it, e.g. "LSH"). */
+static int parse_algo(const char *s, leash_algorithm *a)
+{
+    for (int k = LEASH_ALGO_SEQ; k <= LEASH_ALGO_LSH; ++k)
+        if (!strcmp(s, leash_algorithm_name((leash_algorithm)k))) {
+            *a = (leash_algorithm)k;
+            return 0;
+        }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "/usr/share/datasets/fashion-mnist", *arch = "MLP", *algo = "SEQ";
+    int pairs = 5, epochs = 1, threads = 1;
+    long rounds = 0;
+    double step = 0.1;
+    static const struct option opts[] = {{"data-dir", required_argument, NULL, 'd'},
+                                         {NULL, 0, NULL, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "a:n:A:e:k:l:r:", opts, NULL)) != -1) {
+        if (opt == 'd') dir = optarg;
+        else if (opt == 'a') algo = optarg;
+        else if (opt == 'n') threads = atoi(optarg);
+        else if (opt == 'A') arch = optarg;
+        else if (opt == 'e') epochs = atoi(optarg);
+        else if (opt == 'r') rounds = atol(optarg);
+        else if (opt == 'l') step = atof(optarg);
+        else if (opt == 'k') pairs = atoi(optarg);
+        else return 2;
+    }
+    leash_config cfg;
+    leash_config_defaults(&cfg); /* MLP 3 x 128, b = 512: the reference run */
+    leash_model m;
+    if (pairs < 1 || pairs > BENCH_MAX_RUNS || epochs < 1 || rounds < 0 || threads < 1 ||
+        threads > BENCH_MAX_THREADS || step <= 0 || parse_algo(algo, &cfg.algorithm) != 0 ||
+        bench_arch(&cfg.arch, arch) != 0 || bench_model(&m, arch) != 0) {
+        fprintf(stderr, "usage: train_throughput [-a ALGO] [-n N] [-A MLP|CNN|LENET] [-e E] [-r R] "
+                        "[-l STEP] [-k K] [--data-dir D]\n");
+        return 2;
+    }
+    cfg.epochs = epochs;
+    cfg.rounds = rounds;
+    cfg.threads = threads;
+    cfg.step = step;
+
+    leash_dataset train, test;
+    if (leash_dataset_load(&train, LEASH_DATA_FASHION_MNIST, dir, LEASH_SPLIT_TRAIN) ||
+        leash_dataset_load(&test, LEASH_DATA_FASHION_MNIST, dir, LEASH_SPLIT_TEST)) {
+        fprintf(stderr, "train_throughput: %s\n", leash_last_error());
+        return 2;
+    }
+    leash_gemm_shape shapes[256];
+    int nshapes = leash_model_gemm_shapes(&m, cfg.batch, shapes, 256);
+    if (nshapes < 0) return 1;
+
+    double train_rate[BENCH_MAX_RUNS], gemm_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];
+    for (int p = 0; p < pairs; ++p) {
+        leash_result res;
+        if (leash_train(&cfg, &train, &test, &res, NULL, NULL) != 0) {
+            fprintf(stderr, "train_throughput: %s\n", leash_last_error());
+            return 1;
+        }
+        train_rate[p] = (double)res.samples / res.time_s;
+        /* As long as the training run, so both see the same machine state. */
+        gemm_rate[p] = bench_sgemm_rate_threads(shapes, nshapes, cfg.batch, res.time_s, threads);
+        ratio[p] = train_rate[p] / gemm_rate[p];
+        leash_result_free(&res);
+    }
+    printf("{\"benchmark\": \"train_throughput\", \"algorithm\": \"%s\", \"threads\": %d, "
+           "\"model\": \"%s\", \"batch\": %d, \"epochs_per_run\": %d, \"rounds_per_epoch\": %ld, "
+           "\"pairs\": %d, ",
+           algo, threads, arch, cfg.batch, epochs, rounds, pairs);
+    bench_print_blas();
+    printf(", \"train_samples_per_s\": %.1f, \"sgemm_bound_samples_per_s\": %.1f, \"ratio\": %.3f}\n",
+           bench_median(train_rate, pairs), bench_median(gemm_rate, pairs), bench_median(ratio, pairs));
+    leash_dataset_free(&train);
+    leash_dataset_free(&test);
+    return 0;
+}

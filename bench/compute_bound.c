@@ -30,7 +30,7 @@
 #include "nn/layers_internal.h"
 
 #define MAX_THREADS 64
-#define MAX_SHAPES 256
+#define MAX_SHAPES 4096
 
 typedef struct job {
     const leash_model *m;

@@ -74,8 +74,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "train_throughput: %s\n", leash_last_error());
         return 2;
     }
-    leash_gemm_shape shapes[256];
-    int nshapes = leash_model_gemm_shapes(&m, cfg.batch, shapes, 256);
+    leash_gemm_shape shapes[4096];
+    int nshapes = leash_model_gemm_shapes(&m, cfg.batch, shapes, 4096);
     if (nshapes < 0) return 1;
 
     double train_rate[BENCH_MAX_RUNS], gemm_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];

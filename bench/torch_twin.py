@@ -1,14 +1,19 @@
 #!/usr/bin/python3
-"""PyTorch twin of a leash MLP run, for bench/torch_compare.
+"""PyTorch twin of a leash MLP or CNN run, for bench/torch_compare.
 
-Trains the model leash trains (-A MLP -L 3 -U 128, ReLU, softmax + mean cross-entropy,
-plain SGD) on Fashion-MNIST the way leash does, and prints one JSON object whose
-`final` fields mean what they mean in leash's document (doc/output.md).
+Trains the model leash trains (--arch MLP: -A MLP -L 3 -U 128, ReLU; --arch CNN: -A CNN,
+conv 3x3x4 - ReLU - max pool 2 - conv 3x3x8 - ReLU - max pool 2 - fc 128 - ReLU - fc 10;
+softmax + mean cross-entropy, plain SGD) on Fashion-MNIST the way leash does, and prints
+one JSON object whose `final` fields mean what they mean in leash's document
+(doc/output.md).
 
 Identical to leash, not merely alike: the weights and the epochs' sample order come from
 a port of leash's generator (src/core/rng.c) seeded as leash seeds it, so a `single` run
 with one thread follows `leash -a SEQ` with the same seed step for step, up to float
-rounding. Inputs stay uint8 and are standardized per batch (leash's input map), epoch e
+rounding. The CNN's tensors are leash's, laid out as torch wants them: conv weights
+[out][ky][kx][in] become [out][in][ky][kx], and the last pooled map is flattened in
+leash's (y, x, channel) order, so fc 128's weights are leash's as they are. Inputs stay
+uint8 and are standardized per batch (leash's input map), epoch e
 is the first `rounds` windows of b samples of a fresh shuffle, the training loss is the
 mean of the epoch's mini-batch losses, and time counts training only (leash shuffles
 and evaluates outside it too).
@@ -33,6 +38,8 @@ M64 = (1 << 64) - 1
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=("single", "hogwild"), default="single")
+    p.add_argument("--arch", choices=("MLP", "CNN"), default="MLP", help="leash -A")
+    p.add_argument("--init", choices=("NORMAL", "HE"), default="NORMAL", help="leash --init")
     p.add_argument("--threads", type=int, default=1,
                    help="single: intra-op and OpenBLAS threads; hogwild: processes")
     p.add_argument("--step", type=float, default=0.5, help="SGD step (leash -l)")
@@ -62,7 +69,7 @@ try:
     import torch.multiprocessing as mp
     import torch.nn.functional as F
 except ImportError as e:
-    print(f"torch_mlp.py: {e}; install Debian's PyTorch with `apt-get install -y python3-torch`",
+    print(f"torch_twin.py: {e}; install Debian's PyTorch with `apt-get install -y python3-torch`",
           file=sys.stderr)
     sys.exit(2)
 
@@ -120,7 +127,7 @@ def read_idx(path, dims):
         raw = f.read()
     magic, *shape = struct.unpack(f">{dims + 1}I", raw[: 4 * (dims + 1)])
     if magic != 0x800 + dims:
-        sys.exit(f"torch_mlp.py: {path}: not an IDX file of {dims} dimensions")
+        sys.exit(f"torch_twin.py: {path}: not an IDX file of {dims} dimensions")
     return np.frombuffer(raw, np.uint8, offset=4 * (dims + 1)).reshape(shape)
 
 
@@ -143,22 +150,52 @@ def standardization(pixels):
     return float(np.float32(inv_std)), float(np.float32(-mean * inv_std))
 
 
-def make_model(inputs, seed):
-    model = torch.nn.Sequential(
-        torch.nn.Linear(inputs, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10))
-    # leash_model_init_params: N(0, 0.01^2) weights layer by layer, row-major [out][in]
-    # as nn.Linear stores them, one Box-Muller pair per value; zero biases.
+class Cnn(torch.nn.Module):
+    """leash's -A CNN on 28x28x1 inputs given as rows of 784 bytes' floats."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = torch.nn.Conv2d(1, 4, 3), torch.nn.Conv2d(4, 8, 3)
+        self.fc1, self.fc2 = torch.nn.Linear(5 * 5 * 8, 128), torch.nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x.view(-1, 1, 28, 28))), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        # (y, x, channel) order, as leash flattens its HWC maps
+        x = x.permute(0, 2, 3, 1).flatten(1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def make_model(arch, inputs, init, seed):
+    if arch == "MLP":
+        model = torch.nn.Sequential(
+            torch.nn.Linear(inputs, 128), torch.nn.ReLU(),
+            torch.nn.Linear(128, 128), torch.nn.ReLU(),
+            torch.nn.Linear(128, 128), torch.nn.ReLU(),
+            torch.nn.Linear(128, 10))
+        layers = [m for m in model if isinstance(m, torch.nn.Linear)]
+    else:
+        model = Cnn()
+        layers = [model.conv1, model.conv2, model.fc1, model.fc2]
+    # leash_model_init_params: layer by layer, weights in leash's order (row-major
+    # [out][in] for fc, [out][ky][kx][in] for conv), one Box-Muller pair per value, times
+    # 0.01 (NORMAL) or sqrt(2 / fan_in) (HE); zero biases.
     rng = LeashRng(seed)
     with torch.no_grad():
-        for layer in model:
-            if isinstance(layer, torch.nn.Linear):
-                w = np.array([0.01 * rng.normal() for _ in range(layer.weight.numel())],
-                             dtype=np.float32)
-                layer.weight.copy_(torch.from_numpy(w).view_as(layer.weight))
-                layer.bias.zero_()
+        for layer in layers:
+            shape = layer.weight.shape
+            if len(shape) == 4:  # torch's [out][in][ky][kx]
+                out_c, in_c, k, _ = shape
+                leash_shape, fan_in = (out_c, k, k, in_c), k * k * in_c
+            else:
+                leash_shape, fan_in = tuple(shape), shape[1]
+            scale = 0.01 if init == "NORMAL" else math.sqrt(2.0 / fan_in)
+            w = np.array([scale * rng.normal() for _ in range(layer.weight.numel())],
+                         dtype=np.float32).reshape(leash_shape)
+            if len(shape) == 4:
+                w = w.transpose(0, 3, 1, 2)
+            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            layer.bias.zero_()
     return model
 
 
@@ -250,12 +287,12 @@ def main():
     train_x, train_y = load(args.data_dir, "train")
     test_x, test_y = load(args.data_dir, "t10k")
     if args.batch > len(train_x):
-        sys.exit(f"torch_mlp.py: --batch {args.batch} exceeds {len(train_x)} samples")
+        sys.exit(f"torch_twin.py: --batch {args.batch} exceeds {len(train_x)} samples")
     scale, shift = standardization(train_x)
     data = (train_x, train_y, scale, shift)
     rounds = args.rounds or len(train_x) // args.batch
     torch.set_num_threads(args.threads if args.mode == "single" else 1)
-    model = make_model(train_x.shape[1], args.seed)
+    model = make_model(args.arch, train_x.shape[1], args.init, args.seed)
     order = list(range(len(train_x)))
     perm = torch.empty(len(order), dtype=torch.int64)
     rng = LeashRng(args.seed ^ 0x5EED5EED5EED5EED)
@@ -318,7 +355,8 @@ def main():
                  "openblas": openblas_info(),
                  "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")},
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")},
-        "config": {"mode": args.mode, "threads": args.threads, "step": args.step,
+        "config": {"mode": args.mode, "arch": args.arch, "init": args.init,
+                   "threads": args.threads, "step": args.step,
                    "batch": args.batch, "epochs": args.epochs, "rounds": rounds,
                    "target_loss": args.target_loss, "seed": args.seed,
                    "data_dir": args.data_dir, "train_samples": len(train_x)},
@@ -329,7 +367,7 @@ def main():
                   "samples_per_s": samples / time_total if time_total > 0 else 0.0},
     }, indent=1))
     if not finite:
-        print("torch_mlp.py: training diverged: the loss became non-finite", file=sys.stderr)
+        print("torch_twin.py: training diverged: the loss became non-finite", file=sys.stderr)
         return 1
     return 0
 

@@ -1,6 +1,7 @@
 /* Large buffers read at random (the datasets' pixels), in memory that transparent huge
  * pages can back: a sample drawn at random then costs no TLB miss, which on 4 KiB pages
- * made gathering a mini-batch of Fashion-MNIST 1.45x slower. Free with free(). */
+ * made gathering a mini-batch of Fashion-MNIST 1.16x slower (bench/gather_cost). Free
+ * with free(). */
 #ifndef LEASH_CORE_HUGEMEM_INTERNAL_H
 #define LEASH_CORE_HUGEMEM_INTERNAL_H
 

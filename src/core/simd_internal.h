@@ -7,12 +7,15 @@
  * kernels one cost 0.02-0.03 of that ratio (the core slows down for AVX-512 and the
  * sgemm calls after it pay), for no gain with the SkylakeX kernels. configure leaves
  * it empty where the compiler lacks target_clones, and under ThreadSanitizer
- * (m4/leash_clones.m4). The versions round differently (AVX2 fuses multiply-add), so
- * results repeat on one kind of CPU, as with OpenBLAS's kernels, not across kinds. */
+ * (m4/leash_clones.m4); so does clang (below). The versions round differently (AVX2
+ * fuses multiply-add), so results repeat on one kind of CPU, as with OpenBLAS's
+ * kernels, not across kinds. */
 #ifndef LEASH_CORE_SIMD_INTERNAL_H
 #define LEASH_CORE_SIMD_INTERNAL_H
 
-#if defined(LEASH_HAVE_TARGET_CLONES) && defined(__x86_64__)
+/* GCC only: clang 14 (the fuzz build) emits no symbol for an external target_clones
+ * function, so calls from other files did not link. */
+#if defined(LEASH_HAVE_TARGET_CLONES) && defined(__x86_64__) && !defined(__clang__)
 #define LEASH_VECTOR_CLONES \
     __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else

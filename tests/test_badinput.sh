@@ -6,10 +6,7 @@ set -u
 LEASH=${LEASH:-./leash}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-bad.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+. "$(dirname "$0")/tap.sh"
 check() { # check NAME COMMAND...: ok if the command succeeds, else its output as the reason
     local name=$1 out; shift
     if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi

@@ -7,10 +7,7 @@ MPIRUN=${MPIRUN:-mpirun}
 FASHION=${LEASH_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-ckpt.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+. "$(dirname "$0")/tap.sh"
 check() { # check NAME COMMAND...: ok if the command succeeds, else its output as the reason
     local name=$1 out; shift
     if out=$("$@" 2>&1); then ok "$name${out:+ ($out)}"; else not_ok "$name" "$out"; fi

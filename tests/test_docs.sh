@@ -4,10 +4,7 @@
 # accepts, and no document sends the reader to a file outside the distribution.
 set -u
 SRC=${LEASH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+. "$(dirname "$0")/tap.sh"
 
 echo "1..5"
 

@@ -8,11 +8,7 @@ LEASH=${LEASH:-./leash}
 MPIRUN=${MPIRUN:-mpirun}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-hints.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+. "$(dirname "$0")/tap.sh"
 
 # As in test_mpi.sh: Open MPI refuses root without these, and its allocations outlive
 # MPI_Finalize (sanitized builds).

@@ -29,11 +29,7 @@ done
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-install.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 dest=$T/dest
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+. "$(dirname "$0")/tap.sh"
 
 # pkg-config with the staged leash.pc first, the directories it names moved under
 # DESTDIR (whatever ./configure made of them); leash.pc requires no other module, which

@@ -9,10 +9,7 @@ FAULT=${LEASH_MPIFAULT:-./tests/leash_mpifault}
 FASHION=${LEASH_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-mpi.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+. "$(dirname "$0")/tap.sh"
 
 # Open MPI refuses root without these (CI runs as root). Its own allocations outlive
 # MPI_Finalize, which LeakSanitizer would report in a sanitized build: leaks are checked

@@ -9,9 +9,7 @@ trap 'rm -rf "$T"' EXIT
 # Debian's interpreter, which python3-matplotlib installs for (the tools' own).
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+. "$(dirname "$0")/tap.sh"
 check() {
     local name=$1 out; shift
     if out=$("$@" 2>&1); then ok "$name${out:+ ($out)}"; else not_ok "$name" "$out"; fi

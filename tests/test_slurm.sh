@@ -10,9 +10,7 @@ set -u
 LEASH=${LEASH:-./leash}
 LEASH=$(cd "$(dirname "$LEASH")" && pwd)/$(basename "$LEASH")
 JOBS=${LEASH_JOBS_DIR:-$(cd "$(dirname "$0")/../jobs" && pwd)}
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+. "$(dirname "$0")/tap.sh"
 TESTS=("hybrid job" "sweep array" "multi-node job" "leash not found" "requeued hybrid job")
 echo "1..${#TESTS[@]}"
 skip_all() { for t in "${TESTS[@]}"; do n=$((n + 1)); echo "ok $n - $t # SKIP $1"; done; exit 0; }

@@ -7,9 +7,7 @@ LEASH=${LEASH:-./leash}
 SWEEP=${LEASH_SWEEP:-$(dirname "$0")/../tools/leash-sweep}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-sweep.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+. "$(dirname "$0")/tap.sh"
 echo "1..6"
 
 # The leash options every cell shares, after --.

@@ -16,12 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (leash_synth_generate(&train, &test, 64, 16, 28, 28, 1) != 0) abort();
         leash_input_map_standardize(&map, &train);
     }
-    unsigned char *copy = fuzz_fix_crc(data, size);
     fuzz_file f;
-    if (!copy || fuzz_file_open(&f, copy, size) != 0) {
-        free(copy);
-        return 0;
-    }
+    if (fuzz_file_open_crc_fixed(&f, data, size) != 0) return 0;
     leash_config cfg;
     leash_config_defaults(&cfg);
     cfg.hidden_layers = 1;
@@ -35,6 +31,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = leash_train(&cfg, &train, &test, &res, NULL, NULL);
     if (rc == 0 || rc == LEASH_ESTOPPED || rc == LEASH_EDIVERGED) leash_result_free(&res);
     fuzz_file_close(&f);
-    free(copy);
     return 0;
 }

@@ -118,7 +118,7 @@ static int do_round(worker *w, long r)
      * gradient is published there; the run stops at the end of the epoch. */
     int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, &w->stats) : 0;
     w->stats.time_publish += leash_now() - t1;
-    if (rc == 1 && t->count_updates) {
+    if (rc == 1) {
         uint64_t now = atomic_fetch_add(&t->published, 1) + 1;
         if (t->trace_every && now % (uint64_t)t->trace_every == 0) record_trace(t, now);
         if (now == t->pause_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
@@ -816,7 +816,6 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     atomic_init(&t.published, 0);
     atomic_init(&t.wake_at, UINT64_MAX);
     t.count_wakeups = cfg->avg_every > 0;
-    t.count_updates = 1; /* the trace, --checkpoint-every and the averaging layer count them */
     t.averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
     t.pause_at = UINT64_MAX;
     t.blocking = cfg->avg_blocking && cfg->avg_every > 0;

@@ -128,7 +128,6 @@ struct trainer {
     uint64_t pause_at;
     int blocking; /* --avg-mode blocking: rounds between segments, at exact counts */
     int count_wakeups; /* avg_every > 0 */
-    int count_updates; /* count_wakeups or checkpoint_every > 0: workers maintain published */
     int wake;          /* under lock */
     worker *workers;
 };

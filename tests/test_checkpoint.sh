@@ -13,8 +13,7 @@ check() { # check NAME COMMAND...: ok if the command succeeds, else its output a
     if out=$("$@" 2>&1); then ok "$name${out:+ ($out)}"; else not_ok "$name" "$out"; fi
 }
 
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+. "$(dirname "$0")/mpi_env.sh"
 
 # Result documents and checkpoint files are read with Python (json, zlib).
 py() { python3 - "$@"; }

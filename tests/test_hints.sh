@@ -10,10 +10,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/leash-hints.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
 
-# As in test_mpi.sh: Open MPI refuses root without these, and its allocations outlive
-# MPI_Finalize (sanitized builds).
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+. "$(dirname "$0")/mpi_env.sh"
 SYNTH=(-q -D SYNTH --synth-train 400 --synth-test 100 -b 20 -e 1 -a LSH)
 
 # expect_line NAME EXPECTED ARGS...: exit 2 and exactly that line on stderr.

@@ -11,11 +11,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/leash-mpi.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
 
-# Open MPI refuses root without these (CI runs as root). Its own allocations outlive
-# MPI_Finalize, which LeakSanitizer would report in a sanitized build: leaks are checked
-# by the other tests. More ranks than cores need --oversubscribe.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+. "$(dirname "$0")/mpi_env.sh"
+# More ranks than cores need --oversubscribe.
 mpi() { local np=$1; shift; "$MPIRUN" -np "$np" --oversubscribe "$@"; }
 
 # field FILE KEY: every value of "KEY": in a JSON document, one per line.

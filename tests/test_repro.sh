@@ -12,10 +12,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/leash-repro.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
 
-# As in test_mpi.sh: Open MPI refuses root without these, and its allocations outlive
-# MPI_Finalize (sanitized builds).
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+. "$(dirname "$0")/mpi_env.sh"
 RUN=(-q -D SYNTH --synth-train 1200 --synth-test 200 -b 32 -l 0.1 -L 1 -U 32 -e 2)
 
 # fingerprint FILE: the final parameters' digests (one per rank) and every epoch's

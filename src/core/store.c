@@ -341,18 +341,23 @@ static int check_target(const char *path, const char *target, const char *what, 
     return 0;
 }
 
+/* path's target (PATH_MAX bytes), followed and checked as check_target does. */
+static int resolve(const char *path, char *target, const char *what, int streams)
+{
+    int rc = follow_links(path, target, PATH_MAX, what);
+    return rc ? rc : check_target(path, target, what, streams);
+}
+
 int leash_check_writable(const char *path, const char *what)
 {
     char target[PATH_MAX];
-    int rc = follow_links(path, target, sizeof target, what);
-    return rc ? rc : check_target(path, target, what, 0);
+    return resolve(path, target, what, 0);
 }
 
 int leash_check_output(const char *path, const char *what)
 {
     char target[PATH_MAX];
-    int rc = follow_links(path, target, sizeof target, what);
-    return rc ? rc : check_target(path, target, what, 1);
+    return resolve(path, target, what, 1);
 }
 
 int leash_output_is_stream(const char *path)
@@ -431,16 +436,14 @@ static int write_file(const char *path, const char *target, const void *data, si
 int leash_write_atomic(const char *path, const void *data, size_t len, const char *what)
 {
     char target[PATH_MAX];
-    int rc = follow_links(path, target, sizeof target, what);
-    if (rc == 0) rc = check_target(path, target, what, 0);
+    int rc = resolve(path, target, what, 0);
     return rc ? rc : write_file(path, target, data, len, what);
 }
 
 int leash_write_output(const char *path, const void *data, size_t len, const char *what)
 {
     char target[PATH_MAX];
-    int rc = follow_links(path, target, sizeof target, what);
-    if (rc == 0) rc = check_target(path, target, what, 1);
+    int rc = resolve(path, target, what, 1);
     if (rc) return rc;
     return leash_output_is_stream(target) ? write_stream(path, target, data, len, what)
                                           : write_file(path, target, data, len, what);

@@ -33,6 +33,13 @@ db = [r["params_digest"] for r in b["per_rank"]]
 if da != db: sys.exit(f"final parameters differ: {da} {db}")
 for k in ("staleness_hist", "cas_attempts_hist", "gradients", "timestamp"):
     if a["sync"][k] != b["sync"][k]: sys.exit(f"sync.{k} differs: {a['sync'][k]} {b['sync'][k]}")
+# The trace: the same points (updates; losses too with one worker: several may add a
+# loss as a point is taken); its clock goes on where the stop left it.
+ta, tb = a["trace"]["points"], b["trace"]["points"]
+n = 3 if a["config"]["threads"] == 1 else 2
+if [p[1:n] for p in ta] != [p[1:n] for p in tb]: sys.exit("the loss traces differ")
+back = [(p[:2], q[:2]) for p, q in zip(tb, tb[1:]) if q[0] < p[0]]
+if back: sys.exit(f"the resumed trace's time goes backwards: {back[0]}")
 if (a["status"], b["status"], b["resumes"]) != ("complete", "complete", 1):
     sys.exit(f"status {a['status']}, {b['status']}, resumes {b['resumes']}")
 print(f"{len(ea)} epochs, digest {da[0]}")
@@ -97,7 +104,9 @@ EOF
 else not_ok "SEQ: a checkpoint every 7 updates (mid-epoch) changes nothing" "$out" "written: $written"; fi
 
 # Stopped mid-epoch by SIGTERM at whatever update, resumed: the uninterrupted run's
-# document. Long epochs (one pass = 1000 updates) put the stop inside one.
+# document. Long epochs (one pass = 1000 updates) put the stop inside one, some 50 ms of
+# training after the first checkpoint (at update 300), so that the stop's checkpoint
+# holds more training time than that one.
 L=(-D SYNTH --synth-train 16000 --synth-test 400 -b 16 -q -l 0.05 -m 0.5 -e 2)
 for algo in SEQ "SYNC -n 2"; do
     name=${algo%% *}
@@ -108,6 +117,7 @@ for algo in SEQ "SYNC -n 2"; do
     "$LEASH" "${L[@]}" -a $algo --checkpoint "$T/$name.ck" --checkpoint-every 300 \
         --output "$T/$name-stop.json" & pid=$!
     wait_for "$T/$name.ck" $pid
+    sleep 0.05
     kill -TERM $pid 2>/dev/null
     status=0; wait $pid || status=$?
     if [ $status -eq 75 ] && why=$(interrupted "$T/$name-stop.json" 1000); then

@@ -150,7 +150,7 @@ else not_ok "--topology prints the machine and one plan line per worker" "status
 
 status=0
 help=$("$LEASH" --help) || status=$?
-if [ $status -eq 0 ] && echo "$help" | grep -q -- '-l X .*MEAN loss' &&
+if [ $status -eq 0 ] && echo "$help" | grep -q -- '-l, --step X .*MEAN loss' &&
    echo "$help" | grep -q -- '--input-scale S .*pixels to inputs'; then
     ok "--help documents the step-size convention"
 else not_ok "--help documents the step-size convention" "status $status"; fi

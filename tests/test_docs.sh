@@ -6,7 +6,8 @@ set -u
 SRC=${LEASH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$(dirname "$0")/tap.sh"
 
-echo "1..5"
+LEASH=${LEASH:-./leash}
+echo "1..6"
 
 # The options leash accepts: the names in its getopt_long table.
 accepted=$(sed -n '/^static const struct option long_options\[\] = {/,/^};/p' "$SRC/src/cli/options.c" |
@@ -39,6 +40,19 @@ unknown=
 for o in $documented; do grep -qx -- "$o" <<<"$accepted" || unknown="$unknown --$o"; done
 if [ -z "$unknown" ]; then ok "every documented long option is accepted"
 else not_ok "every documented long option is accepted" "unknown:$unknown"; fi
+
+# --help names every long option, beside its short one where it has one.
+table=$(sed -n '/^static const struct option long_options\[\] = {/,/^};/p' "$SRC/src/cli/options.c")
+help=$("$LEASH" --help)
+absent=
+for o in $accepted; do
+    short=$(grep -o "{\"$o\", [a-z_]*, NULL, '.'}" <<<"$table" | grep -o "'.'" | tr -d "'")
+    want="--$o"
+    [ -n "$short" ] && want="-$short, --$o"
+    grep -qE -- "^  $want( |$)" <<<"$help" || absent="$absent $want"
+done
+if [ -z "$absent" ]; then ok "--help names every long option, beside its short one"
+else not_ok "--help names every long option, beside its short one" "absent:$absent"; fi
 
 # Files the reader cannot have: the project's private notes, paths beside the checkout.
 bad=$(grep -n -e 'DESIGN\.md' -e '\.\./shared' "$SRC/README.md" "$SRC/doc/leash.1" "$SRC/doc/design.md" \

@@ -126,6 +126,36 @@ static void test_rounds_and_callback(void)
     leash_dataset_free(&te);
 }
 
+/* trace_every means what --trace-every means: 0 no trace, N a point every N updates;
+ * the default (LEASH_TRACE_AUTO) about 20 an epoch. */
+static void test_trace_every(void)
+{
+    leash_dataset tr, te;
+    ASSERT_INT_EQ(synth(&tr, &te, 1000, 5), 0);
+    leash_config c;
+    leash_config_defaults(&c);
+    c.batch = 10;
+    c.epochs = 2; /* 100 updates an epoch */
+    leash_result r;
+    ASSERT_INT_EQ(leash_train(&c, &tr, &te, &r, NULL, NULL), 0);
+    ASSERT_INT_EQ(r.trace_every, 5);
+    ASSERT_INT_EQ(r.ntrace, 40);
+    leash_result_free(&r);
+    c.trace_every = 0;
+    ASSERT_INT_EQ(leash_train(&c, &tr, &te, &r, NULL, NULL), 0);
+    ASSERT_INT_EQ(r.ntrace, 0);
+    leash_result_free(&r);
+    c.trace_every = 7;
+    ASSERT_INT_EQ(leash_train(&c, &tr, &te, &r, NULL, NULL), 0);
+    ASSERT_INT_EQ(r.ntrace, 28);
+    ASSERT_INT_EQ(r.trace[27].updates, 196);
+    leash_result_free(&r);
+    c.trace_every = -2;
+    ASSERT_INT_EQ(leash_train(&c, &tr, &te, &r, NULL, NULL), LEASH_EINVAL);
+    leash_dataset_free(&tr);
+    leash_dataset_free(&te);
+}
+
 static void test_divergence_and_bad_config(void)
 {
     leash_dataset tr, te;
@@ -208,11 +238,12 @@ static void test_mnist_holdout_mlp(void)
 
 int main(void)
 {
-    tap_plan(7);
+    tap_plan(8);
     TAP_RUN(test_synth_mlp_learns);
     TAP_RUN(test_synth_momentum_and_lenet);
     TAP_RUN(test_deterministic);
     TAP_RUN(test_rounds_and_callback);
+    TAP_RUN(test_trace_every);
     TAP_RUN(test_divergence_and_bad_config);
     TAP_RUN(test_fashion_mlp);
     TAP_RUN(test_mnist_holdout_mlp);

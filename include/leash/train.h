@@ -33,6 +33,9 @@ typedef enum leash_step_policy {
 struct hwloc_topology;
 struct leash_placement;
 
+/* leash_config.trace_every: about 20 points of the loss trace per epoch. */
+#define LEASH_TRACE_AUTO (-1L)
+
 typedef struct leash_config {
     leash_algorithm algorithm; /* -a */
     int threads;               /* -n, worker threads per rank */
@@ -74,8 +77,8 @@ typedef struct leash_config {
     int resume_auto; /* resume from checkpoint if that file exists (rank 0 looks), else start */
     /* The data set's kind, for checkpoints' identity checks and their messages. */
     leash_dataset_kind dataset;
-    /* The loss trace: a point every trace_every updates (of this rank); 0: the default,
-     * about 20 points per epoch; negative: no trace. */
+    /* The loss trace, as --trace-every: a point every trace_every updates (of this rank);
+     * 0: no trace; LEASH_TRACE_AUTO (the default): about 20 points per epoch. */
     long trace_every;
     /* Input scaling to use; NULL: standardize with the training set's statistics. Ranks
      * pass the map of the whole training set so that all shards are scaled alike. */

@@ -287,6 +287,47 @@ static int check_result_path(const leash_options *o)
 }
 
 /* Everything the result document is made of besides the result itself. */
+/* An argument as the shell reads it back: single-quoted unless it is plainly safe. */
+static void put_shell_word(FILE *f, const char *w)
+{
+    if (w[0] && strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%") ==
+                    strlen(w)) {
+        fputs(w, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *w; ++w) *w == '\'' ? fputs("'\\''", f) : fputc(*w, f);
+    fputc('\'', f);
+}
+
+/* After a stop: what was done, and the command that resumes it (this one, its --resume
+ * replaced by the checkpoint), or why there is none. */
+static void print_stop_line(FILE *f, const leash_options *o, int nepochs, int argc, char **argv)
+{
+    fprintf(f, "leash: stopped by a signal after %d of %d epochs", nepochs, o->cfg.epochs);
+    if (!o->cfg.checkpoint) {
+        fprintf(f, "; without --checkpoint it cannot be resumed (the result so far is %s%s)\n",
+                o->output ? "in " : "on standard output", o->output ? o->output : "");
+        return;
+    }
+    if (leash_dist_size() > 1)
+        fprintf(f, "; to resume, start the same %d ranks with:", leash_dist_size());
+    else
+        fputs("; to resume:", f);
+    for (int i = 0; i < argc; ++i) {
+        if (strcmp(argv[i], "--resume") == 0) {
+            ++i;
+            continue;
+        }
+        if (strncmp(argv[i], "--resume=", 9) == 0) continue;
+        fputc(' ', f);
+        put_shell_word(f, argv[i]);
+    }
+    fputs(" --resume ", f);
+    put_shell_word(f, o->cfg.checkpoint);
+    fputc('\n', f);
+}
+
 typedef struct report_ctx {
     const leash_options *o;
     leash_run_info info;
@@ -520,9 +561,7 @@ static int run(int argc, char **argv)
                 res.diverged_epoch, (unsigned long long)res.diverged_update, res.nepochs,
                 res.nepochs == 1 ? "" : "s");
     if (root && outcome == LEASH_RUN_INTERRUPTED && !o.quiet)
-        fprintf(stderr, "leash: stopped by a signal after %d of %d epochs%s%s\n", res.nepochs,
-                o.cfg.epochs, o.cfg.checkpoint ? "; the checkpoint to resume from is " : "",
-                o.cfg.checkpoint ? o.cfg.checkpoint : "");
+        print_stop_line(stderr, &o, res.nepochs, argc, argv);
     if ((rc = write_report(&ctx, &res, outcome)) == 0 && root && outcome == LEASH_RUN_COMPLETE &&
         o.save_model)
         rc = leash_model_save(o.save_model, &o.cfg, &res.model, res.params, &map);

@@ -25,6 +25,7 @@ void leash_config_defaults(leash_config *cfg)
     cfg->tail_amplitude = 1.0;
     cfg->seed = 1;
     cfg->dataset = LEASH_DATA_FASHION_MNIST;
+    cfg->trace_every = LEASH_TRACE_AUTO;
 }
 
 const char *leash_algorithm_name(leash_algorithm a)

@@ -298,7 +298,8 @@ static int check_inputs(const leash_config *cfg, const leash_dataset *train,
 {
     if (cfg->batch <= 0 || cfg->epochs <= 0 || cfg->rounds < 0 || cfg->threads < 1 ||
         cfg->tau_max < 0 || cfg->target_loss < 0 || cfg->avg_every < 0 ||
-        !(cfg->avg_period >= 0) || cfg->checkpoint_every < 0 || !(cfg->checkpoint_period >= 0))
+        !(cfg->avg_period >= 0) || cfg->checkpoint_every < 0 || !(cfg->checkpoint_period >= 0) ||
+        (cfg->trace_every < 0 && cfg->trace_every != LEASH_TRACE_AUTO))
         return leash_fail(LEASH_EINVAL, "invalid training configuration");
     if (cfg->placement && cfg->placement->nworkers < cfg->threads)
         return leash_fail(LEASH_EINVAL, "the placement plans %d workers for %d threads",
@@ -540,9 +541,11 @@ static int checkpoint_due(const trainer *t)
             (c->checkpoint_period > 0 && leash_now() >= t->prog.next_ckpt_time));
 }
 
-/* Collective: write a checkpoint now (no worker runs) and schedule the next one. */
+/* Collective: write a checkpoint now (no worker runs) and schedule the next one. A run
+ * without --checkpoint has nowhere to write one: a stop then only ends it. */
 static int take_checkpoint(trainer *t)
 {
+    if (!t->cfg->checkpoint) return 0;
     double t0 = leash_now();
     int rc = leash_checkpoint_write(t);
     if (rc) return rc;
@@ -643,11 +646,17 @@ static int run_epoch(trainer *t, int *stopped)
         const int due = t->blocking && atomic_load(&t->published) >= t->av.next_updates;
         double ctl[5] = {stop_asked(), checkpoint_due(t), pg->position < t->rounds, due,
                          due || pg->position >= t->rounds};
-        if ((rc = leash_comm_allreduce_sum_d(ctl, 5)) != 0) return rc;
-        if ((ctl[2] > 0 || ctl[3] > 0) && (ctl[0] > 0 || ctl[1] > 0)) rc = take_checkpoint(t);
-        if (rc == 0 && ctl[0] == 0 && ctl[3] > 0 && (int)ctl[4] == leash_dist_size())
-            rc = blocking_round(t, due);
+        rc = leash_comm_allreduce_sum_d(ctl, 5);
+        /* The segment's time counts before a checkpoint records it, so that a run resumed
+         * from it goes on at the time it stopped; the pause itself is not training. */
         pg->elapsed += leash_now() - t0;
+        if (rc) return rc;
+        if ((ctl[2] > 0 || ctl[3] > 0) && (ctl[0] > 0 || ctl[1] > 0)) rc = take_checkpoint(t);
+        if (rc == 0 && ctl[0] == 0 && ctl[3] > 0 && (int)ctl[4] == leash_dist_size()) {
+            const double t_round = leash_now();
+            rc = blocking_round(t, due);
+            pg->elapsed += leash_now() - t_round;
+        }
         if (rc) return rc;
         /* Every rank done with the epoch: its end comes next (a stop is seen there). */
         if (ctl[2] == 0 && ctl[3] == 0) return 0;
@@ -791,7 +800,7 @@ static int train_epochs(trainer *t, leash_epoch_callback on_epoch, void *arg)
         if (stop) return LEASH_ESTOPPED;
     }
     /* The complete run's state, so that resuming it (a requeued job) has nothing to redo. */
-    return t->cfg->checkpoint ? take_checkpoint(t) : 0;
+    return take_checkpoint(t);
 }
 
 static double wall_clock(void)
@@ -850,8 +859,8 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
     }
     /* About 20 trace points an epoch by default; room for every point of the run. */
     const long per_epoch = t.ops->lockstep ? t.rounds / m : t.rounds;
-    t.trace_every = cfg->trace_every < 0 ? 0 : cfg->trace_every ? cfg->trace_every : per_epoch / 20;
-    if (cfg->trace_every == 0 && t.trace_every < 1) t.trace_every = 1;
+    t.trace_every = cfg->trace_every != LEASH_TRACE_AUTO ? cfg->trace_every : per_epoch / 20;
+    if (cfg->trace_every == LEASH_TRACE_AUTO && t.trace_every < 1) t.trace_every = 1;
     if ((rc = leash_trainer_trace_alloc(&t, t.trace_every)) != 0) goto prepared;
     t.prev_hist = calloc((size_t)cfg->tau_max + 1, sizeof *t.prev_hist);
     if (!t.prev_hist) {

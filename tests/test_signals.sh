@@ -1,0 +1,117 @@
+#!/bin/bash
+# Stop signals (README "Checkpoints and signals"): SIGINT, SIGTERM and SIGUSR1 stop a run
+# at the next mini-batch, with or without --checkpoint, alone and under mpirun: exit 75,
+# the document says interrupted and is whole, no temporary file is left, and the stop
+# line names the command that resumes (which then does).
+set -u
+LEASH=${LEASH:-./leash}
+MPIRUN=${MPIRUN:-mpirun}
+T=$(mktemp -d "${TMPDIR:-/tmp}/leash-signals.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/mpi_env.sh"
+echo "1..10"
+
+# Epochs of a few milliseconds, far more than a test waits for: a stop lands mid-run.
+R=(-D SYNTH --synth-train 2000 --synth-test 200 -b 50 -l 0.1 -e 100000)
+
+# whole DOC: the document is interrupted, valid JSON, with consecutive whole epochs.
+whole() {
+    python3 - "$1" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = len(d["epochs"])
+if d["status"] != "interrupted": sys.exit(f"status {d['status']}")
+if [e["epoch"] for e in d["epochs"]] != list(range(1, n + 1)): sys.exit("epochs out of order")
+print(f"interrupted after {n} epochs")
+EOF
+}
+
+# crc_ok FILE: a checkpoint whose last 4 bytes are the CRC-32 of the rest.
+crc_ok() {
+    python3 - "$1" <<'EOF'
+import sys, zlib
+b = open(sys.argv[1], "rb").read()
+if b[:8] != b"LEASHCKP" or zlib.crc32(b[:-4]) != int.from_bytes(b[-4:], "little"):
+    sys.exit("not a whole checkpoint")
+EOF
+}
+
+# stop_after_start DIR PID SIG: once the run has written its first document, a moment of
+# training, then the signal; the run's exit status.
+stop_after_start() {
+    while [ ! -s "$1/r.json" ] && kill -0 "$2" 2>/dev/null; do sleep 0.02; done
+    sleep 0.3
+    kill -"$3" "$2" 2>/dev/null
+    local status=0
+    wait "$2" || status=$?
+    return $status
+}
+
+litter() { ls -A "$1" | grep '^\.leash-' || true; }
+
+for sig in INT TERM USR1; do
+    for ck in "" ck; do
+        d=$T/$sig${ck:+-$ck}
+        mkdir -p "$d"
+        args=("${R[@]}" --output "$d/r.json")
+        [ -n "$ck" ] && args+=(--checkpoint "$d/ck")
+        "$LEASH" "${args[@]}" 2> "$d/stderr" & pid=$!
+        status=0; stop_after_start "$d" $pid $sig || status=$?
+        name="SIG$sig $([ -n "$ck" ] && echo with || echo without) --checkpoint: exit 75, the document interrupted and whole, no temporary file"
+        last=$(tail -1 "$d/stderr")
+        if [ -n "$ck" ]; then
+            want="; to resume: $LEASH ${args[*]} --resume $d/ck"
+            ckok=$(crc_ok "$d/ck" 2>&1)
+        else
+            want="; without --checkpoint it cannot be resumed (the result so far is in $d/r.json)"
+            ckok=$([ ! -e "$d/ck" ] || echo "a checkpoint was written")
+        fi
+        if [ $status -eq 75 ] && why=$(whole "$d/r.json" 2>&1) && [ -z "$(litter "$d")" ] &&
+           [ -z "$ckok" ] && [ "${last#*epochs}" = "$want" ]; then
+            ok "$name ($why)"
+        else
+            not_ok "$name" "status $status" "${why:-}" "${ckok:-}" "litter: $(litter "$d")" \
+                "stop line: $last" "expected: ...$want"
+        fi
+    done
+done
+
+# The stop line's command resumes the run: shortened to 3 epochs, it completes them.
+d=$T/TERM-ck
+cmd=$(tail -1 "$d/stderr" | sed 's/^.*; to resume: //; s/-e 100000/-e 3/')
+rm -f "$d/ck"
+"$LEASH" "${R[@]}" -e 2 --output "$d/r.json" --checkpoint "$d/ck" -q
+status=0; eval "$cmd" -q 2> "$d/resume.err" || status=$?
+if [ $status -eq 0 ] && out=$(python3 - "$d/r.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if (d["status"], d["resumes"], len(d["epochs"])) != ("complete", 1, 3):
+    sys.exit(f"status {d['status']}, resumes {d['resumes']}, {len(d['epochs'])} epochs")
+EOF
+); then ok "the stop line's command resumes the run from its checkpoint"
+else not_ok "the stop line's command resumes the run from its checkpoint" "status $status" "command: $cmd" "${out:-}" "$(cat "$d/resume.err")"; fi
+
+# Under mpirun: SIGUSR1 is forwarded to every rank (exit 75). On SIGINT and SIGTERM,
+# mpirun sends SIGTERM to the ranks, which stop as alone, and exits with a status of its
+# own (1 with Open MPI 4.1): the document and the checkpoint are what count.
+for case in USR1: INT:ck TERM:; do
+    sig=${case%:*} ck=${case#*:}
+    d=$T/mpi-$sig
+    mkdir -p "$d"
+    args=(-a LSH "${R[@]}" -q --output "$d/r.json")
+    [ -n "$ck" ] && args+=(--checkpoint "$d/ck")
+    "$MPIRUN" -np 2 --oversubscribe "$LEASH" "${args[@]}" > /dev/null 2> "$d/stderr" & pid=$!
+    status=0; stop_after_start "$d" $pid $sig || status=$?
+    left=$(pgrep -f -- "--output $d/r.json" || true)
+    name="mpirun -np 2, SIG$sig $([ -n "$ck" ] && echo with || echo without) --checkpoint: every rank stops, the document interrupted and whole"
+    if { [ $sig != USR1 ] || [ $status -eq 75 ]; } && [ $status -ne 0 ] && why=$(whole "$d/r.json" 2>&1) &&
+       { [ -z "$ck" ] || crc_ok "$d/ck"; } && [ -z "$left" ] && [ -z "$(litter "$d")" ]; then
+        ok "$name (exit $status, $why)"
+    else
+        not_ok "$name" "status $status" "${why:-}" "left running: $left" "litter: $(litter "$d")" \
+            "$(tail -3 "$d/stderr")"
+        [ -n "$left" ] && kill -9 $left 2>/dev/null
+    fi
+done
+[ $failed -eq 0 ]

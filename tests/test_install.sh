@@ -40,7 +40,7 @@ pc() {
         --define-variable=includedir="$dest$LEASH_INCLUDEDIR" "$@"
 }
 
-echo "1..7"
+echo "1..10"
 
 # A recipe's jobserver and command-line variables are not this make's business.
 if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -s -C "$LEASH_BUILDDIR" install DESTDIR="$dest" \
@@ -48,8 +48,9 @@ if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -s -C "$LEASH_BUILDDIR" install
     missing=
     for f in "$LEASH_LIBDIR/libleash.so.0" "$LEASH_LIBDIR/libleash.a" \
         "$LEASH_PKGCONFIGDIR/leash.pc" "$LEASH_INCLUDEDIR/leash/leash.h" \
-        "$LEASH_MAN1DIR/leash.1" "$LEASH_DOCDIR/README.md" "$LEASH_DOCDIR/design.md" \
-        "$LEASH_DOCDIR/output.md" "$LEASH_DOCDIR/file-formats.md" "$LEASH_EXAMPLESDIR/train.c" \
+        "$LEASH_MAN1DIR/leash.1" "$LEASH_DOCDIR/README.md" "$LEASH_DOCDIR/doc/design.md" \
+        "$LEASH_DOCDIR/doc/output.md" "$LEASH_DOCDIR/doc/file-formats.md" "$LEASH_DOCDIR/doc/api.md" \
+        "$LEASH_DOCDIR/BENCHMARKS.md" "$LEASH_EXAMPLESDIR/train.c" \
         "$LEASH_JOBSDIR/leash-hybrid.sbatch" "$LEASH_JOBSDIR/leash-multinode.sbatch" \
         "$LEASH_BINDIR/leash-sweep" "$LEASH_BINDIR/leash-report"; do
         [ -e "$dest$f" ] || missing="$missing $f"
@@ -58,11 +59,29 @@ if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -s -C "$LEASH_BUILDDIR" install
     else not_ok "make install installs everything" "missing:$missing"; fi
 else
     not_ok "make install DESTDIR=..." "$(tail -20 "$T/install.log")"
-    for t in "pkg-config finds leash" "shared, C" "shared, C++" "static, C" "static, C++" "make uninstall"; do
+    for t in "links" "man" "pkg-config finds leash" "shared, C" "shared, C++" "api.md" "static, C" \
+        "static, C++" "make uninstall"; do
         not_ok "$t" "not installed"
     done
     exit 1
 fi
+
+# The installed documents' relative links lead to installed files.
+broken=
+for md in "$dest$LEASH_DOCDIR/README.md" "$dest$LEASH_DOCDIR"/doc/*.md "$dest$LEASH_DOCDIR/BENCHMARKS.md"; do
+    for link in $(grep -o '](\([^)#]*\)' "$md" | sed 's/^](//' | grep -v '^[a-z]*:'); do
+        [ -e "$(dirname "$md")/$link" ] || broken="$broken ${md#"$dest$LEASH_DOCDIR/"}:$link"
+    done
+done
+if [ -z "$broken" ]; then ok "the installed README's and documents' links lead to installed files"
+else not_ok "the installed documents' links lead to installed files" "broken:$broken"; fi
+
+# man finds the page under the prefix's man directory.
+if command -v man > /dev/null; then
+    found=$(MANPATH=$dest$(dirname "$LEASH_MAN1DIR") man -w leash 2>&1)
+    if [ "$found" = "$dest$LEASH_MAN1DIR/leash.1" ]; then ok "man -w leash finds the installed page"
+    else not_ok "man -w leash finds the installed page" "got: $found"; fi
+else skip "man -w leash finds the installed page" "man not installed (Debian: man-db)"; fi
 
 version=$(pc --modversion leash 2>&1)
 if [ "$version" = "$LEASH_VERSION" ]; then ok "pkg-config finds leash $version in the installed tree"
@@ -101,8 +120,41 @@ build_and_run() {
 build_and_run "shared, C: trains, saves and reloads its parameters" shared c
 if [ -n "$CXX_FOUND" ]; then build_and_run "shared, C++ ($CXX_FOUND)" shared c++
 else skip "shared, C++" "no C++ compiler (Debian: g++)"; fi
+# doc/api.md's worked cases, built as a user would from the installed page: the placement
+# plan it prints, and the signal case stopped by SIGTERM (exit 75) then resumed (exit 0).
+api_cases() {
+    local src=$dest$LEASH_DOCDIR/doc/api.md flags name
+    flags=$(pc --cflags --libs leash) || return 1
+    mkdir -p "$T/api"
+    for name in ranks placement signals; do
+        sed -n "/^<!-- example: $name.c -->\$/,/^\`\`\`\$/p" "$src" | sed '1,2d;$d' > "$T/api/$name.c"
+        [ -s "$T/api/$name.c" ] || { echo "no example $name.c in api.md"; return 1; }
+        # shellcheck disable=SC2086 # the flags are a list
+        $CC "$T/api/$name.c" $flags -o "$T/api/$name" > "$T/api/build.log" 2>&1 ||
+            { echo "$name.c does not build:"; cat "$T/api/build.log"; return 1; }
+    done
+    export LD_LIBRARY_PATH=$dest$LEASH_LIBDIR
+    local want got status=0
+    want=$(sed -n '/^compact: model on NUMA node/p; /^scatter: model on NUMA node/p' "$src")
+    got=$("$T/api/placement") || { echo "placement: exit $?"; return 1; }
+    [ "$got" = "$want" ] || { echo "placement printed: $got"; echo "api.md says: $want"; return 1; }
+    (cd "$T/api" && exec ./signals "$T/api/ck") > "$T/api/sig.out" & local pid=$!
+    sleep 0.5 # of its 200 epochs, some 10 s
+    kill -TERM $pid 2> /dev/null
+    wait $pid || status=$?
+    [ $status -eq 75 ] || { echo "signals: exit $status after SIGTERM"; cat "$T/api/sig.out"; return 1; }
+    status=0
+    (cd "$T/api" && ./signals "$T/api/ck") > "$T/api/sig.out" || status=$?
+    grep -q '^complete: 200 epochs, resumed 1 time$' "$T/api/sig.out" && [ $status -eq 0 ] ||
+        { echo "signals: exit $status on resume"; cat "$T/api/sig.out"; return 1; }
+    (cd "$T/api" && ./ranks) > "$T/api/ranks.out" || { echo "ranks: exit $?"; return 1; }
+    echo "$(cat "$T/api/ranks.out")"
+}
+
 # The linker takes libleash.so whenever it finds it; pkg-config --static lists what the
 # archive needs, so link it as an installation without the shared library has it.
+if out=$(api_cases 2>&1); then ok "doc/api.md's worked cases build from the installed page and run as it says ($out)"
+else not_ok "doc/api.md's worked cases build from the installed page and run as it says" "$out"; fi
 rm -f "$dest$LEASH_LIBDIR"/libleash.so*
 build_and_run "static, C: trains, saves and reloads its parameters" static c
 if [ -n "$CXX_FOUND" ]; then build_and_run "static, C++ ($CXX_FOUND)" static c++

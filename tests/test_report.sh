@@ -1,11 +1,15 @@
 #!/bin/bash
 # leash-report on fabricated result documents whose figures are known: the groups'
 # medians, quartiles and counts as computed by hand (one repetition diverged, one never
-# reached the target), and plots that are real pictures with one curve per strategy.
+# reached the target, runs stopped at the target kept apart, a diverged group); plots
+# read back through plots.json (a panel per thread count, censored groups marked);
+# malformed documents and inputs skipped in one line each; a bad OUTDIR refused; and
+# outputs that change all at once or not at all (a full disk, a signal, stale plots).
 set -u
+LEASH=${LEASH:-./leash}
 REPORT=${LEASH_REPORT:-$(dirname "$0")/../tools/leash-report}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-report.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 # Debian's interpreter, which python3-matplotlib installs for (the tools' own).
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -14,42 +18,56 @@ check() {
     local name=$1 out; shift
     if out=$("$@" 2>&1); then ok "$name${out:+ ($out)}"; else not_ok "$name" "$out"; fi
 }
-echo "1..5"
+# The report under limits, so that a hang or a runaway read fails the test instead.
+report() { (ulimit -v 4000000; timeout 60 "$REPORT" "$@"); }
+echo "1..18"
 
 # Two groups: LSH (B = inf, 2 threads) with 5 seeds, whose times to target are 1, 2, 3,
-# never, and one that diverged; ASYNC (2 threads) with 3 seeds and times 4, 5, 6.
+# never, and one that diverged; ASYNC (2 threads) with 3 seeds and times 4, 5, 6. SYNC
+# asked for 5 epochs: two repetitions stopped at the target after 2 (accuracy 0.5, 0.6),
+# two trained all 5 (0.8, 0.9). HOG diverged every time.
 mkdir -p "$T/runs/sub"
 "$PY" - "$T/runs" <<'EOF'
 import json, os, sys
 out = sys.argv[1]
-def doc(algo, seed, status, ttt, acc, sps, persistence="inf"):
-    stale = {"LSH": [50, 30, 20], "ASYNC": [80, 15, 5]}[algo]
-    pts = [[0.1 * k, 10 * k, 2.3 - 0.1 * k - 0.01 * seed] for k in range(1, 21)]
-    return {"leash_version": "test", "status": status, "resumes": 0,
-            "config": {"algorithm": algo, "threads": 2, "persistence": persistence, "step": 0.1, "seed": seed,
-                       "target_loss": 0.5, "arch": "MLP", "dataset": "SYNTH"},
-            "ranks": 1,
-            "epochs": [{"epoch": e, "time_s": 1.0, "test_accuracy": acc - 0.1 * (2 - e), "train_loss": 1.0 / e}
-                       for e in (1, 2)],
-            "trace": {"every": 10, "points": pts},
-            "final": {"time_to_target_s": ttt, "test_accuracy": acc, "samples_per_s": sps, "train_loss": 0.5},
-            "sync": {"staleness_mean": 0.7, "failed_cas": 10, "gradients": 100, "dropped_gradients": 0,
-                     "peak_live_versions": 5, "staleness_hist": stale, "cas_attempts_hist": [90, 10]}}
+def doc(algo, seed, status, ttt, acc, sps, persistence="inf", epochs=5, dropped=0):
+    stale = {"LSH": [50, 30, 20], "ASYNC": [80, 15, 5], "SYNC": [100], "HOG": [60, 40]}[algo]
+    scale = {"LSH": 1, "ASYNC": 0.8, "SYNC": 0.6, "HOG": 0.4}[algo]  # curves apart
+    pts = [[0.1 * k, 10 * k, scale * (2.3 - 0.1 * k - 0.01 * seed)] for k in range(1, 21)]
+    d = {"leash_version": "test", "status": status, "resumes": 0,
+         "config": {"algorithm": algo, "threads": 2, "persistence": persistence, "step": 0.1, "seed": seed,
+                    "target_loss": 0.5, "arch": "MLP", "dataset": "SYNTH", "epochs": 5},
+         "ranks": 1,
+         "epochs": [{"epoch": e, "time_s": 1.0, "test_accuracy": acc and acc * e / epochs, "train_loss": 1.0 / e}
+                    for e in range(1, epochs + 1)],
+         "trace": {"every": 10, "points": pts},
+         "final": {"time_to_target_s": ttt, "test_accuracy": acc, "samples_per_s": sps, "train_loss": 0.5},
+         "sync": {"staleness_mean": 0.7, "failed_cas": 10, "gradients": 100, "dropped_gradients": dropped,
+                  "peak_live_versions": 5, "staleness_hist": stale, "cas_attempts_hist": [90, 10]}}
+    return d
 lsh = [(1, "complete", 1.0, 0.80, 100), (2, "complete", 2.0, 0.82, 200), (3, "complete", 3.0, 0.84, 300),
        (4, "complete", None, 0.70, 400), (5, "diverged", None, 0.10, 500)]
 for seed, status, ttt, acc, sps in lsh:
     json.dump(doc("LSH", seed, status, ttt, acc, sps), open(f"{out}/lsh-{seed}.json", "w"))
 for seed, ttt in ((1, 4.0), (2, 5.0), (3, 6.0)):
     json.dump(doc("ASYNC", seed, "complete", ttt, 0.6, 1000), open(f"{out}/sub/async-{seed}.json", "w"))
+for seed, epochs, acc, dropped in ((1, 2, 0.5, 1), (2, 2, 0.6, 3), (3, 5, 0.8, 10), (4, 5, 0.9, 20)):
+    json.dump(doc("SYNC", seed, "complete", 1.5, acc, 800, epochs=epochs, dropped=dropped),
+              open(f"{out}/sync-{seed}.json", "w"))
+for seed in (1, 2, 3):
+    d = doc("HOG", seed, "diverged", None, None, 0)
+    d["final"].update(test_accuracy=None, train_loss=None)
+    json.dump(d, open(f"{out}/hog-{seed}.json", "w"))
 json.dump({"not": "a result"}, open(f"{out}/manifest.json", "w"))
 EOF
 
 status=0
-"$REPORT" "$T/runs" -o "$T/report" 2> "$T/stderr" || status=$?
+report "$T/runs" -o "$T/report" 2> "$T/stderr" || status=$?
 if [ $status -eq 0 ] && [ -s "$T/report/report.md" ] && [ -s "$T/report/report.csv" ]; then
     ok "leash-report writes report.md and report.csv ($(cat "$T/stderr"))"
 else not_ok "leash-report runs" "status $status" "$(cat "$T/stderr")"; fi
 
+# Figures over the complete repetitions: the diverged one's samples/s (500) is left out.
 check "the groups' medians, quartiles and counts are those computed by hand" \
     "$PY" - "$T/report/report.csv" <<'EOF'
 import csv, sys
@@ -59,12 +77,11 @@ want = {
                   "time_to_target_s_median": 2.0, "time_to_target_s_q1": 1.5, "time_to_target_s_q3": 2.5,
                   "time_to_target_s_n": "3",
                   "test_accuracy_median": 0.81, "test_accuracy_q1": 0.775, "test_accuracy_q3": 0.825,
-                  "samples_per_s_median": 300.0, "samples_per_s_q1": 200.0, "samples_per_s_q3": 400.0,
-                  "failed_cas_rate_median": 0.1},
+                  "samples_per_s_median": 250.0, "samples_per_s_q1": 175.0, "samples_per_s_q3": 325.0,
+                  "samples_per_s_n": "4", "failed_cas_rate_median": 0.1},
     "ASYNC": {"runs": "3", "diverged": "0", "not_reached": "0", "time_to_target_s_median": 5.0,
               "time_to_target_s_q1": 4.5, "time_to_target_s_q3": 5.5},
 }
-if set(rows) != set(want): sys.exit(f"groups {sorted(rows)}")
 for s, fields in want.items():
     for k, v in fields.items():
         got = rows[s][k]
@@ -77,17 +94,45 @@ if grep -q '^| LSH B=inf \*\*!\*\* | 5 | 1 | 1 | 0 | 2 \[1.5, 2.5\]' "$T/report/
     ok "report.md marks the group with a diverged and an unreached repetition, and counts them"
 else not_ok "report.md's table" "$(grep '^|' "$T/report/report.md")"; fi
 
-# The pictures: their size, not blank, and the strategies' colours (one curve each).
-check "the seven plots are 800 x 500 (step sensitivity 1200 x 500) pictures, not blank" \
+check "runs stopped at the target are not averaged with runs that trained every epoch" \
     "$PY" - "$T/report" <<'EOF'
-import os, sys
+import csv, os, sys
+r = {r["strategy"]: r for r in csv.DictReader(open(os.path.join(sys.argv[1], "report.csv")))}["SYNC"]
+want = {"stopped_at_target": "2", "test_accuracy_median": "0.85", "test_accuracy_n": "2",
+        "test_accuracy_at_target_median": "0.55", "test_accuracy_at_target_n": "2",
+        "dropped_gradients_median": "15", "dropped_gradients_at_target_median": "2",
+        "time_to_target_s_n": "4", "samples_per_s_n": "4"}
+for k, v in want.items():
+    if r.get(k) != v: sys.exit(f"SYNC {k}: {r.get(k)}, want {v}")
+md = open(os.path.join(sys.argv[1], "report.md")).read().splitlines()
+if not any(l.startswith("| SYNC | 4 |") and "| 0.85 [0.825, 0.875] |" in l for l in md): sys.exit("no SYNC row")
+if not any(l.startswith("| SYNC, stopped at target | 2 |") and "| 0.55 [0.525, 0.575] |" in l for l in md):
+    sys.exit("no row for SYNC's runs stopped at the target")
+EOF
+
+check "a group whose every repetition diverged shows - (its samples/s, staleness and CAS left out)" \
+    "$PY" - "$T/report" <<'EOF'
+import csv, os, sys
+r = {r["strategy"]: r for r in csv.DictReader(open(os.path.join(sys.argv[1], "report.csv")))}["HOG"]
+if r["diverged"] != "3": sys.exit(f"HOG diverged {r['diverged']}")
+for m in ("time_to_target_s", "test_accuracy", "samples_per_s", "staleness_mean", "failed_cas_rate",
+          "dropped_gradients", "peak_live_versions"):
+    if r[f"{m}_median"] != "" or r[f"{m}_n"] != "0": sys.exit(f"HOG {m}: {r[f'{m}_median']} over {r[f'{m}_n']}")
+row = [l for l in open(os.path.join(sys.argv[1], "report.md")) if l.startswith("| HOG ")]
+if not row or row[0].strip().split(" | ")[5:] != ["-"] * 6 + ["- |"]: sys.exit(f"HOG row {row}")
+EOF
+
+# The pictures: the size plots.json gives, not blank, and the strategies' colours.
+check "every plot is a picture of the size plots.json gives, not blank" \
+    "$PY" - "$T/report" <<'EOF'
+import json, os, sys
 import matplotlib.image as mpimg
-names = ["loss_vs_time", "accuracy_vs_time", "time_to_target_vs_threads", "step_sensitivity",
-         "staleness_hist", "cas_attempts_hist", "throughput_vs_threads"]
-for name in names:
-    img = mpimg.imread(os.path.join(sys.argv[1], name + ".png"))
+plots = json.load(open(os.path.join(sys.argv[1], "plots.json")))
+for name in ("loss_vs_time.png", "accuracy_vs_time.png", "time_to_target_vs_threads.png", "staleness_hist.png",
+             "cas_attempts_hist.png", "throughput_vs_threads.png"):
+    img = mpimg.imread(os.path.join(sys.argv[1], name))
     h, w = img.shape[:2]
-    if (w, h) != ((1200, 500) if name == "step_sensitivity" else (800, 500)): sys.exit(f"{name}: {w} x {h}")
+    if [w, h] != plots[name]["size"]: sys.exit(f"{name}: {w} x {h}, plots.json says {plots[name]['size']}")
     ink = (img[:, :, :3].sum(axis=2) < 2.9).mean()
     if ink < 0.01: sys.exit(f"{name}: blank ({ink:.4f} of the pixels drawn)")
 EOF
@@ -103,5 +148,311 @@ for name in ("loss_vs_time", "accuracy_vs_time", "staleness_hist"):
     for s, rgb in colours.items():
         d = abs(img - rgb).max(axis=2)
         if (d < 3).sum() > 50: seen.add(s)
-    if seen != {"LSH B=inf", "ASYNC"}: sys.exit(f"{name}: curves in the colours of {sorted(seen)}")
+    want = {"LSH B=inf", "ASYNC", "SYNC"} | ({"HOG"} if name == "loss_vs_time" else set())
+    if seen != want: sys.exit(f"{name}: curves in the colours of {sorted(seen)}")
+EOF
+
+# A grid from one real document: LSH and HOG at 2 and 4 threads, steps 0.1 and 0.2, 3
+# seeds. At 4 threads HOG reached the target 1 of 3 times at step 0.1 and never at
+# 0.2, LSH 2 of 3 times at either step; at 2 threads every run reached it.
+"$LEASH" -q -a LSH -n 2 -D SYNTH --synth-train 600 --synth-test 100 -b 16 -e 2 --target-loss 0.5 \
+    --output "$T/real.json" 2> "$T/leash.err"
+mkdir -p "$T/grid"
+"$PY" - "$T/real.json" "$T/grid" <<'EOF'
+import copy, json, math, sys
+real = json.load(open(sys.argv[1]))
+reached = {("LSH", 2, 0.1): 3, ("LSH", 2, 0.2): 3, ("HOG", 2, 0.1): 3, ("HOG", 2, 0.2): 3,
+           ("LSH", 4, 0.1): 2, ("LSH", 4, 0.2): 2, ("HOG", 4, 0.1): 1, ("HOG", 4, 0.2): 0}
+for (algo, n, step), k in reached.items():
+    for seed in (1, 2, 3):
+        d = copy.deepcopy(real)
+        d["config"].update(algorithm=algo, threads=n, step=step, seed=seed, target_loss=0.5)
+        d["status"] = "complete"
+        d["final"]["time_to_target_s"] = 0.01 * n + step / 10 + seed / 1000 if seed <= k else None
+        d["final"]["samples_per_s"] = 1000.0 * n + (500 if algo == "LSH" else 0) + seed
+        d["trace"]["points"] = [[0.001 * i, i, 2.3 * math.exp(-0.03 * i * (1 + seed / 10))] for i in range(1, 101)]
+        if algo == "HOG":
+            d["sync"]["cas_attempts_hist"] = [sum(d["sync"]["staleness_hist"])]
+        d["sync"]["staleness_hist"] = [10, 5 * n, n, 1]
+        json.dump(d, open(f"{sys.argv[2]}/{algo}-{n}-{step}-{seed}.json", "w"))
+EOF
+status=0
+report "$T/grid" -o "$T/grid-report" 2> "$T/grid.err" || status=$?
+[ $status -eq 0 ] || echo "# the grid's report: status $status: $(head -3 "$T/grid.err")"
+P=$T/grid-report/plots.json
+
+check "one panel per thread count, each with the strategies run at it (CAS: LSH only)" "$PY" - "$P" <<'EOF'
+import json, re, sys
+plots = json.load(open(sys.argv[1]))
+for name in ("loss_vs_time.png", "accuracy_vs_time.png", "staleness_hist.png", "cas_attempts_hist.png"):
+    panels = plots[name]["panels"]
+    threads = [int(re.search(r"(\d+) threads?\b", p["title"]).group(1)) for p in panels]
+    if threads != [2, 4]: sys.exit(f"{name}: panels for {threads} threads")
+    for p in panels:
+        strategies = sorted(s["label"].split(" ")[0] for s in p["series"] if not s["label"].startswith("target"))
+        want = ["LSH"] if name.startswith("cas") else ["HOG", "LSH"]
+        if strategies != want: sys.exit(f"{name}, {p['title']}: series {strategies}")
+        if any(s["points"] == 0 for s in p["series"]): sys.exit(f"{name}, {p['title']}: an empty series")
+rows = [p["title"] for p in plots["step_sensitivity.png"]["panels"]]
+if len(rows) != 4 or not all("2 threads" in t for t in rows[:2]) or not all("4 threads" in t for t in rows[2:]):
+    sys.exit(f"step sensitivity panels {rows}")
+EOF
+
+check "groups where not every run reached the target are drawn and marked (reached k of n) on every plot" \
+    "$PY" - "$P" <<'EOF'
+import json, sys
+plots = json.load(open(sys.argv[1]))
+def texts(name, threads=None):
+    out = []
+    for p in plots[name]["panels"]:
+        if threads is None or f"{threads} threads" in p["title"]:
+            out += [s["label"] for s in p["series"] if s["points"]] + p["notes"]
+    return out
+# The best configurations at 4 threads: HOG at step 0.1 (1 of 3), LSH at either (2 of 3).
+for name in ("loss_vs_time.png", "accuracy_vs_time.png", "staleness_hist.png"):
+    t = texts(name, 4)
+    if not any(x.startswith("HOG l=0.1 ") and x.endswith("(reached 1 of 3)") for x in t) or \
+       not any(x.startswith("LSH B=inf ") and x.endswith("(reached 2 of 3)") for x in t):
+        sys.exit(f"{name}: {t}")
+    if not all(x.endswith("(reached 3 of 3)") for x in texts(name, 2) if not x.startswith("target")):
+        sys.exit(f"{name} at 2 threads: {texts(name, 2)}")
+for name in ("time_to_target_vs_threads.png", "throughput_vs_threads.png"):
+    t = texts(name)
+    if "(reached 1 of 3)" not in t or "(reached 2 of 3)" not in t: sys.exit(f"{name}: {t}")
+t = texts("step_sensitivity.png", 4)
+if not {"(reached 1 of 3)", "HOG (reached 0 of 3)", "(reached 2 of 3)"} <= set(t):
+    sys.exit(f"step sensitivity: {t}")
+EOF
+
+check "a line at the target loss, and a caption with the shared settings and what best configuration means" \
+    "$PY" - "$P" "$T/real.json" <<'EOF'
+import json, sys
+plots = json.load(open(sys.argv[1]))
+real = json.load(open(sys.argv[2]))
+for p in plots["loss_vs_time.png"]["panels"]:
+    line = [s for s in p["series"] if s["label"] == "target loss 0.5"]
+    if not line or line[0]["y"] != [0.5, 0.5]: sys.exit(f"{p['title']}: no target line")
+want = ["data set SYNTH (600 training, 100 test samples)", "model MLP 3 x 128", "batch 16", "step 0.1 to 0.2",
+        f"machine {real['provenance']['hosts'][0]} ({real['topology']['cores']} cores)",
+        f"BLAS kernels {real['blas']['core']}", "target loss 0.5", "Best configuration: "]
+for name, fig in plots.items():
+    missing = [w for w in want if w not in fig["caption"]]
+    if missing: sys.exit(f"{name}: the caption lacks {missing}: {fig['caption']}")
+EOF
+
+check "integer ticks for threads and attempts, rates and times from zero" "$PY" - "$P" <<'EOF'
+import json, sys
+plots = json.load(open(sys.argv[1]))
+for name in ("time_to_target_vs_threads.png", "throughput_vs_threads.png"):
+    p = plots[name]["panels"][0]
+    if p["xticks"] != [2, 4] or p["ylim"][0] != 0: sys.exit(f"{name}: ticks {p['xticks']}, y from {p['ylim'][0]}")
+for name in ("cas_attempts_hist.png", "staleness_hist.png"):
+    for p in plots[name]["panels"]:
+        if not p["xticks"] or any(t != int(t) for t in p["xticks"]): sys.exit(f"{name}: ticks {p['xticks']}")
+for p in plots["step_sensitivity.png"]["panels"][::2]:
+    if p["ylim"][0] != 0: sys.exit(f"{p['title']}: from {p['ylim'][0]}")
+EOF
+
+# Malformed documents beside two good ones (one step, no target): each skipped in one
+# line that names it and the field; FIFOs, devices, huge and deeply nested files too.
+mkdir -p "$T/bad"
+"$PY" - "$T/real.json" "$T/bad" > "$T/bad.want" <<'EOF'
+import copy, json, sys
+real = json.load(open(sys.argv[1]))
+real["config"]["target_loss"] = 0
+out = sys.argv[2]
+for seed in (1, 2):
+    d = copy.deepcopy(real)
+    d["config"]["seed"] = seed
+    json.dump(d, open(f"{out}/good-{seed}.json", "w"))
+def put(path, value):
+    def edit(d):
+        keys = path.split(".")
+        for k in keys[:-1]:
+            d = d[int(k)] if isinstance(d, list) else d[k]
+        if isinstance(d, list): d[int(keys[-1])] = value
+        else: d[keys[-1]] = value
+    return edit
+def drop(path):
+    def edit(d):
+        keys = path.split(".")
+        for k in keys[:-1]: d = d[k]
+        del d[keys[-1]]
+    return edit
+NAN, INF, NINF = float("nan"), float("inf"), float("-inf")
+cases = [  # (name, edit, what the line says)
+    ("nan-accuracy", put("final.test_accuracy", NAN), '"final.test_accuracy" is NaN'),
+    ("inf-rate", put("final.samples_per_s", INF), '"final.samples_per_s" is Infinity'),
+    ("ninf-trace", put("trace.points.3.2", NINF), '"trace.points[3][2]" is -Infinity'),
+    ("nan-unused", put("per_rank.0.time_s", NAN), '"per_rank[0].time_s" is NaN'),
+    ("nan-hist", put("sync.staleness_hist.0", NAN), '"sync.staleness_hist[0]" is NaN'),
+    ("config-null", put("config", None), '"config" is null, not an object'),
+    ("config-array", put("config", [1]), '"config" is an array of 1, not an object'),
+    ("config-text", put("config", "x"), '"config" is "x", not an object'),
+    ("config-missing", drop("config"), '"config" is missing'),
+    ("final-null", put("final", None), '"final" is null'),
+    ("final-number", put("final", 3), '"final" is 3'),
+    ("trace-null", put("trace", None), '"trace" is null'),
+    ("trace-text", put("trace", "t"), '"trace" is "t"'),
+    ("points-null", put("trace.points", None), '"trace.points" is null'),
+    ("point-short", put("trace.points.0", [1, 2]), '"trace.points[0]" is an array of 2'),
+    ("point-null", put("trace.points.1", None), '"trace.points[1]" is null'),
+    ("epochs-null", put("epochs", None), '"epochs" is null'),
+    ("epochs-object", put("epochs", {}), '"epochs" is an object'),
+    ("epoch-null", put("epochs.0", None), '"epochs[0]" is null'),
+    ("epoch-time-null", put("epochs.0.time_s", None), '"epochs[0].time_s" is null'),
+    ("epoch-time-text", put("epochs.1.time_s", "1"), '"epochs[1].time_s" is "1"'),
+    ("step-null", put("config.step", None), '"config.step" is null'),
+    ("step-text", put("config.step", "0.1"), '"config.step" is "0.1"'),
+    ("step-zero", put("config.step", 0), '"config.step" is 0'),
+    ("rate-1e308", put("final.samples_per_s", 1e308), '"final.samples_per_s" is 1e+308'),
+    ("cas-1e308", put("sync.failed_cas", 1e308), '"sync.failed_cas" is 1e+308'),
+    ("gradients-huge-int", put("sync.gradients", 10 ** 120), '"sync.gradients" is 100000000000000000000000000...'),
+    ("ttt-negative", put("final.time_to_target_s", -1), '"final.time_to_target_s" is -1'),
+    ("accuracy-2", put("final.test_accuracy", 2), '"final.test_accuracy" is 2'),
+    ("status-null", put("status", None), '"status" is null'),
+    ("status-odd", put("status", "banana"), '"status" is "banana"'),
+    ("status-missing", drop("status"), '"status" is missing'),
+    ("threads-zero", put("config.threads", 0), '"config.threads" is 0'),
+    ("threads-text", put("config.threads", "2"), '"config.threads" is "2"'),
+    ("threads-true", put("config.threads", True), '"config.threads" is true'),
+    ("threads-half", put("config.threads", 2.5), '"config.threads" is 2.5'),
+    ("ranks-zero", put("ranks", 0), '"ranks" is 0'),
+    ("algorithm-null", put("config.algorithm", None), '"config.algorithm" is null'),
+    ("algorithm-math", put("config.algorithm", "$\\frac$"), '"config.algorithm" is "$\\\\frac$"'),
+    ("persistence-odd", put("config.persistence", "infinite"), '"config.persistence" is "infinite"'),
+    ("target-negative", put("config.target_loss", -1), '"config.target_loss" is -1'),
+    ("dataset-newline", put("config.dataset", "SY\nNTH"), '"config.dataset" is "SY\\nNTH"'),
+    ("config-nested", put("config.arch", {"a": 1}), '"config.arch" is an object'),
+    ("deep", put("config.units", json.loads("[" * 40 + "]" * 40)), "nested deeper than 32 levels"),
+    ("sync-null", put("sync", None), '"sync" is null'),
+    ("hist-text", put("sync.staleness_hist", "x"), '"sync.staleness_hist" is "x"'),
+    ("hist-negative", put("sync.cas_attempts_hist.0", -1), '"sync.cas_attempts_hist[0]" is -1'),
+    ("hosts-text", put("provenance.hosts", "vm"), '"provenance.hosts" is "vm"'),
+    ("core-number", put("blas.core", 5), '"blas.core" is 5'),
+    ("cores-text", put("topology.cores", "two"), '"topology.cores" is "two"'),
+]
+for name, edit, says in cases:
+    d = copy.deepcopy(real)
+    edit(d)
+    open(f"{out}/{name}.json", "w").write(json.dumps(d))
+    print(f"{name}.json\t{says}")
+texts = {"deep-text": ("[" * 100000 + "]" * 100000, "nested too deeply"), "empty": ("", "not JSON"),
+         "truncated": (json.dumps(real)[:500], "not JSON"), "number-1e999": (
+             json.dumps(real).replace('"staleness_mean": ', '"staleness_mean": 1e999, "x": ', 1),
+             '"epochs[0].staleness_mean" is 1e999')}
+for name, (text, says) in texts.items():
+    open(f"{out}/{name}.json", "w").write(text)
+    print(f"{name}.json\t{says}")
+open(f"{out}/latin1.json", "wb").write(json.dumps(real).replace("SYNTH", "SYNT\xc9").encode("latin-1"))
+print("latin1.json\tnot UTF-8")
+EOF
+mkfifo "$T/bad/fifo.json"
+ln -s /dev/zero "$T/bad/zero.json"
+truncate -s 65M "$T/bad/huge.json"
+ln -s "$T/nowhere" "$T/bad/dangling.json"
+printf '%s\t%s\n' fifo.json "not a regular file" zero.json "not a regular file" huge.json "larger than 64 MiB" \
+    dangling.json "No such file or directory" >> "$T/bad.want"
+# A report that draws no time-to-target or step-sensitivity plots over the grid's.
+cp -r "$T/grid-report" "$T/bad-report"
+status=0
+report "$T/bad" -o "$T/bad-report" 2> "$T/bad.err" || status=$?
+
+check "malformed documents and inputs are skipped, each in one line naming it and the field" \
+    "$PY" - "$T/bad.want" "$T/bad.err" "$T/bad" "$status" <<'EOF'
+import sys
+want = dict(l.rstrip("\n").split("\t") for l in open(sys.argv[1]))
+lines = open(sys.argv[2]).read().splitlines()
+if sys.argv[4] != "0": sys.exit(f"status {sys.argv[4]}: {lines[-5:]}")
+if any(not l.startswith("leash-report: ") for l in lines): sys.exit(f"not one line each: {lines[:8]}")
+for name, says in want.items():
+    got = [l for l in lines if l.startswith(f"leash-report: {sys.argv[3]}/{name}: skipped: ")]
+    if len(got) != 1 or says not in got[0]: sys.exit(f"{name}: {got or 'not named'}, want {says}")
+if len(lines) != len(want) + 1 or "2 documents, 1 groups" not in lines[-1]: sys.exit(f"the last line: {lines[-1]}")
+EOF
+
+check "plots a report does not draw are removed (one step, no target: no time-to-target plots)" \
+    "$PY" - "$T/bad-report" <<'EOF'
+import json, os, sys
+have = sorted(f for f in os.listdir(sys.argv[1]) if f.endswith(".png"))
+want = ["accuracy_vs_time.png", "cas_attempts_hist.png", "loss_vs_time.png", "staleness_hist.png",
+        "throughput_vs_threads.png"]
+if have != want: sys.exit(f"{have}")
+if sorted(json.load(open(os.path.join(sys.argv[1], "plots.json")))) != want: sys.exit("plots.json")
+EOF
+
+status=0
+report "$T/grid" -o "$T/grid-report" --no-plots 2> "$T/noplots.err" || status=$?
+if [ $status -eq 0 ] && ! grep -q '\.png' "$T/grid-report/report.md" &&
+   [ -z "$(ls -A "$T/grid-report" | grep -v '^report\.\(md\|csv\)$')" ]; then
+    ok "--no-plots links no PNG and removes the earlier report's plots and plots.json"
+else not_ok "--no-plots" "status $status" "$(ls "$T/grid-report")" "$(grep -i 'png' "$T/grid-report/report.md")"; fi
+
+# A bad OUTDIR: a file, and a directory the report may not write (as another user when
+# the test runs as root, whom permissions do not stop).
+touch "$T/afile"
+chmod 755 "$T"
+mkdir "$T/readonly" && chmod 555 "$T/readonly"
+as_user=() can_deny=1
+if [ "$(id -u)" -eq 0 ]; then
+    if command -v setpriv > /dev/null; then as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    else can_deny=0; fi
+fi
+s1=0; report "$T/runs" -o "$T/afile" --no-plots 2> "$T/afile.err" || s1=$?
+s2=0; (ulimit -v 4000000; timeout 60 "${as_user[@]}" "$REPORT" "$T/runs" -o "$T/readonly" --no-plots) \
+    2> "$T/readonly.err" || s2=$?
+if [ $s1 -eq 2 ] && [ "$(cat "$T/afile.err")" = "leash-report: $T/afile: not a directory" ] &&
+   { [ $can_deny -eq 0 ] || { [ $s2 -eq 2 ] && [ "$(wc -l < "$T/readonly.err")" -eq 1 ] &&
+       grep -q "^leash-report: $T/readonly: cannot write there: Permission denied$" "$T/readonly.err"; }; } &&
+   [ -z "$(ls -A "$T/readonly")" ] && [ ! -s "$T/afile" ]; then
+    ok "an OUTDIR that is a file or unwritable is refused in one line"
+else not_ok "a bad OUTDIR" "status $s1: $(cat "$T/afile.err")" "status $s2: $(cat "$T/readonly.err")"; fi
+
+# A full disk, as a file-size limit (Python ignores SIGXFSZ, so writes fail with EFBIG):
+# the earlier report stays whole, nothing temporary is left.
+snapshot() { (cd "$1" && find . -type f -exec md5sum {} + | sort; ls -A); }
+cp -r "$T/report" "$T/full"
+before=$(snapshot "$T/full")
+status=0
+(ulimit -f 20; report "$T/grid" -o "$T/full") 2> "$T/full.err" || status=$?
+if [ $status -eq 1 ] && [ "$(wc -l < "$T/full.err")" -eq 1 ] &&
+   grep -q "^leash-report: $T/full: cannot write .*: File too large$" "$T/full.err" &&
+   [ "$(snapshot "$T/full")" = "$before" ]; then
+    ok "a write that fails (a full disk) is one line and leaves OUTDIR as it was"
+else not_ok "a full disk" "status $status" "$(head -5 "$T/full.err")" \
+    "$(diff <(echo "$before") <(snapshot "$T/full") | head -5)"; fi
+
+check "SIGINT or SIGTERM while it writes: one line, OUTDIR as it was, nothing temporary left" \
+    "$PY" - "$REPORT" "$T/grid" "$T/report" <<'EOF'
+import hashlib, os, signal, subprocess, sys, time
+report, docs, outdir = sys.argv[1:]
+def snapshot():
+    return {f: hashlib.md5(open(os.path.join(outdir, f), "rb").read()).hexdigest() for f in os.listdir(outdir)}
+before = snapshot()
+for sig in (signal.SIGINT, signal.SIGTERM):
+    p = subprocess.Popen([report, docs, "-o", outdir], stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while p.poll() is None and time.time() < deadline and \
+            not any(f.startswith(".leash-report-") for f in os.listdir(outdir)):
+        time.sleep(0.01)
+    p.send_signal(sig)
+    try:
+        err = p.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        sys.exit(f"{sig.name}: still running")
+    if p.returncode != 128 + sig or err != f"leash-report: interrupted by {sig.name}\n":
+        sys.exit(f"{sig.name}: status {p.returncode}, {err[-300:]!r}")
+    if snapshot() != before: sys.exit(f"{sig.name}: OUTDIR changed: {sorted(snapshot())}")
+EOF
+
+check "--help describes the inputs it skips, the outputs and how they are written, and the plots" \
+    "$PY" - "$REPORT" <<'EOF'
+import subprocess, sys
+out = subprocess.run([sys.argv[1], "--help"], capture_output=True, text=True).stdout
+for want in ("--no-plots", "not a regular file", "64 MiB", "NaN or Infinity", "nested", "plots.json",
+             "temporary directory", "removed", "not a writable", "one panel per thread count",
+             "best configuration", "(reached k of n)", "target loss", "stopped at the", "exit status"):
+    if want not in " ".join(out.split()): sys.exit(f"nothing about {want!r}")
 EOF

@@ -116,7 +116,7 @@ fi
 # (one task per cell), then the same command again, which finds every cell finished and
 # submits nothing.
 SWEEP=${LEASH_SWEEP:-$(cd "$(dirname "$0")/../tools" && pwd)/leash-sweep}
-sweep=(-a SEQ,LSH -l 0.05,0.1 --repeats 2 --out "$T/sweep" --leash "$BIN/leash" --slurm --wait --time=5
+sweep=(-a SEQ,LSH -l 0.05,0.1 --repeats 2 --out "$T/sweep" --leash "$BIN/leash" --slurm --sbatch '--wait --time=5'
        -- "${small[@]}")
 if (cd "$T/elsewhere" && "$SWEEP" "${sweep[@]}") > "$T/sweep.out" 2> "$T/sweep.err" &&
    [ "$(grep -l '"status": "complete"' "$T"/sweep/*.json 2> /dev/null | wc -l)" -eq 8 ] &&

@@ -117,7 +117,7 @@ fi
 # submits nothing.
 SWEEP=${LEASH_SWEEP:-$(cd "$(dirname "$0")/../tools" && pwd)/leash-sweep}
 sweep=(-a SEQ,LSH -l 0.05,0.1 --repeats 2 --out "$T/sweep" --leash "$BIN/leash" --slurm --sbatch '--wait --time=5'
-       -- "${small[@]}")
+       -- -D SYNTH --synth-train 2000 --synth-test 300 -b 32 -e 2 -q) # -l is the grid's
 if (cd "$T/elsewhere" && "$SWEEP" "${sweep[@]}") > "$T/sweep.out" 2> "$T/sweep.err" &&
    [ "$(grep -l '"status": "complete"' "$T"/sweep/*.json 2> /dev/null | wc -l)" -eq 8 ] &&
    (cd "$T/elsewhere" && "$SWEEP" "${sweep[@]}") 2> "$T/sweep2.err" && grep -q "all 8 cells finished" "$T/sweep2.err"; then

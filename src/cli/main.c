@@ -286,7 +286,6 @@ static int check_result_path(const leash_options *o)
     return 0;
 }
 
-/* Everything the result document is made of besides the result itself. */
 /* An argument as the shell reads it back: single-quoted unless it is plainly safe. */
 static void put_shell_word(FILE *f, const char *w)
 {
@@ -302,7 +301,8 @@ static void put_shell_word(FILE *f, const char *w)
 
 /* After a stop: what was done, and the command that resumes it (this one, its --resume
  * replaced by the checkpoint), or why there is none. */
-static void print_stop_line(FILE *f, const leash_options *o, int nepochs, int argc, char **argv)
+static void print_stop_line(FILE *f, const leash_options *o, int nepochs, int argc,
+                            char *const *argv)
 {
     fprintf(f, "leash: stopped by a signal after %d of %d epochs", nepochs, o->cfg.epochs);
     if (!o->cfg.checkpoint) {
@@ -328,6 +328,7 @@ static void print_stop_line(FILE *f, const leash_options *o, int nepochs, int ar
     fputc('\n', f);
 }
 
+/* Everything the result document is made of besides the result itself. */
 typedef struct report_ctx {
     const leash_options *o;
     leash_run_info info;
@@ -433,22 +434,185 @@ static int evaluate(const leash_options *o)
 }
 
 /* One rank's run, from options to result document. */
+/* The machine as this rank sees it: its topology, the cpuset it was given (and its
+ * share of it when ranks share one), and the workers' plan there. */
+typedef struct machine {
+    hwloc_topology_t topo;
+    hwloc_bitmap_t cpuset;
+    hwloc_bitmap_t given; /* the cpuset as given, kept for --topology */
+    leash_placement plan;
+    int sharers;
+} machine;
+
+/* Collective (the ranks on a node share out a common cpuset): plan the workers. */
+static int plan_machine(machine *mc, const leash_options *o)
+{
+    int rc = leash_topology_load(&mc->topo, &mc->cpuset);
+    mc->given = rc == 0 && o->topology ? hwloc_bitmap_dup(mc->cpuset) : NULL;
+    mc->sharers = 1;
+    int shared = share_cpuset(mc->topo, mc->cpuset, &mc->sharers);
+    if (rc == 0) rc = shared;
+    const int policy = o->placement < 0 ? LEASH_PLACE_COMPACT : o->placement;
+    if (rc == 0)
+        rc = leash_placement_plan(&mc->plan, mc->topo, mc->cpuset, o->cfg.threads,
+                                  (leash_place_policy)policy);
+    return rc;
+}
+
+static void machine_free(machine *mc)
+{
+    hwloc_bitmap_free(mc->given);
+    leash_placement_free(&mc->plan);
+    hwloc_bitmap_free(mc->cpuset);
+    if (mc->topo) hwloc_topology_destroy(mc->topo);
+}
+
+/* --topology: what a rank sees and would do (rc: how planning went). */
+static int show_topology(const machine *mc, const leash_options *o, int rc)
+{
+    if (rc) return fail(rc);
+    if (leash_dist_rank() == 0)
+        print_topology(mc->topo, mc->given ? mc->given : mc->cpuset, mc->cpuset, mc->sharers,
+                       &mc->plan, o->placement);
+    return 0;
+}
+
+/* Collective: the run's files checked and its data loaded on every rank (only rank 0
+ * writes files; unwritable paths fail now, not after training), agreed on so that one
+ * message is printed and every rank exits alike; then the ranks' hosts. */
+static int load_inputs(const leash_options *o, const char *dir, leash_dataset *train,
+                       leash_dataset *test, leash_input_map *map, char **hosts)
+{
+    const int root = leash_dist_rank() == 0;
+    int rc = 0;
+    if (root) rc = check_result_path(o);
+    if (root && !rc && o->save_model) rc = leash_check_writable(o->save_model, "--save-model");
+    if (rc == 0) rc = hint_default_dir(load_data(o, dir, train, test), o);
+    if (rc == 0) rc = take_shard(train, map, o->input_scale, o->cfg.seed);
+    rc = leash_dist_agree(rc);
+    return rc ? rc : leash_report_hosts(hosts);
+}
+
+/* The start-up lines (rank 0, unless -q), the oversubscription warning, and the plan
+ * handed to the run. */
+static void announce_and_place(leash_options *o, machine *mc, const leash_dataset *train,
+                               const leash_dataset *test)
+{
+    leash_placement *plan = &mc->plan;
+    if (!o->quiet && leash_dist_rank() == 0) {
+        warn_slow_blas();
+        fprintf(stderr, "leash %s: %s, %s on %s (%zu train, %zu test), batch %d, step %g, %d thread%s",
+                PACKAGE_VERSION, leash_algorithm_name(o->cfg.algorithm), leash_arch_name(o->cfg.arch),
+                leash_dataset_name(o->dataset), train->n, test->n, o->cfg.batch, o->cfg.step,
+                o->cfg.threads, o->cfg.threads == 1 ? "" : "s");
+        if (leash_dist_size() > 1)
+            fprintf(stderr, " per rank, %d ranks (--avg-every %ld, --avg-period %g)",
+                    leash_dist_size(), o->cfg.avg_every, o->cfg.avg_period);
+        fputc('\n', stderr);
+        if (plan->nworkers) print_plan(stderr, plan, o->placement);
+    }
+    if (plan->oversubscribed && o->placement >= 0) {
+        char hint[256], text[352];
+        more_pus_hint(hint, sizeof hint, mc->topo, plan, mc->sharers);
+        snprintf(text, sizeof text, "%d workers on %d PU%s: oversubscribed%s", plan->nworkers,
+                 plan->pus, plan->pus == 1 ? "" : "s", hint);
+        message("warning: ", text);
+    }
+    if (o->placement >= 0) {
+        o->cfg.placement = plan;
+        o->cfg.topology = mc->topo;
+        /* First touch by this thread (initial parameters, buffers) lands on the model's
+         * node; best-effort like the binding itself. */
+        leash_placement_bind_memory(plan, mc->topo);
+    }
+}
+
+/* After leash_train (rc): say how the run ended, write its document and its saved
+ * model. Returns the exit status. */
+static int report_run(report_ctx *ctx, leash_result *res, int rc, const leash_input_map *map)
+{
+    const leash_options *o = ctx->o;
+    const int root = leash_dist_rank() == 0;
+    leash_run_status outcome = rc == 0                ? LEASH_RUN_COMPLETE
+                               : rc == LEASH_ESTOPPED  ? LEASH_RUN_INTERRUPTED
+                               : rc == LEASH_EDIVERGED ? LEASH_RUN_DIVERGED
+                                                       : LEASH_RUN_RUNNING;
+    /* The rank that failed reports; the others learned of it at an agreement. */
+    if (outcome == LEASH_RUN_RUNNING) return fail_agreed(rc);
+    if (root && outcome == LEASH_RUN_DIVERGED)
+        fprintf(stderr,
+                "leash: training diverged: the loss became non-finite in epoch %d at update %llu "
+                "(try a smaller -l); the result keeps the %d epoch%s before\n",
+                res->diverged_epoch, (unsigned long long)res->diverged_update, res->nepochs,
+                res->nepochs == 1 ? "" : "s");
+    if (root && outcome == LEASH_RUN_INTERRUPTED && !o->quiet)
+        print_stop_line(stderr, o, res->nepochs, ctx->prov.argc, ctx->prov.argv);
+    if ((rc = write_report(ctx, res, outcome)) == 0 && root && outcome == LEASH_RUN_COMPLETE &&
+        o->save_model)
+        rc = leash_model_save(o->save_model, &o->cfg, &res->model, res->params, map);
+    if ((rc = leash_dist_agree(rc)) != 0) return fail_agreed(rc);
+    return outcome == LEASH_RUN_COMPLETE      ? 0
+           : outcome == LEASH_RUN_INTERRUPTED ? EXIT_STOPPED
+                                              : EXIT_RUNTIME;
+}
+
+/* Load, train, report. Returns the exit status. */
+static int train_run(leash_options *o, machine *mc, int argc, char **argv)
+{
+    leash_dataset train = {0}, test = {0};
+    leash_input_map map;
+    leash_result res = {0};
+    char *hosts = NULL;
+    char data_dir[PATH_MAX];
+    int status;
+    const char *dir = o->data_dir ? o->data_dir : leash_default_data_dir(o->dataset);
+    int rc = load_inputs(o, dir, &train, &test, &map, &hosts);
+    if (rc) {
+        status = fail_agreed(rc);
+    } else {
+        o->cfg.input_map = &map;
+        announce_and_place(o, mc, &train, &test);
+        const char *abs_dir = o->dataset == LEASH_DATA_SYNTH ? NULL
+                              : realpath(dir, data_dir)     ? data_dir
+                                                            : dir;
+        report_ctx ctx = {o,
+                          {abs_dir, train.n, test.n, 0, mc->topo, mc->cpuset,
+                           mc->plan.nworkers ? &mc->plan : NULL, o->placement},
+                          {argc, argv, hosts, abs_dir}};
+        rc = leash_train(&o->cfg, &train, &test, &res, on_epoch, &ctx);
+        status = report_run(&ctx, &res, rc, &map);
+    }
+    /* Other ranks may wait for this one in a collective that it left: end them all. */
+    if (leash_dist_broken()) leash_dist_abort(status ? status : EXIT_RUNTIME);
+    free(hosts);
+    leash_result_free(&res);
+    leash_dataset_free(&train);
+    leash_dataset_free(&test);
+    return status;
+}
+
+/* Each rank parses its own arguments (a wrapper may give ranks different ones): the
+ * ranks agree, so that a bad flag on any of them ends all, with one message. Then they
+ * must agree on what to do, or some would wait in collectives the others never join.
+ * Returns 0, or the agreed error. */
+static int agree_on_options(leash_options *o, int argc, char **argv)
+{
+    int rc = leash_options_parse(o, argc, argv);
+    if ((rc = leash_dist_agree(rc)) != 0) return rc;
+    const int mode = o->help ? 1 : o->version ? 2 : o->evaluate ? 3 : o->topology ? 4 : 0;
+    if ((rc = leash_dist_check_same(mode)) > 0)
+        rc = leash_fail(LEASH_EINVAL, "the ranks were given different modes (--help, --version, "
+                                      "--evaluate, --topology or training)");
+    if (rc == 0 && mode == 0) rc = leash_blas_check_threads(o->cfg.threads);
+    return leash_dist_agree(rc);
+}
+
 static int run(int argc, char **argv)
 {
     const int root = leash_dist_rank() == 0;
     leash_options o;
-    int rc = leash_options_parse(&o, argc, argv);
-    /* Each rank parses its own arguments (a wrapper may give ranks different ones): the
-     * ranks agree, so that a bad flag on any of them ends all, with one message. Then
-     * they must agree on what to do, or some would wait in collectives the others
-     * never join. */
-    if ((rc = leash_dist_agree(rc)) != 0) return fail_agreed(rc);
-    const int mode = o.help ? 1 : o.version ? 2 : o.evaluate ? 3 : o.topology ? 4 : 0;
-    if ((rc = leash_dist_check_same(mode)) > 0)
-        rc = leash_fail(LEASH_EINVAL, "the ranks were given different modes (--help, --version, "
-                                      "--evaluate, --topology or training)");
-    if (rc == 0 && mode == 0) rc = leash_blas_check_threads(o.cfg.threads);
-    if ((rc = leash_dist_agree(rc)) != 0) return fail_agreed(rc);
+    int rc = agree_on_options(&o, argc, argv);
+    if (rc) return fail_agreed(rc);
     if (root) leash_options_warn(&o, leash_dist_size(), stderr);
     if (o.help || o.version) {
         if (root && o.help) leash_options_usage(stdout);
@@ -461,127 +625,20 @@ static int run(int argc, char **argv)
     else
         o.cfg.resume = o.resume;
 
-    hwloc_topology_t topo = NULL;
-    hwloc_bitmap_t cpuset = NULL;
-    leash_placement plan = {0};
-    int policy = o.placement < 0 ? LEASH_PLACE_COMPACT : o.placement;
-    rc = leash_topology_load(&topo, &cpuset);
-    /* --topology shows the cpuset as given and the share the run would use. */
-    hwloc_bitmap_t given = rc == 0 && o.topology ? hwloc_bitmap_dup(cpuset) : NULL;
-    int sharers = 1;
-    int shared = share_cpuset(topo, cpuset, &sharers);
-    if (rc == 0) rc = shared;
-    if (rc == 0) rc = leash_placement_plan(&plan, topo, cpuset, o.cfg.threads, (leash_place_policy)policy);
+    machine mc = {0};
+    rc = plan_machine(&mc, &o);
+    int status;
     if (o.topology) {
-        int status = 0;
-        if (rc)
-            status = fail(rc);
-        else if (root)
-            print_topology(topo, given ? given : cpuset, cpuset, sharers, &plan, o.placement);
-        hwloc_bitmap_free(given);
-        leash_placement_free(&plan);
-        hwloc_bitmap_free(cpuset);
-        if (topo) hwloc_topology_destroy(topo);
-        return status;
+        status = show_topology(&mc, &o, rc);
+    } else {
+        if (rc) { /* binding is best-effort: train unbound */
+            message("warning: ", leash_last_error());
+            fprintf(stderr, "leash: workers run unbound\n");
+            o.placement = -1;
+        }
+        status = train_run(&o, &mc, argc, argv);
     }
-    if (rc) { /* binding is best-effort: train unbound */
-        message("warning: ", leash_last_error());
-        fprintf(stderr, "leash: workers run unbound\n");
-        o.placement = -1;
-    }
-
-    leash_dataset train = {0}, test = {0};
-    leash_input_map map;
-    leash_result res = {0};
-    char *hosts = NULL;
-    char data_dir[PATH_MAX];
-    int status = EXIT_USAGE;
-    const char *dir = o.data_dir ? o.data_dir : leash_default_data_dir(o.dataset);
-    /* Only rank 0 writes files; the ranks agree on start-up errors so that one message is
-     * printed and every rank exits alike, without a hang. Unwritable paths fail now, not
-     * after training. */
-    rc = 0;
-    if (root) rc = check_result_path(&o);
-    if (root && !rc && o.save_model) rc = leash_check_writable(o.save_model, "--save-model");
-    if (rc == 0) rc = hint_default_dir(load_data(&o, dir, &train, &test), &o);
-    if (rc == 0) rc = take_shard(&train, &map, o.input_scale, o.cfg.seed);
-    int agreed = leash_dist_agree(rc);
-    if (agreed == 0) agreed = leash_report_hosts(&hosts);
-    if (agreed) {
-        status = fail_agreed(agreed);
-        goto done;
-    }
-    o.cfg.input_map = &map;
-    if (!o.quiet && root) {
-        warn_slow_blas();
-        fprintf(stderr, "leash %s: %s, %s on %s (%zu train, %zu test), batch %d, step %g, %d thread%s",
-                PACKAGE_VERSION, leash_algorithm_name(o.cfg.algorithm), leash_arch_name(o.cfg.arch),
-                leash_dataset_name(o.dataset), train.n, test.n, o.cfg.batch, o.cfg.step,
-                o.cfg.threads, o.cfg.threads == 1 ? "" : "s");
-        if (leash_dist_size() > 1)
-            fprintf(stderr, " per rank, %d ranks (--avg-every %ld, --avg-period %g)",
-                    leash_dist_size(), o.cfg.avg_every, o.cfg.avg_period);
-        fputc('\n', stderr);
-        if (plan.nworkers) print_plan(stderr, &plan, o.placement);
-    }
-    if (plan.oversubscribed && o.placement >= 0) {
-        char hint[256], text[352];
-        more_pus_hint(hint, sizeof hint, topo, &plan, sharers);
-        snprintf(text, sizeof text, "%d workers on %d PU%s: oversubscribed%s", plan.nworkers,
-                 plan.pus, plan.pus == 1 ? "" : "s", hint);
-        message("warning: ", text);
-    }
-    if (o.placement >= 0) {
-        o.cfg.placement = &plan;
-        o.cfg.topology = topo;
-        /* First touch by this thread (initial parameters, buffers) lands on the model's
-         * node; best-effort like the binding itself. */
-        leash_placement_bind_memory(&plan, topo);
-    }
-
-    const char *abs_dir = o.dataset == LEASH_DATA_SYNTH ? NULL : realpath(dir, data_dir) ? data_dir : dir;
-    report_ctx ctx = {&o,
-                      {abs_dir, train.n, test.n, 0, topo, cpuset, plan.nworkers ? &plan : NULL,
-                       o.placement},
-                      {argc, argv, hosts, abs_dir}};
-    rc = leash_train(&o.cfg, &train, &test, &res, on_epoch, &ctx);
-    leash_run_status outcome = rc == 0                ? LEASH_RUN_COMPLETE
-                               : rc == LEASH_ESTOPPED  ? LEASH_RUN_INTERRUPTED
-                               : rc == LEASH_EDIVERGED ? LEASH_RUN_DIVERGED
-                                                       : LEASH_RUN_RUNNING;
-    if (outcome == LEASH_RUN_RUNNING) {
-        /* The rank that failed reports; the others learned of it at an agreement. */
-        status = fail_agreed(rc);
-        goto done;
-    }
-    if (root && outcome == LEASH_RUN_DIVERGED)
-        fprintf(stderr,
-                "leash: training diverged: the loss became non-finite in epoch %d at update %llu "
-                "(try a smaller -l); the result keeps the %d epoch%s before\n",
-                res.diverged_epoch, (unsigned long long)res.diverged_update, res.nepochs,
-                res.nepochs == 1 ? "" : "s");
-    if (root && outcome == LEASH_RUN_INTERRUPTED && !o.quiet)
-        print_stop_line(stderr, &o, res.nepochs, argc, argv);
-    if ((rc = write_report(&ctx, &res, outcome)) == 0 && root && outcome == LEASH_RUN_COMPLETE &&
-        o.save_model)
-        rc = leash_model_save(o.save_model, &o.cfg, &res.model, res.params, &map);
-    if ((rc = leash_dist_agree(rc)) != 0) {
-        status = fail_agreed(rc);
-        goto done;
-    }
-    status = outcome == LEASH_RUN_COMPLETE      ? 0
-             : outcome == LEASH_RUN_INTERRUPTED ? EXIT_STOPPED
-                                                : EXIT_RUNTIME;
-done:
-    /* Other ranks may wait for this one in a collective that it left: end them all. */
-    if (leash_dist_broken()) leash_dist_abort(status ? status : EXIT_RUNTIME);
-    free(hosts);
-    leash_result_free(&res);
-    leash_dataset_free(&train);
-    leash_dataset_free(&test);
-    leash_placement_free(&plan);
-    hwloc_bitmap_free(cpuset);
-    if (topo) hwloc_topology_destroy(topo);
+    machine_free(&mc);
     return status;
 }
 

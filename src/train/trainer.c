@@ -68,15 +68,13 @@ static void record_trace(trainer *t, uint64_t updates)
     t->trace[k] = (leash_trace_raw){t->time_base + (leash_now() - t->seg_start), updates, sum, n};
 }
 
-/* One mini-batch: gather round r's window of the permutation, compute the gradient on
- * a pinned version, publish it. Returns 0, or -1 if the loss was not finite. */
-static int do_round(worker *w, long r)
+/* Round r's window of the epoch's permutation, gathered into the worker's input:
+ * consecutive windows, wrapping if -r asks for more samples than one pass holds. */
+static void gather_round(worker *w, long r)
 {
     trainer *t = w->t;
     const int b = t->cfg->batch;
     const size_t ntrain = t->train->n;
-    /* Consecutive windows of the epoch's permutation, wrapping if -r asks for more
-     * samples than one pass holds. */
     size_t pos = (size_t)r * (size_t)b % ntrain;
     for (int i = 0; i < b; ++i) {
         w->idx[i] = t->perm[pos];
@@ -84,17 +82,15 @@ static int do_round(worker *w, long r)
     }
     leash_dataset_gather(leash_workspace_input(w->ws), leash_workspace_labels(w->ws), t->train,
                          &t->map, w->idx, b);
+}
 
-    double t0 = leash_now();
-    uint64_t ts;
-    const float *theta = t->ops->read(t->strategy, w->id, &ts, &w->stats);
-    float loss = leash_model_gradient(t->model, theta, w->grad, w->ws, b);
-    t->ops->release(t->strategy, w->id, theta);
-    double t1 = leash_now();
-    w->stats.time_compute += t1 - t0;
-    ++w->stats.gradients;
-    int ok = isfinite(loss);
-    if (ok) {
+/* A computed loss: into the epoch's and the trace's sums if it is finite; otherwise the
+ * run has diverged, on the earliest version any worker saw it on. Returns whether it
+ * was finite. */
+static int count_loss(worker *w, float loss, uint64_t ts)
+{
+    trainer *t = w->t;
+    if (isfinite(loss)) {
         w->loss_sum += loss;
         ++w->losses;
         if (t->trace_every) {
@@ -106,29 +102,52 @@ static int do_round(worker *w, long r)
                                   atomic_load_explicit(&w->trace_n, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
         }
-    } else {
-        uint64_t seen = atomic_load_explicit(&t->diverged_at, memory_order_relaxed);
-        while (ts < seen && !atomic_compare_exchange_weak_explicit(&t->diverged_at, &seen, ts,
-                                                                   memory_order_relaxed,
-                                                                   memory_order_relaxed)) {
-        }
-        atomic_store_explicit(&t->diverged, 1, memory_order_relaxed);
+        return 1;
     }
+    uint64_t seen = atomic_load_explicit(&t->diverged_at, memory_order_relaxed);
+    while (ts < seen && !atomic_compare_exchange_weak_explicit(&t->diverged_at, &seen, ts,
+                                                               memory_order_relaxed,
+                                                               memory_order_relaxed)) {
+    }
+    atomic_store_explicit(&t->diverged, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* One more update of this rank: its trace point, the segment's pause and the averaging
+ * layer's wake-up, each when its count is reached. */
+static void count_update(trainer *t)
+{
+    uint64_t now = atomic_fetch_add(&t->published, 1) + 1;
+    if (t->trace_every && now % (uint64_t)t->trace_every == 0) record_trace(t, now);
+    if (now == t->pause_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+    if (t->count_wakeups && now == atomic_load(&t->wake_at)) {
+        pthread_mutex_lock(&t->lock);
+        t->wake = 1;
+        pthread_cond_signal(&t->finished_cv);
+        pthread_mutex_unlock(&t->lock);
+    }
+}
+
+/* One mini-batch: gather round r's samples, compute the gradient on a pinned version,
+ * publish it. Returns 0, or -1 if the loss was not finite or the publish failed. */
+static int do_round(worker *w, long r)
+{
+    trainer *t = w->t;
+    gather_round(w, r);
+    double t0 = leash_now();
+    uint64_t ts;
+    const float *theta = t->ops->read(t->strategy, w->id, &ts, &w->stats);
+    float loss = leash_model_gradient(t->model, theta, w->grad, w->ws, t->cfg->batch);
+    t->ops->release(t->strategy, w->id, theta);
+    double t1 = leash_now();
+    w->stats.time_compute += t1 - t0;
+    ++w->stats.gradients;
+    const int ok = count_loss(w, loss, ts);
     /* A lockstep strategy needs every worker at every barrier, so even a diverged
      * gradient is published there; the run stops at the end of the epoch. */
     int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, &w->stats) : 0;
     w->stats.time_publish += leash_now() - t1;
-    if (rc == 1) {
-        uint64_t now = atomic_fetch_add(&t->published, 1) + 1;
-        if (t->trace_every && now % (uint64_t)t->trace_every == 0) record_trace(t, now);
-        if (now == t->pause_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
-        if (t->count_wakeups && now == atomic_load(&t->wake_at)) {
-            pthread_mutex_lock(&t->lock);
-            t->wake = 1;
-            pthread_cond_signal(&t->finished_cv);
-            pthread_mutex_unlock(&t->lock);
-        }
-    }
+    if (rc == 1) count_update(t);
     if (rc < 0) {
         int none = 0;
         atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
@@ -573,94 +592,134 @@ static int blocking_round(trainer *t, int due)
     return 0;
 }
 
+/* Prepare the segment that starts at the epoch's position. It ends at the next counted
+ * pause (--checkpoint-every's, or a blocking round's): a lockstep segment is cut there
+ * exactly (one update a round), and one already due pauses before it starts. */
+static void plan_segment(trainer *t)
+{
+    const leash_progress *pg = &t->prog;
+    const int m = t->cfg->threads;
+    uint64_t pause_at = t->cfg->checkpoint && t->cfg->checkpoint_every > 0 ? pg->next_ckpt_updates
+                                                                           : UINT64_MAX;
+    if (t->blocking && t->av.next_updates < pause_at) pause_at = t->av.next_updates;
+    const uint64_t published = atomic_load(&t->published);
+    t->pause_at = pause_at;
+    atomic_store_explicit(&t->pause, pause_at <= published, memory_order_relaxed);
+    atomic_store_explicit(&t->next_round, pg->position, memory_order_relaxed);
+    t->lockstep_first = pg->position / m;
+    long end = t->rounds / m;
+    if (pause_at != UINT64_MAX) {
+        const uint64_t left = pause_at > published ? pause_at - published : 0;
+        if (left < (uint64_t)(end - t->lockstep_first)) end = t->lockstep_first + (long)left;
+    }
+    atomic_store_explicit(&t->lockstep_end, end, memory_order_relaxed);
+    t->time_base = t->res->time_s + pg->elapsed;
+    t->seg_start = leash_now();
+}
+
+/* Run the planned segment: the workers until they stop, the main thread meanwhile in the
+ * averaging layer's rounds or asleep; then the epoch's position after it. */
+static int drive_segment(trainer *t)
+{
+    open_gate(t, 0);
+    if (t->averaging && !t->blocking) {
+        int rc = averaging_segment(t, &t->av);
+        if (rc) {
+            /* Other ranks may be waiting in a round for this one: only an abort ends
+             * the job now (leash_dist_broken). Stop the workers claiming more and let
+             * the segment end before returning: a lockstep worker that has not yet
+             * left the gate would otherwise see the quit and never reach the barrier
+             * the others wait at, and the run could not end. */
+            leash_comm_mark_broken();
+            int none = 0;
+            atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
+                                                    memory_order_relaxed);
+            atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+            wait_workers(t);
+            return rc;
+        }
+    } else {
+        wait_workers(t);
+    }
+    const int m = t->cfg->threads;
+    long done = t->ops->lockstep ? atomic_load_explicit(&t->lockstep_end, memory_order_relaxed) * m
+                                 : atomic_load_explicit(&t->next_round, memory_order_relaxed);
+    t->prog.position = done < t->rounds ? done : t->rounds;
+    return 0;
+}
+
+/* The segment's failures, as the ranks agree on them: the lowest failing rank reports,
+ * all stop. */
+static int agree_on_failures(trainer *t)
+{
+    int error = atomic_load_explicit(&t->error, memory_order_relaxed);
+    if (error)
+        leash_fail(error, "%s: cannot apply a gradient: %s",
+                   leash_algorithm_name(t->cfg->algorithm), leash_strerror(error));
+    else if (atomic_load_explicit(&t->diverged, memory_order_relaxed))
+        error = leash_fail(LEASH_EDIVERGED,
+                           "training diverged: the loss became non-finite in epoch %d at "
+                           "update %llu (try a smaller -l)",
+                           t->res->nepochs + 1, (unsigned long long)atomic_load(&t->diverged_at));
+    return leash_dist_agree(error);
+}
+
+/* What the ranks decide between segments: each counts for the ranks that ask. */
+enum segment_vote {
+    VOTE_STOP,       /* asked to stop */
+    VOTE_CHECKPOINT, /* a checkpoint due */
+    VOTE_UNFINISHED, /* rounds of the epoch left */
+    VOTE_ROUND_DUE,  /* a blocking round due */
+    VOTE_READY,      /* due for that round, or done with the epoch */
+    VOTE_COUNT
+};
+
+/* Between segments, as the ranks voted: a checkpoint when one is due or a stop asked (and
+ * the epoch or a round has work left), then a blocking round when every rank is ready for
+ * it and none stops. The round is training time, the checkpoint's pause is not. */
+static int between_segments(trainer *t, const double vote[VOTE_COUNT], int due)
+{
+    int rc = 0;
+    if ((vote[VOTE_UNFINISHED] > 0 || vote[VOTE_ROUND_DUE] > 0) &&
+        (vote[VOTE_STOP] > 0 || vote[VOTE_CHECKPOINT] > 0))
+        rc = take_checkpoint(t);
+    if (rc == 0 && vote[VOTE_STOP] == 0 && vote[VOTE_ROUND_DUE] > 0 &&
+        (int)vote[VOTE_READY] == leash_dist_size()) {
+        const double t0 = leash_now();
+        rc = blocking_round(t, due);
+        t->prog.elapsed += leash_now() - t0;
+    }
+    return rc;
+}
+
 /* Run the epoch in progress from its position until it ends, or until the ranks agree
  * to stop (*stopped). Checkpoints that fall due mid-epoch are taken here. */
 static int run_epoch(trainer *t, int *stopped)
 {
     leash_progress *pg = &t->prog;
-    const int m = t->cfg->threads;
     for (;;) {
         const double t0 = leash_now();
-        /* The segment ends at the next counted pause: --checkpoint-every's, or a blocking
-         * round's. A lockstep segment is cut there exactly (one update a round); one
-         * already due pauses before it starts. */
-        uint64_t pause_at = t->cfg->checkpoint && t->cfg->checkpoint_every > 0 ? pg->next_ckpt_updates
-                                                                               : UINT64_MAX;
-        if (t->blocking && t->av.next_updates < pause_at) pause_at = t->av.next_updates;
-        const uint64_t published = atomic_load(&t->published);
-        t->pause_at = pause_at;
-        atomic_store_explicit(&t->pause, pause_at <= published, memory_order_relaxed);
-        atomic_store_explicit(&t->next_round, pg->position, memory_order_relaxed);
-        t->lockstep_first = pg->position / m;
-        long end = t->rounds / m;
-        if (pause_at != UINT64_MAX) {
-            const uint64_t left = pause_at > published ? pause_at - published : 0;
-            if (left < (uint64_t)(end - t->lockstep_first)) end = t->lockstep_first + (long)left;
-        }
-        atomic_store_explicit(&t->lockstep_end, end, memory_order_relaxed);
-        t->time_base = t->res->time_s + pg->elapsed;
-        t->seg_start = leash_now();
-        open_gate(t, 0);
-        if (t->averaging && !t->blocking) {
-            int rc = averaging_segment(t, &t->av);
-            if (rc) {
-                /* Other ranks may be waiting in a round for this one: only an abort ends
-                 * the job now (leash_dist_broken). Stop the workers claiming more and let
-                 * the segment end before returning: a lockstep worker that has not yet
-                 * left the gate would otherwise see the quit and never reach the barrier
-                 * the others wait at, and the run could not end. */
-                leash_comm_mark_broken();
-                int none = 0;
-                atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
-                                                        memory_order_relaxed);
-                atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
-                wait_workers(t);
-                return rc;
-            }
-        } else {
-            wait_workers(t);
-        }
-        long done = t->ops->lockstep
-                        ? atomic_load_explicit(&t->lockstep_end, memory_order_relaxed) * m
-                        : atomic_load_explicit(&t->next_round, memory_order_relaxed);
-        pg->position = done < t->rounds ? done : t->rounds;
-
-        /* The ranks agree on failures: the lowest failing rank reports, all stop. */
-        int error = atomic_load_explicit(&t->error, memory_order_relaxed);
-        if (error)
-            leash_fail(error, "%s: cannot apply a gradient: %s",
-                       leash_algorithm_name(t->cfg->algorithm), leash_strerror(error));
-        else if (atomic_load_explicit(&t->diverged, memory_order_relaxed))
-            error = leash_fail(LEASH_EDIVERGED,
-                               "training diverged: the loss became non-finite in epoch %d at "
-                               "update %llu (try a smaller -l)",
-                               t->res->nepochs + 1,
-                               (unsigned long long)atomic_load(&t->diverged_at));
-        int rc = leash_dist_agree(error);
-        if (rc) {
+        plan_segment(t);
+        int rc = drive_segment(t);
+        if (rc) return rc;
+        if ((rc = agree_on_failures(t)) != 0) {
             pg->elapsed += leash_now() - t0;
             return rc;
         }
-        /* Then on what comes next: [stop asked, checkpoint due, epochs unfinished,
-         * blocking rounds due, ranks due or done with the epoch]. */
         const int due = t->blocking && atomic_load(&t->published) >= t->av.next_updates;
-        double ctl[5] = {stop_asked(), checkpoint_due(t), pg->position < t->rounds, due,
-                         due || pg->position >= t->rounds};
-        rc = leash_comm_allreduce_sum_d(ctl, 5);
+        double vote[VOTE_COUNT] = {[VOTE_STOP] = stop_asked(),
+                                   [VOTE_CHECKPOINT] = checkpoint_due(t),
+                                   [VOTE_UNFINISHED] = pg->position < t->rounds,
+                                   [VOTE_ROUND_DUE] = due,
+                                   [VOTE_READY] = due || pg->position >= t->rounds};
+        rc = leash_comm_allreduce_sum_d(vote, VOTE_COUNT);
         /* The segment's time counts before a checkpoint records it, so that a run resumed
-         * from it goes on at the time it stopped; the pause itself is not training. */
+         * from it goes on at the time it stopped. */
         pg->elapsed += leash_now() - t0;
-        if (rc) return rc;
-        if ((ctl[2] > 0 || ctl[3] > 0) && (ctl[0] > 0 || ctl[1] > 0)) rc = take_checkpoint(t);
-        if (rc == 0 && ctl[0] == 0 && ctl[3] > 0 && (int)ctl[4] == leash_dist_size()) {
-            const double t_round = leash_now();
-            rc = blocking_round(t, due);
-            pg->elapsed += leash_now() - t_round;
-        }
-        if (rc) return rc;
+        if (rc || (rc = between_segments(t, vote, due)) != 0) return rc;
         /* Every rank done with the epoch: its end comes next (a stop is seen there). */
-        if (ctl[2] == 0 && ctl[3] == 0) return 0;
-        if (ctl[0] > 0) {
+        if (vote[VOTE_UNFINISHED] == 0 && vote[VOTE_ROUND_DUE] == 0) return 0;
+        if (vote[VOTE_STOP] > 0) {
             *stopped = 1;
             return 0;
         }
@@ -695,26 +754,20 @@ static void epoch_contention(trainer *t, double sums[4], double maxima[2])
     maxima[1] = -(double)leash_trainer_peak_versions(t);
 }
 
-/* End of an epoch: the ranks' loss and updates, the evaluation of their mean model, the
- * record, the callback. Sets *stop if any rank was asked to stop, *ckpt if a checkpoint
- * is due on any. */
-static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *stop, int *ckpt)
+/* The epoch's training figures over all ranks: loss, updates, contention, time. */
+static int epoch_figures(trainer *t, leash_epoch_stats *st)
 {
     leash_result *res = t->res;
-    const leash_config *cfg = t->cfg;
     leash_progress *pg = &t->prog;
-    const int m = cfg->threads;
-    leash_epoch_stats *st = &res->epochs[res->nepochs];
-    st->epoch = res->nepochs + 1;
     /* Over all ranks: loss sum, losses, updates, then the epoch's staleness sum and count,
      * failed CAS and gradients (this rank's counters since the previous epoch). */
     double sums[7] = {0.0};
-    for (int i = 0; i < m; ++i) {
+    for (int i = 0; i < t->cfg->threads; ++i) {
         sums[0] += t->workers[i].loss_sum;
         sums[1] += (double)t->workers[i].losses;
     }
     uint64_t updates = leash_trainer_updates(t);
-    res->samples += (uint64_t)sums[1] * (uint64_t)cfg->batch;
+    res->samples += (uint64_t)sums[1] * (uint64_t)t->cfg->batch;
     res->updates += updates - pg->updates_before;
     sums[2] = (double)(updates - pg->updates_before);
     double maxima[2]; /* negated: staleness max, live versions */
@@ -732,31 +785,52 @@ static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *
     st->train_loss = sums[1] > 0 ? sums[0] / sums[1] : NAN;
     st->updates = (uint64_t)sums[2];
     res->time_s += st->time_s;
+    return 0;
+}
 
-    /* Evaluate the mean of the ranks' models, computed on rank 0 and sent to all (bit
-     * for bit the same everywhere; after the last epoch it is the final averaging),
-     * each rank scoring a slice of the test set. The closing reduction also lets every
-     * rank start the next epoch together, outside the epochs' timers, and carries the
-     * ranks' stop requests and due checkpoints. */
+/* Evaluate the mean of the ranks' models, computed on rank 0 and sent to all (bit for
+ * bit the same everywhere; after the last epoch it is the final averaging), each rank
+ * scoring a slice of the test set. The closing reduction also lets every rank start the
+ * next epoch together, outside the epochs' timers, and carries the ranks' stop requests
+ * (*stop) and due checkpoints (*ckpt). */
+static int evaluate_epoch(trainer *t, leash_epoch_stats *st, int *stop, int *ckpt)
+{
+    leash_result *res = t->res;
     double t_eval = leash_now();
     uint64_t ts;
     t->ops->snapshot(t->strategy, res->params, &ts);
     res->timestamp = ts;
-    if ((rc = leash_comm_mean(res->params, t->model->nparams)) != 0) return rc;
+    int rc = leash_comm_mean(res->params, t->model->nparams);
+    if (rc) return rc;
     double scores[4] = {0.0, 0.0, stop_asked(), checkpoint_due(t)};
     size_t begin, end;
     leash_test_slice(t->test->n, leash_dist_rank(), leash_dist_size(), &begin, &end);
     /* The workers are idle until the gate opens again: borrow worker 0's scratch. */
-    leash_evaluate_range(t->model, res->params, t->workers[0].ws, cfg->batch, t->test, &t->map,
+    leash_evaluate_range(t->model, res->params, t->workers[0].ws, t->cfg->batch, t->test, &t->map,
                          t->workers[0].idx, begin, end, scores);
     if ((rc = leash_comm_allreduce_sum_d(scores, 4)) != 0) return rc;
     st->test_loss = scores[0] / (double)t->test->n;
     st->test_accuracy = scores[1] / (double)t->test->n;
     res->eval_time_s += leash_now() - t_eval;
-    ++res->nepochs;
-    pg->started = 0;
     *stop = scores[2] > 0;
     *ckpt = scores[3] > 0;
+    return 0;
+}
+
+/* End of an epoch: the ranks' figures, the evaluation of their mean model, the record,
+ * the callback. Sets *stop if any rank was asked to stop, *ckpt if a checkpoint is due
+ * on any. */
+static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *stop, int *ckpt)
+{
+    leash_result *res = t->res;
+    const leash_config *cfg = t->cfg;
+    leash_epoch_stats *st = &res->epochs[res->nepochs];
+    st->epoch = res->nepochs + 1;
+    int rc = epoch_figures(t, st);
+    if (rc == 0) rc = evaluate_epoch(t, st, stop, ckpt);
+    if (rc) return rc;
+    ++res->nepochs;
+    t->prog.started = 0;
     /* Without a trace, the target is seen at the end of an epoch only. */
     if (!t->trace_every && cfg->target_loss > 0 && st->train_loss <= cfg->target_loss &&
         res->time_to_target_s < 0) {
@@ -810,173 +884,223 @@ static double wall_clock(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
-                leash_result *res, leash_epoch_callback on_epoch, void *arg)
+/* A trainer for cfg before anything is allocated: no worker, nothing published. */
+static void trainer_init(trainer *t, const leash_config *cfg, const leash_dataset *train,
+                         const leash_dataset *test, leash_result *res)
 {
-    memset(res, 0, sizeof *res);
-    trainer t = {.cfg = cfg, .model = &res->model, .train = train, .test = test, .res = res,
-                 .ops = leash_strategy_for(cfg->algorithm)};
-    atomic_init(&t.next_round, 0);
-    atomic_init(&t.lockstep_end, 0);
-    atomic_init(&t.diverged, 0);
-    atomic_init(&t.error, 0);
-    atomic_init(&t.diverged_at, UINT64_MAX);
-    atomic_init(&t.pause, 0);
-    atomic_init(&t.published, 0);
-    atomic_init(&t.wake_at, UINT64_MAX);
-    t.count_wakeups = cfg->avg_every > 0;
-    t.averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
-    t.pause_at = UINT64_MAX;
-    t.blocking = cfg->avg_blocking && cfg->avg_every > 0;
-    int gate = 0, started = 0;
-    const int m = cfg->threads;
-    leash_resume resume = {0};
-    res->time_to_target_s = res->updates_to_target = -1.0;
-    res->start_time = wall_clock();
+    *t = (trainer){.cfg = cfg, .model = &res->model, .train = train, .test = test, .res = res,
+                   .ops = leash_strategy_for(cfg->algorithm)};
+    atomic_init(&t->next_round, 0);
+    atomic_init(&t->lockstep_end, 0);
+    atomic_init(&t->diverged, 0);
+    atomic_init(&t->error, 0);
+    atomic_init(&t->diverged_at, UINT64_MAX);
+    atomic_init(&t->pause, 0);
+    atomic_init(&t->published, 0);
+    atomic_init(&t->wake_at, UINT64_MAX);
+    t->count_wakeups = cfg->avg_every > 0;
+    t->averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
+    t->pause_at = UINT64_MAX;
+    t->blocking = cfg->avg_blocking && cfg->avg_every > 0;
+}
 
-    /* Local preparation; every rank then agrees before the first collective. */
-    int rc = check_inputs(cfg, train, test);
-    if (rc) goto prepared;
-    if ((rc = leash_model_build(&res->model, cfg->arch, train->h, train->w, train->c,
-                                train->nclasses, cfg->hidden_layers, cfg->units,
+/* The epoch's rounds (lockstep: whole groups of one gradient per thread) and the loss
+ * trace's interval, about 20 points an epoch by default, with room for the whole run. */
+static int size_rounds(trainer *t)
+{
+    const leash_config *cfg = t->cfg;
+    const int m = cfg->threads;
+    t->rounds = cfg->rounds ? cfg->rounds : (long)(t->train->n / (size_t)cfg->batch);
+    if (t->ops->lockstep) {
+        if (t->rounds < m)
+            return leash_fail(LEASH_EINVAL,
+                              "-n %d: SYNC needs at least one gradient per thread and epoch (%ld)",
+                              m, t->rounds);
+        t->rounds -= t->rounds % m;
+    }
+    const long per_epoch = t->ops->lockstep ? t->rounds / m : t->rounds;
+    t->trace_every = cfg->trace_every != LEASH_TRACE_AUTO ? cfg->trace_every : per_epoch / 20;
+    if (cfg->trace_every == LEASH_TRACE_AUTO && t->trace_every < 1) t->trace_every = 1;
+    return leash_trainer_trace_alloc(t, t->trace_every);
+}
+
+static int alloc_buffers(trainer *t)
+{
+    leash_result *res = t->res;
+    t->prev_hist = calloc((size_t)t->cfg->tau_max + 1, sizeof *t->prev_hist);
+    if (!t->prev_hist) return leash_fail(LEASH_ENOMEM, "out of memory for statistics");
+    t->perm = malloc(t->train->n * sizeof *t->perm);
+    res->params = leash_params_alloc(res->model.nparams);
+    res->epochs = calloc((size_t)t->cfg->epochs, sizeof *res->epochs);
+    if (!t->perm || !res->params || !res->epochs)
+        return leash_fail(LEASH_ENOMEM, "out of memory for training buffers");
+    return 0;
+}
+
+/* This rank's preparation, before the ranks first agree: the checks, the model, the
+ * buffers, the initial parameters, the input map, the step policy, the permutation. */
+static int prepare(trainer *t)
+{
+    const leash_config *cfg = t->cfg;
+    leash_result *res = t->res;
+    int rc = check_inputs(cfg, t->train, t->test);
+    if (rc) return rc;
+    if ((rc = leash_model_build(&res->model, cfg->arch, t->train->h, t->train->w, t->train->c,
+                                t->train->nclasses, cfg->hidden_layers, cfg->units,
                                 cfg->activation)) != 0)
-        goto prepared;
-    if (!t.ops) {
-        rc = leash_fail(LEASH_EINVAL, "unknown algorithm %d", (int)cfg->algorithm);
-        goto prepared;
-    }
-    if ((rc = check_memory(cfg, &res->model, train)) != 0) goto prepared;
-    t.rounds = cfg->rounds ? cfg->rounds : (long)(train->n / (size_t)cfg->batch);
-    if (t.ops->lockstep) {
-        /* Lockstep rounds come in groups of m gradients. */
-        if (t.rounds < m) {
-            rc = leash_fail(LEASH_EINVAL,
-                            "-n %d: SYNC needs at least one gradient per thread and epoch (%ld)",
-                            m, t.rounds);
-            goto prepared;
-        }
-        t.rounds -= t.rounds % m;
-    }
-    /* About 20 trace points an epoch by default; room for every point of the run. */
-    const long per_epoch = t.ops->lockstep ? t.rounds / m : t.rounds;
-    t.trace_every = cfg->trace_every != LEASH_TRACE_AUTO ? cfg->trace_every : per_epoch / 20;
-    if (cfg->trace_every == LEASH_TRACE_AUTO && t.trace_every < 1) t.trace_every = 1;
-    if ((rc = leash_trainer_trace_alloc(&t, t.trace_every)) != 0) goto prepared;
-    t.prev_hist = calloc((size_t)cfg->tau_max + 1, sizeof *t.prev_hist);
-    if (!t.prev_hist) {
-        rc = leash_fail(LEASH_ENOMEM, "out of memory for statistics");
-        goto prepared;
-    }
+        return rc;
+    if (!t->ops) return leash_fail(LEASH_EINVAL, "unknown algorithm %d", (int)cfg->algorithm);
+    if ((rc = check_memory(cfg, &res->model, t->train)) != 0 || (rc = size_rounds(t)) != 0 ||
+        (rc = alloc_buffers(t)) != 0)
+        return rc;
     /* Workers are the parallelism: OpenBLAS must not start threads of its own. */
     openblas_set_num_threads(1);
-    t.perm = malloc(train->n * sizeof *t.perm);
-    res->params = leash_params_alloc(res->model.nparams);
-    res->epochs = calloc((size_t)cfg->epochs, sizeof *res->epochs);
-    if (!t.perm || !res->params || !res->epochs) {
-        rc = leash_fail(LEASH_ENOMEM, "out of memory for training buffers");
-        goto prepared;
-    }
     leash_model_init_params(&res->model, res->params, cfg->init, cfg->seed);
     if (cfg->input_map)
-        t.map = *cfg->input_map;
+        t->map = *cfg->input_map;
     else
-        leash_input_map_standardize(&t.map, train);
-    if ((rc = leash_stepper_create(&t.stepper, cfg->step_policy, cfg->step, m, cfg->tau_max,
-                                   cfg->tail_amplitude)) != 0)
-        goto prepared;
-    for (size_t i = 0; i < train->n; ++i) t.perm[i] = (uint32_t)i;
-    leash_rng_seed(&t.prog.rng, cfg->seed ^ 0x5eed5eed5eed5eedULL);
+        leash_input_map_standardize(&t->map, t->train);
+    if ((rc = leash_stepper_create(&t->stepper, cfg->step_policy, cfg->step, cfg->threads,
+                                   cfg->tau_max, cfg->tail_amplitude)) != 0)
+        return rc;
+    for (size_t i = 0; i < t->train->n; ++i) t->perm[i] = (uint32_t)i;
+    leash_rng_seed(&t->prog.rng, cfg->seed ^ 0x5eed5eed5eed5eedULL);
     if (cfg->checkpoint || cfg->resume) {
-        t.train_digest = leash_dataset_digest(train);
-        t.test_digest = leash_dataset_digest(test);
+        t->train_digest = leash_dataset_digest(t->train);
+        t->test_digest = leash_dataset_digest(t->test);
     }
     /* An unwritable checkpoint path fails now, not after hours of training. */
     if (cfg->checkpoint && leash_dist_rank() == 0)
-        rc = leash_check_writable(cfg->checkpoint, "--checkpoint");
-prepared:
-    if ((rc = leash_dist_agree(rc)) != 0) goto out;
-    /* The effective configuration: the checkpoint to resume from, if any. */
-    leash_config run_cfg = *cfg;
-    if (cfg->resume_auto && cfg->checkpoint) {
-        /* Rank 0 reads checkpoints, so rank 0 decides. */
-        double exists = leash_dist_rank() == 0 && access(cfg->checkpoint, F_OK) == 0;
-        if ((rc = leash_comm_allreduce_sum_d(&exists, 1)) != 0) goto out;
-        run_cfg.resume = exists > 0 ? cfg->checkpoint : NULL;
-    }
-    t.cfg = cfg = &run_cfg;
-    res->resumed = cfg->resume != NULL;
-    if (cfg->resume) {
-        if ((rc = leash_checkpoint_load(&t, &resume)) != 0) goto out;
-    } else if ((rc = leash_comm_bcast_f(res->params, res->model.nparams)) != 0) {
-        /* Every rank starts from rank 0's parameters. */
-        goto out;
-    }
-    leash_strategy_args args = {&res->model, resume.theta ? resume.theta : res->params, cfg,
-                                t.stepper, resume.timestamp};
-    if ((rc = t.ops->create(&t.strategy, &args)) != 0) goto started_all;
-    if ((rc = make_workers(&t)) != 0) goto started_all;
-    if (t.averaging && (rc = leash_averager_init(&t.av, t.ops, t.strategy, res->model.nparams,
-                                                 cfg->avg_every, cfg->avg_period)) != 0)
-        goto started_all;
-    if (cfg->resume && (rc = leash_checkpoint_apply(&t, &resume)) != 0) goto started_all;
-    res->timestamp = resume.timestamp;
-    atomic_store(&t.published, leash_trainer_updates(&t));
-    if (!cfg->resume) {
-        t.prog.next_ckpt_updates = (uint64_t)cfg->checkpoint_every;
-        t.prog.next_ckpt_time = cfg->checkpoint_period > 0 ? leash_now() + cfg->checkpoint_period : -1;
-    } else if (t.prog.next_ckpt_time < 0 && cfg->checkpoint_period > 0) {
-        /* The schedule may change on resuming. */
-        t.prog.next_ckpt_time = leash_now() + cfg->checkpoint_period;
-    }
-    if (cfg->checkpoint_every > 0 && t.prog.next_ckpt_updates == 0)
-        t.prog.next_ckpt_updates = leash_trainer_updates(&t) + (uint64_t)cfg->checkpoint_every;
-    if ((rc = make_gate(&t)) != 0) goto started_all;
-    gate = 1;
-    for (; started < m; ++started)
-        if (pthread_create(&t.workers[started].thread, NULL, worker_main, &t.workers[started])) {
-            rc = leash_fail(LEASH_ENOMEM, "cannot start worker thread %d of %d", started + 1, m);
-            break;
-        }
-started_all:
-    leash_resume_free(&resume);
-    if ((rc = leash_dist_agree(rc)) != 0) goto out;
+        return leash_check_writable(cfg->checkpoint, "--checkpoint");
+    return 0;
+}
 
-    rc = train_epochs(&t, on_epoch, arg);
-    /* A diverged run keeps its epochs before the divergence (the ranks agreed on it, so
-     * each knows); so does a stopped one. Every rank reports next: agree first, so that
-     * none is left waiting. */
+/* Collective: the configuration the run follows, cfg resuming from its checkpoint when
+ * --resume auto finds one (rank 0 reads checkpoints, so rank 0 decides). */
+static int choose_resume(const leash_config *cfg, leash_config *run_cfg)
+{
+    *run_cfg = *cfg;
+    if (!cfg->resume_auto || !cfg->checkpoint) return 0;
+    double exists = leash_dist_rank() == 0 && access(cfg->checkpoint, F_OK) == 0;
+    int rc = leash_comm_allreduce_sum_d(&exists, 1);
+    if (rc == 0) run_cfg->resume = exists > 0 ? cfg->checkpoint : NULL;
+    return rc;
+}
+
+/* The checkpoints' schedule: from now, or as the resumed run had it (the period may
+ * change on resuming). */
+static void schedule_checkpoints(trainer *t)
+{
+    const leash_config *cfg = t->cfg;
+    leash_progress *pg = &t->prog;
+    if (!cfg->resume) {
+        pg->next_ckpt_updates = (uint64_t)cfg->checkpoint_every;
+        pg->next_ckpt_time = cfg->checkpoint_period > 0 ? leash_now() + cfg->checkpoint_period : -1;
+    } else if (pg->next_ckpt_time < 0 && cfg->checkpoint_period > 0) {
+        pg->next_ckpt_time = leash_now() + cfg->checkpoint_period;
+    }
+    if (cfg->checkpoint_every > 0 && pg->next_ckpt_updates == 0)
+        pg->next_ckpt_updates = leash_trainer_updates(t) + (uint64_t)cfg->checkpoint_every;
+}
+
+/* Start the run from resume's state (a checkpoint's, or none): the strategy, the
+ * workers, the averaging layer, the gate and the threads. *gate and *started say what
+ * must be torn down. */
+static int start_run(trainer *t, leash_resume *resume, int *gate, int *started)
+{
+    const leash_config *cfg = t->cfg;
+    leash_result *res = t->res;
+    leash_strategy_args args = {&res->model, resume->theta ? resume->theta : res->params, cfg,
+                                t->stepper, resume->timestamp};
+    int rc = t->ops->create(&t->strategy, &args);
+    if (rc == 0) rc = make_workers(t);
+    if (rc == 0 && t->averaging)
+        rc = leash_averager_init(&t->av, t->ops, t->strategy, res->model.nparams, cfg->avg_every,
+                                 cfg->avg_period);
+    if (rc == 0 && cfg->resume) rc = leash_checkpoint_apply(t, resume);
+    if (rc) return rc;
+    res->timestamp = resume->timestamp;
+    atomic_store(&t->published, leash_trainer_updates(t));
+    schedule_checkpoints(t);
+    if ((rc = make_gate(t)) != 0) return rc;
+    *gate = 1;
+    for (; *started < cfg->threads; ++*started)
+        if (pthread_create(&t->workers[*started].thread, NULL, worker_main, &t->workers[*started]))
+            return leash_fail(LEASH_ENOMEM, "cannot start worker thread %d of %d", *started + 1,
+                              cfg->threads);
+    return 0;
+}
+
+/* After the epochs: a diverged run keeps its epochs before the divergence (the ranks
+ * agreed on it, so each knows); so does a stopped one. Every rank reports next: agree
+ * first, so that none is left waiting. */
+static int finish_run(trainer *t, int rc)
+{
+    leash_result *res = t->res;
     int diverged = rc == LEASH_EDIVERGED ||
                    (rc == LEASH_EPEER && leash_dist_peer_error() == LEASH_EDIVERGED);
     if (diverged) {
         res->diverged_epoch = res->nepochs + 1;
         /* The earliest over the ranks (exact in a double below 2^53 updates). */
-        double at = (double)atomic_load(&t.diverged_at);
+        double at = (double)atomic_load(&t->diverged_at);
         if (leash_comm_allreduce_min_d(&at, 1) == 0 && at < (double)UINT64_MAX)
             res->diverged_update = (uint64_t)at;
         rc = LEASH_EDIVERGED;
     }
     if (rc == 0 || rc == LEASH_ESTOPPED || diverged) {
         int kept = rc;
-        rc = leash_dist_agree(collect_stats(res, &t));
+        rc = leash_dist_agree(collect_stats(res, t));
         if (rc == 0) rc = kept;
     }
-out:
+    return rc;
+}
+
+/* Release the workers (those started) and everything the trainer holds. */
+static void tear_down(trainer *t, int gate, int started)
+{
     if (started) {
-        open_gate(&t, 1);
-        for (int i = 0; i < started; ++i) pthread_join(t.workers[i].thread, NULL);
+        open_gate(t, 1);
+        for (int i = 0; i < started; ++i) pthread_join(t->workers[i].thread, NULL);
     }
     if (gate) {
-        pthread_mutex_destroy(&t.lock);
-        pthread_cond_destroy(&t.started);
-        pthread_cond_destroy(&t.finished_cv);
+        pthread_mutex_destroy(&t->lock);
+        pthread_cond_destroy(&t->started);
+        pthread_cond_destroy(&t->finished_cv);
     }
-    leash_averager_free(&t.av);
-    if (t.strategy) t.ops->destroy(t.strategy);
-    free_workers(&t);
-    leash_stepper_destroy(t.stepper);
-    free(t.perm);
-    free(t.trace);
-    free(t.prev_hist);
+    leash_averager_free(&t->av);
+    if (t->strategy) t->ops->destroy(t->strategy);
+    free_workers(t);
+    leash_stepper_destroy(t->stepper);
+    free(t->perm);
+    free(t->trace);
+    free(t->prev_hist);
+}
+
+int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
+                leash_result *res, leash_epoch_callback on_epoch, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    res->time_to_target_s = res->updates_to_target = -1.0;
+    res->start_time = wall_clock();
+    trainer t;
+    trainer_init(&t, cfg, train, test, res);
+    int gate = 0, started = 0;
+    leash_config run_cfg;
+    /* Each rank prepares; all agree before the first collective. */
+    int rc = leash_dist_agree(prepare(&t));
+    if (rc == 0) rc = choose_resume(cfg, &run_cfg);
+    if (rc == 0) {
+        t.cfg = &run_cfg;
+        res->resumed = run_cfg.resume != NULL;
+        /* Every rank starts from the checkpoint's state or from rank 0's parameters. */
+        leash_resume resume = {0};
+        rc = run_cfg.resume ? leash_checkpoint_load(&t, &resume)
+                            : leash_comm_bcast_f(res->params, res->model.nparams);
+        if (rc == 0) rc = leash_dist_agree(start_run(&t, &resume, &gate, &started));
+        leash_resume_free(&resume);
+    }
+    if (rc == 0) rc = finish_run(&t, train_epochs(&t, on_epoch, arg));
+    tear_down(&t, gate, started);
     if (rc && rc != LEASH_ESTOPPED && rc != LEASH_EDIVERGED) leash_result_free(res);
     return rc;
 }

@@ -7,7 +7,7 @@ SRC=${LEASH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$(dirname "$0")/tap.sh"
 
 LEASH=${LEASH:-./leash}
-echo "1..6"
+echo "1..7"
 
 # The options leash accepts: the names in its getopt_long table.
 accepted=$(sed -n '/^static const struct option long_options\[\] = {/,/^};/p' "$SRC/src/cli/options.c" |
@@ -53,6 +53,25 @@ for o in $accepted; do
 done
 if [ -z "$absent" ]; then ok "--help names every long option, beside its short one"
 else not_ok "--help names every long option, beside its short one" "absent:$absent"; fi
+
+# leash-sweep reads leash's command lines itself (which grid flag a fixed option
+# repeats): its copy of the option table must be options.c's, names, values and letters.
+table_of_sweep=$(/usr/bin/python3 - "$SRC/tools/leash-sweep" <<'EOF'
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("sweep", sys.argv[1])
+sweep = importlib.util.module_from_spec(importlib.util.spec_from_loader("sweep", loader))
+loader.exec_module(sweep)
+short = {n: s for s, n in sweep.SHORT.items()}
+for n in sweep.LONG:
+    print(n, "no" if n in sweep.SWITCHES else "required", short.get(n, "-"))
+EOF
+)
+table_of_leash=$(grep -o '{"[a-z-]*", [a-z_]*, NULL, [^}]*}' <<<"$table" |
+    sed -E "s/^\{\"([a-z-]*)\", ([a-z]*)_argument, NULL, '?([^'}]*)'?\}$/\1 \2 \3/; s/ OPT_[A-Z_]*$/ -/")
+if [ -n "$table_of_leash" ] && [ "$table_of_sweep" = "$table_of_leash" ]; then
+    ok "leash-sweep's copy of the option table is src/cli/options.c's"
+else not_ok "leash-sweep's copy of the option table is src/cli/options.c's" \
+    "$(diff <(echo "$table_of_leash") <(echo "$table_of_sweep"))"; fi
 
 # Files the reader cannot have: the project's private notes, paths beside the checkout.
 bad=$(grep -n -e 'DESIGN\.md' -e '\.\./shared' "$SRC/README.md" "$SRC/doc/leash.1" "$SRC/doc/design.md" \

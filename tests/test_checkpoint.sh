@@ -33,10 +33,10 @@ db = [r["params_digest"] for r in b["per_rank"]]
 if da != db: sys.exit(f"final parameters differ: {da} {db}")
 for k in ("staleness_hist", "cas_attempts_hist", "gradients", "timestamp"):
     if a["sync"][k] != b["sync"][k]: sys.exit(f"sync.{k} differs: {a['sync'][k]} {b['sync'][k]}")
-# The trace: the same points (updates; losses too with one worker: several may add a
-# loss as a point is taken); its clock goes on where the stop left it.
+# The trace: the same points (updates; losses too with one worker or SYNC, where a point
+# is exact); its clock goes on where the stop left it.
 ta, tb = a["trace"]["points"], b["trace"]["points"]
-n = 3 if a["config"]["threads"] == 1 else 2
+n = 3 if a["config"]["threads"] == 1 or a["config"]["algorithm"] == "SYNC" else 2
 if [p[1:n] for p in ta] != [p[1:n] for p in tb]: sys.exit("the loss traces differ")
 back = [(p[:2], q[:2]) for p, q in zip(tb, tb[1:]) if q[0] < p[0]]
 if back: sys.exit(f"the resumed trace's time goes backwards: {back[0]}")

@@ -15,9 +15,13 @@ trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/mpi_env.sh"
 RUN=(-q -D SYNTH --synth-train 1200 --synth-test 200 -b 32 -l 0.1 -L 1 -U 32 -e 2)
 
-# fingerprint FILE: the final parameters' digests (one per rank) and every epoch's
-# training and test loss, as written.
-fingerprint() { grep -o '"\(params_digest\|train_loss\|test_loss\)": [^,]*' "$1"; }
+# fingerprint FILE: the final parameters' digests (one per rank), every epoch's training
+# and test loss, and the loss trace's points (updates and loss; their times are clocks),
+# as written.
+fingerprint() {
+    grep -o '"\(params_digest\|train_loss\|test_loss\)": [^,]*' "$1"
+    /usr/bin/python3 -c 'import json, sys; print([p[1:] for p in json.load(open(sys.argv[1]))["trace"]["points"]])' "$1"
+}
 
 # run NAME COMMAND...: one run into $T/NAME.json (absent if it failed), stderr in NAME.err.
 run() {
@@ -44,8 +48,8 @@ for i in 1 2; do
     run seq-$i "$LEASH" "${RUN[@]}" -a SEQ --seed 3
     run sync-$i "$LEASH" "${RUN[@]}" -a SYNC -n 2 --seed 3
 done
-same "SEQ, same seed: the same parameters and losses, bit for bit" seq-1 seq-2
-same "SYNC -n 2, same seed: the same parameters and losses, bit for bit" sync-1 sync-2
+same "SEQ, same seed: the same parameters, losses and loss trace, bit for bit" seq-1 seq-2
+same "SYNC -n 2, same seed: the same parameters, losses and loss trace, bit for bit" sync-1 sync-2
 
 for algo in ASYNC HOG LSH; do
     run "$algo-1" "$LEASH" "${RUN[@]}" -a $algo -n 1 --seed 3
@@ -63,7 +67,7 @@ for np in 2 3; do
     for i in 1 2; do
         run "mpi$np-$i" "$MPIRUN" -np "$np" --oversubscribe "$LEASH" "${RUN[@]}" -a SEQ --seed 3
     done
-    same "$np ranks of SEQ, no averaging rounds: the same final model and losses, bit for bit" "mpi$np-1" "mpi$np-2"
+    same "$np ranks of SEQ, no averaging rounds: the same final model, losses and loss trace, bit for bit" "mpi$np-1" "mpi$np-2"
 done
 
 # Blocking rounds (--avg-mode blocking) land at exactly every K-th update of every rank:
@@ -76,7 +80,7 @@ for algo in SEQ "SYNC -n 2"; do
             --avg-every 5 --avg-mode blocking
     done
     if [ -s "$T/blocking-$name-1.json" ] && ! grep -q '"averagings": 0' "$T/blocking-$name-1.json"; then
-        same "2 ranks of $name, blocking averaging every 5 updates: the same final model and losses, bit for bit" \
+        same "2 ranks of $name, blocking averaging every 5 updates: the same final model, losses and loss trace, bit for bit" \
             "blocking-$name-1" "blocking-$name-2"
     else not_ok "2 ranks of $name with blocking averaging" "$(show "blocking-$name-1")"; fi
 done

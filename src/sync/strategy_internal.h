@@ -45,6 +45,12 @@ typedef struct leash_strategy_args {
     const leash_config *cfg;
     leash_stepper *stepper; /* step size for a staleness; shared, thread-safe */
     uint64_t timestamp0;    /* theta0's update count: 0, or a checkpoint's when resuming */
+    /* Lockstep strategies call on_update(update_arg) once per update, from the thread
+     * that counts it, while every worker is still inside the round: no worker has yet
+     * computed a gradient of the next one (the loss trace's points are then exact). The
+     * trainer counts such an update here instead of after publish returns. */
+    void (*on_update)(void *update_arg);
+    void *update_arg;
 } leash_strategy_args;
 
 typedef struct leash_strategy leash_strategy;

@@ -33,6 +33,8 @@ struct leash_strategy {
     leash_stepper *stepper;
     leash_mixbox mix;
     int round_mix; /* the request this round carries out: written by worker 0 only */
+    void (*on_update)(void *arg);
+    void *update_arg;
 };
 
 static void sync_destroy(leash_strategy *s)
@@ -70,6 +72,8 @@ static int sync_create(leash_strategy **out, const leash_strategy_args *a)
     s->barrier_ready = 1;
     memcpy(s->theta, a->theta0, s->n * sizeof *s->theta);
     s->timestamp = a->timestamp0;
+    s->on_update = a->on_update;
+    s->update_arg = a->update_arg;
     leash_mixbox_init(&s->mix);
     *out = s;
     return 0;
@@ -135,6 +139,9 @@ static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts
     if (serial) {
         leash_stats_record_update(st, s->stepper, 0, 0);
         s->timestamp += mix == LEASH_MIX_APPLY ? 2 : 1;
+        /* Before the second barrier: the other workers' losses of this round are in
+         * (they were added before the first), none of the next round's. */
+        if (s->on_update) s->on_update(s->update_arg);
     }
     barrier_wait(s, st);
     if (w == 0 && mix != LEASH_MIX_NONE) leash_mixbox_done(&s->mix);

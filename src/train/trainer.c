@@ -114,9 +114,11 @@ static int count_loss(worker *w, float loss, uint64_t ts)
 }
 
 /* One more update of this rank: its trace point, the segment's pause and the averaging
- * layer's wake-up, each when its count is reached. */
-static void count_update(trainer *t)
+ * layer's wake-up, each when its count is reached. A lockstep strategy calls it within
+ * its round (leash_strategy_args.on_update), the others' workers after publishing. */
+static void count_update(void *arg)
 {
+    trainer *t = arg;
     uint64_t now = atomic_fetch_add(&t->published, 1) + 1;
     if (t->trace_every && now % (uint64_t)t->trace_every == 0) record_trace(t, now);
     if (now == t->pause_at) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
@@ -147,7 +149,7 @@ static int do_round(worker *w, long r)
      * gradient is published there; the run stops at the end of the epoch. */
     int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, &w->stats) : 0;
     w->stats.time_publish += leash_now() - t1;
-    if (rc == 1) count_update(t);
+    if (rc == 1 && !t->ops->lockstep) count_update(t);
     if (rc < 0) {
         int none = 0;
         atomic_compare_exchange_strong_explicit(&t->error, &none, rc, memory_order_relaxed,
@@ -1010,8 +1012,13 @@ static int start_run(trainer *t, leash_resume *resume, int *gate, int *started)
 {
     const leash_config *cfg = t->cfg;
     leash_result *res = t->res;
-    leash_strategy_args args = {&res->model, resume->theta ? resume->theta : res->params, cfg,
-                                t->stepper, resume->timestamp};
+    leash_strategy_args args = {.model = &res->model,
+                                .theta0 = resume->theta ? resume->theta : res->params,
+                                .cfg = cfg,
+                                .stepper = t->stepper,
+                                .timestamp0 = resume->timestamp,
+                                .on_update = t->ops->lockstep ? count_update : NULL,
+                                .update_arg = t};
     int rc = t->ops->create(&t->strategy, &args);
     if (rc == 0) rc = make_workers(t);
     if (rc == 0 && t->averaging)

@@ -111,7 +111,9 @@ long=(-D SYNTH --synth-train 30000 --synth-test 300 -b 16 -e 3)
 sweep=$!
 victim=
 for _ in $(seq 1 300); do
-    victim=$(pgrep -f -- "--output $out2/a-LSH_n-2_l-0.1_seed-1_" | head -1)
+    # The cell's run, not leash-sweep's check of its arguments (the same command line
+    # with --topology after it).
+    victim=$(pgrep -f -- "--output $out2/a-LSH_n-2_l-0.1_seed-1_.* --resume auto\$" | head -1)
     [ -n "$victim" ] && break
     sleep 0.05
 done

@@ -154,12 +154,21 @@ static inline void gc_ref_fc_backward(double *din, double *dw, double *dbias, co
         }
 }
 
-/* out[b][y][x][o] = bias[o] + sum_{ky,kx,c} in[b][y+ky][x+kx][c] * w[o][ky][kx][c] */
-static inline void gc_ref_conv_forward(double *out, const double *in, const double *w,
-                                       const double *bias, int B, int H, int W, int C, int OC,
-                                       int K)
+/* Index of input pixel (y, x), channel c, of sample b, or -1 where (y, x) is padding. */
+static inline ptrdiff_t gc_ref_conv_at(int b, int y, int x, int c, int H, int W, int C)
 {
-    int OH = H - K + 1, OW = W - K + 1;
+    if (y < 0 || y >= H || x < 0 || x >= W) return -1;
+    return (((ptrdiff_t)b * H + y) * W + x) * C + c;
+}
+
+/* out[b][y][x][o] = bias[o] + sum_{ky,kx,c} in[b][y S - P + ky][x S - P + kx][c] *
+ * w[o][ky][kx][c], terms outside the input left out (zero padding), with
+ * OH = (H + 2P - K) / S + 1 and OW likewise. */
+static inline void gc_ref_conv_sp_forward(double *out, const double *in, const double *w,
+                                          const double *bias, int B, int H, int W, int C, int OC,
+                                          int K, int S, int P)
+{
+    int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
     for (int b = 0; b < B; ++b)
         for (int y = 0; y < OH; ++y)
             for (int x = 0; x < OW; ++x)
@@ -167,20 +176,22 @@ static inline void gc_ref_conv_forward(double *out, const double *in, const doub
                     double s = bias[o];
                     for (int ky = 0; ky < K; ++ky)
                         for (int kx = 0; kx < K; ++kx)
-                            for (int c = 0; c < C; ++c)
-                                s += in[(((size_t)b * H + y + ky) * W + x + kx) * C + c] *
-                                     w[(((size_t)o * K + ky) * K + kx) * C + c];
+                            for (int c = 0; c < C; ++c) {
+                                ptrdiff_t i = gc_ref_conv_at(b, y * S - P + ky, x * S - P + kx, c,
+                                                             H, W, C);
+                                if (i >= 0) s += in[i] * w[(((size_t)o * K + ky) * K + kx) * C + c];
+                            }
                     out[(((size_t)b * OH + y) * OW + x) * OC + o] = s;
                 }
 }
 
 /* Overwrites din (B x H x W x C), dw (OC x K x K x C) and dbias (OC) with the gradients
- * of sum(out .* dout). */
-static inline void gc_ref_conv_backward(double *din, double *dw, double *dbias,
-                                        const double *dout, const double *in, const double *w,
-                                        int B, int H, int W, int C, int OC, int K)
+ * of sum(out .* dout) for gc_ref_conv_sp_forward. */
+static inline void gc_ref_conv_sp_backward(double *din, double *dw, double *dbias,
+                                           const double *dout, const double *in, const double *w,
+                                           int B, int H, int W, int C, int OC, int K, int S, int P)
 {
-    int OH = H - K + 1, OW = W - K + 1;
+    int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
     for (size_t i = 0; i < (size_t)B * H * W * C; ++i) din[i] = 0.0;
     for (size_t i = 0; i < (size_t)OC * K * K * C; ++i) dw[i] = 0.0;
     for (int o = 0; o < OC; ++o) dbias[o] = 0.0;
@@ -193,12 +204,29 @@ static inline void gc_ref_conv_backward(double *din, double *dw, double *dbias,
                     for (int ky = 0; ky < K; ++ky)
                         for (int kx = 0; kx < K; ++kx)
                             for (int c = 0; c < C; ++c) {
-                                size_t i = (((size_t)b * H + y + ky) * W + x + kx) * C + c;
+                                ptrdiff_t i = gc_ref_conv_at(b, y * S - P + ky, x * S - P + kx, c,
+                                                             H, W, C);
                                 size_t j = (((size_t)o * K + ky) * K + kx) * C + c;
+                                if (i < 0) continue;
                                 dw[j] += d * in[i];
                                 din[i] += d * w[j];
                             }
                 }
+}
+
+/* The valid convolution: stride 1, no padding. */
+static inline void gc_ref_conv_forward(double *out, const double *in, const double *w,
+                                       const double *bias, int B, int H, int W, int C, int OC,
+                                       int K)
+{
+    gc_ref_conv_sp_forward(out, in, w, bias, B, H, W, C, OC, K, 1, 0);
+}
+
+static inline void gc_ref_conv_backward(double *din, double *dw, double *dbias,
+                                        const double *dout, const double *in, const double *w,
+                                        int B, int H, int W, int C, int OC, int K)
+{
+    gc_ref_conv_sp_backward(din, dw, dbias, dout, in, w, B, H, W, C, OC, K, 1, 0);
 }
 
 #endif

@@ -1,7 +1,9 @@
 /* Layer kernels: finite-difference gradient checks, input gradients written and
  * parameter gradients accumulated, NULL din, the BLAS paths against double-precision
- * loops over the definitions, max pooling on a hand-built input, the fused
- * bias/ReLU/pooling passes and the numerics of softmax + cross-entropy. */
+ * loops over the definitions, strided and padded convolution (against the reference and,
+ * bit for bit, against a valid one on the padded input), max pooling on a hand-built
+ * input, average pooling, tanh, the fused bias/ReLU/pooling passes and the numerics of
+ * softmax + cross-entropy. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,44 +67,47 @@ static void fc_gradcheck(void)
 
 typedef struct conv_case {
     float *out, *col, *in, *w, *bias, *r;
-    int B, H, W, C, OC, K;
+    int B;
+    leash_conv_geom g;
 } conv_case;
 
-static size_t conv_out_size(const conv_case *c)
+static size_t conv_out_size(int B, const leash_conv_geom *g)
 {
-    return (size_t)c->B * (c->H - c->K + 1) * (c->W - c->K + 1) * c->OC;
+    return (size_t)B * leash_conv_out_h(g) * leash_conv_out_w(g) * g->OC;
 }
 
 static double conv_objective(void *p)
 {
     conv_case *c = p;
-    leash_conv_forward(c->out, c->col, c->in, c->w, c->bias, c->B, c->H, c->W, c->C, c->OC, c->K);
-    return gc_dot(c->out, c->r, conv_out_size(c));
+    leash_conv_forward(c->out, c->col, c->in, c->w, c->bias, c->B, &c->g);
+    return gc_dot(c->out, c->r, conv_out_size(c->B, &c->g));
 }
 
-static void conv_gradcheck_case(int C, int K, uint64_t seed)
+/* Stride S and padding P on a (K + 4) x (K + 3) input. */
+static void conv_gradcheck_case(int C, int K, int S, int P, uint64_t seed)
 {
     leash_rng rng;
     leash_rng_seed(&rng, seed);
-    conv_case c = {.B = 2, .H = K + 4, .W = K + 3, .C = C, .OC = 3, .K = K};
-    size_t nin = (size_t)c.B * c.H * c.W * C, nw = (size_t)c.OC * K * K * C;
-    size_t nout = conv_out_size(&c);
+    conv_case c = {.B = 2, .g = {K + 4, K + 3, C, 3, K, S, P}};
+    int OC = c.g.OC;
+    size_t nin = (size_t)c.B * c.g.H * c.g.W * C, nw = (size_t)OC * K * K * C;
+    size_t nout = conv_out_size(c.B, &c.g);
     c.out = gc_floats(nout);
-    c.col = gc_floats(leash_conv_col_floats(c.B, c.H, c.W, C, K));
+    c.col = gc_floats(leash_conv_col_floats(c.B, &c.g));
     c.in = gc_floats(nin);
     c.w = gc_floats(nw);
-    c.bias = gc_floats(c.OC);
+    c.bias = gc_floats(OC);
     c.r = gc_floats(nout);
-    float *din = gc_floats(nin), *dw = gc_floats(nw), *db = gc_floats(c.OC);
+    float *din = gc_floats(nin), *dw = gc_floats(nw), *db = gc_floats(OC);
     gc_fill_uniform(c.in, nin, -1, 1, &rng);
     gc_fill_uniform(c.w, nw, -1, 1, &rng);
-    gc_fill_uniform(c.bias, c.OC, -1, 1, &rng);
+    gc_fill_uniform(c.bias, OC, -1, 1, &rng);
     gc_fill_uniform(c.r, nout, -1, 1, &rng);
-    leash_conv_backward(din, dw, db, c.col, c.r, c.in, c.w, c.B, c.H, c.W, C, c.OC, K);
+    leash_conv_backward(din, dw, db, c.col, c.r, c.in, c.w, c.B, &c.g);
 
     double e_in = gc_check_all(conv_objective, &c, c.in, din, nin, AFFINE_STEP, FD_FLOOR);
     double e_w = gc_check_all(conv_objective, &c, c.w, dw, nw, AFFINE_STEP, FD_FLOOR);
-    double e_b = gc_check_all(conv_objective, &c, c.bias, db, c.OC, AFFINE_STEP, FD_FLOOR);
+    double e_b = gc_check_all(conv_objective, &c, c.bias, db, OC, AFFINE_STEP, FD_FLOOR);
     free(c.out), free(c.col), free(c.in), free(c.w), free(c.bias), free(c.r);
     free(din), free(dw), free(db);
     ASSERT_DBL_LE(e_in, GRAD_TOL);
@@ -110,10 +115,19 @@ static void conv_gradcheck_case(int C, int K, uint64_t seed)
     ASSERT_DBL_LE(e_b, GRAD_TOL);
 }
 
-static void conv_gradcheck_c1_k3(void) { conv_gradcheck_case(1, 3, 21); }
-static void conv_gradcheck_c3_k3(void) { conv_gradcheck_case(3, 3, 22); }
-static void conv_gradcheck_c1_k5(void) { conv_gradcheck_case(1, 5, 23); }
-static void conv_gradcheck_c3_k5(void) { conv_gradcheck_case(3, 5, 24); }
+static void conv_gradcheck_c1_k3(void) { conv_gradcheck_case(1, 3, 1, 0, 21); }
+static void conv_gradcheck_c3_k3(void) { conv_gradcheck_case(3, 3, 1, 0, 22); }
+static void conv_gradcheck_c1_k5(void) { conv_gradcheck_case(1, 5, 1, 0, 23); }
+static void conv_gradcheck_c3_k5(void) { conv_gradcheck_case(3, 5, 1, 0, 24); }
+/* The general path: padding alone, stride alone (K > S, so windows overlap), both, and a
+ * stride larger than the kernel (S > K: some input pixels are read by no window). */
+static void conv_gradcheck_strided_padded(void)
+{
+    conv_gradcheck_case(1, 5, 1, 2, 25);
+    conv_gradcheck_case(3, 3, 2, 0, 26);
+    conv_gradcheck_case(3, 3, 2, 1, 27);
+    conv_gradcheck_case(1, 2, 3, 1, 28);
+}
 
 typedef struct pool_case {
     float *out, *in, *r;
@@ -231,6 +245,25 @@ static void sigmoid_gradcheck(void)
     ASSERT_DBL_LE(e_in, GRAD_TOL);
 }
 
+/* tanh is smooth: with h = 0.01 the truncation error is at most h^2 |f'''/f'| / 6 <= 7e-5
+ * relative (|f'''/f'| = 2 |1 - 3 tanh^2| <= 4), and float32 rounding of tanh adds about
+ * 6e-8 / (2h) = 3e-6 absolute. |x| <= 2 and |r| >= 0.5 keep every gradient >= 0.03. */
+static void tanh_gradcheck(void)
+{
+    enum { N = 64 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 44);
+    act_case c = {gc_floats(N), gc_floats(N), gc_floats(N), N, leash_tanh_forward};
+    float *din = gc_floats(N);
+    gc_fill_uniform(c.in, N, -2, 2, &rng);
+    gc_fill_away_from_zero(c.r, N, 0.5, 1, &rng);
+    act_objective(&c);
+    leash_tanh_backward(din, c.r, c.out, N);
+    double e_in = gc_check_all(act_objective, &c, c.in, din, N, 0.01f, FD_FLOOR);
+    free(c.out), free(c.in), free(c.r), free(din);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+}
+
 typedef struct xent_case {
     float *probs, *logits;
     int *y;
@@ -331,18 +364,19 @@ static void fc_backward_writes_din(void)
     ASSERT_DBL_LE(e_b, ACCUM_TOL);
 }
 
-/* Backward of one conv case into a NaN-filled din and prefilled dw, db; *bad_in counts
- * din entries not equal to a fresh run's, *e_w and *e_b are the accumulation errors. */
-static void conv_write_case(int B, int H, int W, uint64_t seed, size_t *bad_in, double *e_w,
-                            double *e_b)
+/* Backward of one conv case (3x3, stride S, padding P) into a NaN-filled din and
+ * prefilled dw, db; *bad_in counts din entries not equal to a fresh run's, *e_w and *e_b
+ * are the accumulation errors. */
+static void conv_write_case(int B, int H, int W, int S, int P, uint64_t seed, size_t *bad_in,
+                            double *e_w, double *e_b)
 {
     enum { C = 1, OC = 4, K = 3 };
-    size_t nin = (size_t)B * H * W * C, nw = OC * K * K * C;
-    size_t nout = (size_t)B * (H - K + 1) * (W - K + 1) * OC;
+    const leash_conv_geom g = {H, W, C, OC, K, S, P};
+    size_t nin = (size_t)B * H * W * C, nw = OC * K * K * C, nout = conv_out_size(B, &g);
     leash_rng rng;
     leash_rng_seed(&rng, seed);
     float *in = gc_floats(nin), *w = gc_floats(nw), *dout = gc_floats(nout);
-    float *col = gc_floats(leash_conv_col_floats(B, H, W, C, K));
+    float *col = gc_floats(leash_conv_col_floats(B, &g));
     float *din0 = gc_floats(nin), *dw0 = gc_floats(nw), *db0 = gc_floats(OC);
     float *pw = gc_floats(nw), *pb = gc_floats(OC);
     gc_fill_uniform(in, nin, -1, 1, &rng);
@@ -351,8 +385,8 @@ static void conv_write_case(int B, int H, int W, uint64_t seed, size_t *bad_in, 
     gc_fill_uniform(pw, nw, -1, 1, &rng);
     gc_fill_uniform(pb, OC, -1, 1, &rng);
     float *din = nan_floats(nin), *dw = copy_floats(pw, nw), *db = copy_floats(pb, OC);
-    leash_conv_backward(din0, dw0, db0, col, dout, in, w, B, H, W, C, OC, K);
-    leash_conv_backward(din, dw, db, col, dout, in, w, B, H, W, C, OC, K);
+    leash_conv_backward(din0, dw0, db0, col, dout, in, w, B, &g);
+    leash_conv_backward(din, dw, db, col, dout, in, w, B, &g);
     *bad_in = overwrite_mismatches(din, din0, nin);
     *e_w = accumulate_err(dw, pw, dw0, nw);
     *e_b = accumulate_err(db, pb, db0, OC);
@@ -367,12 +401,32 @@ static void conv_backward_writes_din(void)
 {
     size_t bad_small, bad_chunked;
     double e_w, e_b, e_w_chunked, e_b_chunked;
-    conv_write_case(3, 9, 8, 52, &bad_small, &e_w, &e_b);
-    conv_write_case(100, 28, 28, 56, &bad_chunked, &e_w_chunked, &e_b_chunked);
+    conv_write_case(3, 9, 8, 1, 0, 52, &bad_small, &e_w, &e_b);
+    conv_write_case(100, 28, 28, 1, 0, 56, &bad_chunked, &e_w_chunked, &e_b_chunked);
     ASSERT_SIZE_EQ(bad_small, 0);
     ASSERT_SIZE_EQ(bad_chunked, 0);
     ASSERT_DBL_LE(e_w, ACCUM_TOL);
     ASSERT_DBL_LE(e_b, ACCUM_TOL);
+}
+
+/* The general path's col2im clears din too: padded, strided, and with stride 4 > K = 3,
+ * where every fourth input row and column is read by no window and must still be
+ * written (0); and chunked (28x28x1 padded: 2 samples per chunk). */
+static void conv_general_backward_writes_din(void)
+{
+    static const int cases[][5] = {
+        {3, 9, 8, 2, 1}, {2, 11, 10, 4, 2}, {3, 7, 9, 3, 0}, {100, 28, 28, 1, 1}};
+    for (int i = 0; i < 4; ++i) {
+        size_t bad;
+        double e_w, e_b;
+        const int *c = cases[i];
+        conv_write_case(c[0], c[1], c[2], c[3], c[4], 57 + (uint64_t)i, &bad, &e_w, &e_b);
+        ASSERT_SIZE_EQ(bad, 0);
+        if (c[0] < 100) { /* see conv_backward_writes_din */
+            ASSERT_DBL_LE(e_w, ACCUM_TOL);
+            ASSERT_DBL_LE(e_b, ACCUM_TOL);
+        }
+    }
 }
 
 /* Odd H and W: the dropped row and column must be written (0) too. */
@@ -421,6 +475,11 @@ static void relu_backward_writes_din(void)
 static void sigmoid_backward_writes_din(void)
 {
     activation_backward_writes_din(leash_sigmoid_forward, leash_sigmoid_backward);
+}
+
+static void tanh_backward_writes_din(void)
+{
+    activation_backward_writes_din(leash_tanh_forward, leash_tanh_backward);
 }
 
 static void softmax_xent_backward_writes_din(void)
@@ -605,14 +664,15 @@ static void conv_backward_null_din(void)
     leash_rng rng;
     leash_rng_seed(&rng, 62);
     float *in = gc_floats(NIN), *w = gc_floats(NW), *dout = gc_floats(NOUT);
-    float *col = gc_floats(leash_conv_col_floats(B, H, W, C, K));
+    const leash_conv_geom g = {H, W, C, OC, K, 1, 0};
+    float *col = gc_floats(leash_conv_col_floats(B, &g));
     float *din = gc_floats(NIN), *dw1 = gc_floats(NW), *db1 = gc_floats(OC);
     float *dw2 = gc_floats(NW), *db2 = gc_floats(OC);
     gc_fill_uniform(in, NIN, -1, 1, &rng);
     gc_fill_uniform(w, NW, -1, 1, &rng);
     gc_fill_uniform(dout, NOUT, -1, 1, &rng);
-    leash_conv_backward(din, dw1, db1, col, dout, in, w, B, H, W, C, OC, K);
-    leash_conv_backward(NULL, dw2, db2, col, dout, in, w, B, H, W, C, OC, K);
+    leash_conv_backward(din, dw1, db1, col, dout, in, w, B, &g);
+    leash_conv_backward(NULL, dw2, db2, col, dout, in, w, B, &g);
     int same = !memcmp(dw1, dw2, sizeof(float) * NW) && !memcmp(db1, db2, sizeof(float) * OC);
     free(in), free(w), free(dout), free(col), free(din), free(dw1), free(db1), free(dw2),
         free(db2);
@@ -665,33 +725,40 @@ static void fc_matches_reference(void)
     ASSERT_DBL_LE(worst, BLAS_TOL);
 }
 
-static double conv_reference_case(int B, int H, int W, int C, int OC, int K, leash_rng *rng)
+/* Forward and backward of one conv geometry against the reference; the worst error. */
+static double conv_sp_reference_case(int B, const leash_conv_geom *g, leash_rng *rng)
 {
-    int OH = H - K + 1, OW = W - K + 1;
-    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * K * K * C;
-    size_t nout = (size_t)B * OH * OW * OC;
+    int H = g->H, W = g->W, C = g->C, OC = g->OC, K = g->K;
+    size_t nin = (size_t)B * H * W * C, nw = (size_t)OC * K * K * C, nout = conv_out_size(B, g);
     float *in = gc_floats(nin), *w = gc_floats(nw), *bias = gc_floats(OC), *dout = gc_floats(nout);
     float *out = gc_floats(nout), *din = gc_floats(nin), *dw = gc_floats(nw), *db = gc_floats(OC);
-    float *col = gc_floats(leash_conv_col_floats(B, H, W, C, K));
+    float *col = gc_floats(leash_conv_col_floats(B, g));
     gc_fill_uniform(in, nin, -1, 1, rng);
     gc_fill_uniform(w, nw, -1, 1, rng);
     gc_fill_uniform(bias, OC, -1, 1, rng);
     gc_fill_uniform(dout, nout, -1, 1, rng);
-    leash_conv_forward(out, col, in, w, bias, B, H, W, C, OC, K);
-    leash_conv_backward(din, dw, db, col, dout, in, w, B, H, W, C, OC, K);
+    leash_conv_forward(out, col, in, w, bias, B, g);
+    leash_conv_backward(din, dw, db, col, dout, in, w, B, g);
 
     double *in_d = gc_to_double(in, nin), *w_d = gc_to_double(w, nw);
     double *bias_d = gc_to_double(bias, OC), *dout_d = gc_to_double(dout, nout);
     double *out_r = gc_doubles(nout), *din_r = gc_doubles(nin), *dw_r = gc_doubles(nw),
            *db_r = gc_doubles(OC);
-    gc_ref_conv_forward(out_r, in_d, w_d, bias_d, B, H, W, C, OC, K);
-    gc_ref_conv_backward(din_r, dw_r, db_r, dout_d, in_d, w_d, B, H, W, C, OC, K);
+    gc_ref_conv_sp_forward(out_r, in_d, w_d, bias_d, B, H, W, C, OC, K, g->stride, g->pad);
+    gc_ref_conv_sp_backward(din_r, dw_r, db_r, dout_d, in_d, w_d, B, H, W, C, OC, K, g->stride,
+                            g->pad);
     double worst = fmax(fmax(gc_tensor_err(out, out_r, nout), gc_tensor_err(din, din_r, nin)),
                         fmax(gc_tensor_err(dw, dw_r, nw), gc_tensor_err(db, db_r, OC)));
     free(in), free(w), free(bias), free(dout), free(out), free(din), free(dw), free(db), free(col);
     free(in_d), free(w_d), free(bias_d), free(dout_d), free(out_r), free(din_r), free(dw_r),
         free(db_r);
     return worst;
+}
+
+/* The valid convolution: stride 1, no padding. */
+static double conv_reference_case(int B, int H, int W, int C, int OC, int K, leash_rng *rng)
+{
+    return conv_sp_reference_case(B, &(leash_conv_geom){H, W, C, OC, K, 1, 0}, rng);
 }
 
 static void conv_matches_reference(void)
@@ -741,8 +808,8 @@ static void gemm_shapes_follow_layers(void)
     ASSERT_INT_EQ(s[0].k, 784);
     ASSERT_DBL_NEAR(s[0].beta, 0.0, 0.0);
     ASSERT_DBL_NEAR(s[8].beta, 1.0, 0.0); /* the output layer adds its own bias */
-    int c1 = leash_conv_chunk_samples(512, 28, 28, 1, 3);
-    int c2 = leash_conv_chunk_samples(512, 13, 13, 4, 3);
+    int c1 = leash_conv_chunk_samples(512, &(leash_conv_geom){28, 28, 1, 4, 3, 1, 0});
+    int c2 = leash_conv_chunk_samples(512, &(leash_conv_geom){13, 13, 4, 8, 3, 1, 0});
     int n1 = (512 + c1 - 1) / c1, n2 = (512 + c2 - 1) / c2, want = n1 * 2 + n2 * 3 + 3 + 3;
     ASSERT_TRUE(n1 > 1 && n2 > 1);
     static leash_gemm_shape big[2048];
@@ -758,13 +825,146 @@ static void conv_chunked_matches_reference(void)
 {
     leash_rng rng;
     leash_rng_seed(&rng, 73);
-    size_t col_mnist = leash_conv_col_floats(601, 28, 28, 1, 3);
-    size_t col_cifar = leash_conv_col_floats(40, 32, 32, 3, 5);
+    size_t col_mnist = leash_conv_col_floats(601, &(leash_conv_geom){28, 28, 1, 4, 3, 1, 0});
+    size_t col_cifar = leash_conv_col_floats(40, &(leash_conv_geom){32, 32, 3, 6, 5, 1, 0});
     double worst = fmax(conv_reference_case(601, 28, 28, 1, 4, 3, &rng),
                         conv_reference_case(40, 32, 32, 3, 6, 5, &rng));
     ASSERT_SIZE_EQ(col_mnist, (size_t)2 * 26 * 26 * 9);
     ASSERT_SIZE_EQ(col_cifar, (size_t)28 * 28 * 75);
     ASSERT_DBL_LE(worst, BLAS_TOL);
+}
+
+/* ---- strided and padded convolution ------------------------------------------- */
+
+/* The general im2col/col2im against the reference: 1 and 3 channels (and 2, 4, 5, 6, 10,
+ * 32: the taps and rows orders, inlined and generic), odd and even sides, strides 1-3,
+ * padding 0-2 with K above, equal to and below the stride, windows wholly in the
+ * padding (P >= K), and the benchmark's two layers (pad 2, K*C = 5 and 160), chunked. */
+static void conv_strided_padded_match_reference(void)
+{
+    static const int cases[][8] = {/* B, H, W, C, OC, K, S, P */
+                                   {2, 7, 7, 1, 4, 3, 1, 1},    {2, 8, 6, 3, 5, 3, 2, 1},
+                                   {3, 9, 8, 1, 3, 2, 3, 0},    {2, 10, 9, 3, 6, 2, 3, 2},
+                                   {2, 11, 10, 1, 4, 5, 2, 2},  {2, 6, 7, 3, 2, 5, 1, 2},
+                                   {2, 5, 5, 1, 3, 1, 2, 1},    {2, 6, 5, 3, 4, 3, 3, 2},
+                                   {2, 4, 4, 3, 3, 2, 2, 2},    {2, 12, 12, 4, 7, 3, 2, 1},
+                                   {2, 9, 7, 2, 5, 3, 3, 1},    {2, 8, 9, 5, 3, 2, 1, 1},
+                                   {2, 7, 8, 10, 4, 3, 2, 1},   {2, 9, 9, 6, 5, 3, 1, 2},
+                                   {3, 28, 28, 1, 32, 5, 1, 2}, {2, 14, 14, 32, 64, 5, 1, 2}};
+    leash_rng rng;
+    leash_rng_seed(&rng, 75);
+    double worst = 0.0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        const int *c = cases[i];
+        leash_conv_geom g = {c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
+        worst = fmax(worst, conv_sp_reference_case(c[0], &g, &rng));
+    }
+    ASSERT_DBL_LE(worst, BLAS_TOL);
+}
+
+/* Random geometries on the general path (stride 1 is drawn only with padding). */
+static void conv_random_geometries_match_reference(void)
+{
+    static const int ks[] = {1, 2, 3, 5};
+    leash_rng rng;
+    leash_rng_seed(&rng, 76);
+    double worst = 0.0;
+    for (int i = 0; i < 16; ++i) {
+        int K = ks[leash_rng_below(&rng, 4)], S = 1 + (int)leash_rng_below(&rng, 3);
+        int P = (S == 1) + (int)leash_rng_below(&rng, 3 - (S == 1));
+        int lo = K - 2 * P > 1 ? K - 2 * P : 1; /* the smallest side with an output */
+        int H = lo + (int)leash_rng_below(&rng, 10), W = lo + (int)leash_rng_below(&rng, 10);
+        int C = 1 + (int)leash_rng_below(&rng, 4), OC = 1 + (int)leash_rng_below(&rng, 9);
+        int B = 1 + (int)leash_rng_below(&rng, 4);
+        const leash_conv_geom g = {H, W, C, OC, K, S, P};
+        worst = fmax(worst, conv_sp_reference_case(B, &g, &rng));
+    }
+    ASSERT_DBL_LE(worst, BLAS_TOL);
+}
+
+/* Zero padding is exactly a valid convolution of the zero-padded input: the patches are
+ * the same floats and the chunks the same sgemm calls, and col2im adds the same terms in
+ * the same order, so out, dw, dbias and din (the padded one's interior) agree bit for
+ * bit. Returns the number of floats that differ. */
+static size_t conv_padded_vs_valid(int B, int H, int W, int C, int K, int P, leash_rng *rng)
+{
+    enum { OC = 5 };
+    const leash_conv_geom g = {H, W, C, OC, K, 1, P}, v = {H + 2 * P, W + 2 * P, C, OC, K, 1, 0};
+    size_t nin = (size_t)B * H * W * C, nvin = (size_t)B * v.H * v.W * C;
+    size_t nw = (size_t)OC * K * K * C, nout = conv_out_size(B, &g);
+    float *in = gc_floats(nin), *vin = gc_floats(nvin), *w = gc_floats(nw), *bias = gc_floats(OC);
+    float *dout = gc_floats(nout), *out[2], *din[2], *dw[2], *db[2];
+    gc_fill_uniform(in, nin, -1, 1, rng);
+    gc_fill_uniform(w, nw, -1, 1, rng);
+    gc_fill_uniform(bias, OC, -1, 1, rng);
+    gc_fill_uniform(dout, nout, -1, 1, rng);
+    for (int b = 0; b < B; ++b)
+        for (int y = 0; y < H; ++y)
+            memcpy(vin + (((size_t)b * v.H + y + P) * v.W + P) * C,
+                   in + ((size_t)b * H + y) * W * C, (size_t)W * C * sizeof *in);
+    for (int k = 0; k < 2; ++k) {
+        const leash_conv_geom *gk = k ? &v : &g;
+        float *col = gc_floats(leash_conv_col_floats(B, gk));
+        out[k] = gc_floats(nout), din[k] = gc_floats(k ? nvin : nin);
+        dw[k] = gc_floats(nw), db[k] = gc_floats(OC);
+        leash_conv_forward(out[k], col, k ? vin : in, w, bias, B, gk);
+        leash_conv_backward(din[k], dw[k], db[k], col, dout, k ? vin : in, w, B, gk);
+        free(col);
+    }
+    size_t bad = overwrite_mismatches(out[0], out[1], nout) +
+                 overwrite_mismatches(dw[0], dw[1], nw) + overwrite_mismatches(db[0], db[1], OC);
+    for (int b = 0; b < B; ++b)
+        for (int y = 0; y < H; ++y)
+            bad += overwrite_mismatches(din[0] + ((size_t)b * H + y) * W * C,
+                                        din[1] + (((size_t)b * v.H + y + P) * v.W + P) * C,
+                                        (size_t)W * C);
+    free(in), free(vin), free(w), free(bias), free(dout);
+    for (int k = 0; k < 2; ++k) free(out[k]), free(din[k]), free(dw[k]), free(db[k]);
+    return bad;
+}
+
+/* The benchmark's layers (K*C = 5, 160), the taps order (C = 1, 3, 4) and the rows
+ * order (inlined 15 and 30, generic 18), chunked where a sample fills a chunk. */
+static void conv_padded_equals_valid_of_padded(void)
+{
+    static const int cases[][6] = {/* B, H, W, C, K, P */
+                                   {3, 28, 28, 1, 5, 2}, {2, 14, 14, 32, 5, 2}, {3, 9, 8, 3, 3, 1},
+                                   {2, 7, 9, 4, 3, 2},   {2, 8, 7, 3, 5, 1},    {2, 9, 10, 6, 5, 2},
+                                   {3, 6, 7, 6, 3, 1}};
+    leash_rng rng;
+    leash_rng_seed(&rng, 77);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        const int *c = cases[i];
+        ASSERT_SIZE_EQ(conv_padded_vs_valid(c[0], c[1], c[2], c[3], c[4], c[5], &rng), 0);
+    }
+}
+
+/* Strided and padded layers chunk by their output (OH x OW patches per sample) and report
+ * B*OH*OW rows in all: 28x28x1, K = 3, stride 2, pad 1 is 14x14 outputs, 1764 floats per
+ * sample and 9 samples per chunk (sized by the input's 26x26 it would be 2); 13x13x4,
+ * K = 3, pad 1 keeps 13x13 (2 per chunk, not 3). */
+static void conv_general_chunks_and_shapes(void)
+{
+    const leash_conv_geom s2 = {28, 28, 1, 8, 3, 2, 1}, p1 = {13, 13, 4, 8, 3, 1, 1};
+    leash_gemm_shape sh[512];
+    ASSERT_INT_EQ(leash_conv_out_h(&s2), 14);
+    ASSERT_INT_EQ(leash_conv_out_w(&(leash_conv_geom){10, 9, 1, 1, 2, 3, 2}), 4); /* 11 / 3 + 1 */
+    ASSERT_INT_EQ(leash_conv_chunk_samples(512, &s2), 9);
+    ASSERT_INT_EQ(leash_conv_chunk_samples(512, &p1), 2);
+    ASSERT_SIZE_EQ(leash_conv_col_floats(512, &s2), (size_t)9 * 14 * 14 * 9);
+    ASSERT_SIZE_EQ(leash_conv_col_floats(5, &s2), (size_t)5 * 14 * 14 * 9);
+    int n = leash_conv_gemm_shapes(sh, 512, 1, 1, 512, &s2), rows = 0;
+    ASSERT_INT_EQ(n, 3 * ((512 + 8) / 9));
+    for (int i = 0; i < n; i += 3) {
+        rows += sh[i].m;
+        ASSERT_TRUE(sh[i].m % (14 * 14) == 0 && sh[i].m <= 9 * 14 * 14);
+        ASSERT_TRUE(sh[i].n == 8 && sh[i].k == 9 && sh[i + 1].k == sh[i].m);
+        ASSERT_TRUE(sh[i + 2].m == sh[i].m && sh[i + 2].n == 9 && sh[i + 2].k == 8);
+    }
+    ASSERT_INT_EQ(rows, 512 * 14 * 14);
+    ASSERT_INT_EQ(leash_conv_gemm_shapes(sh, 512, 0, 0, 512, &p1), 2 * 256);
+    ASSERT_INT_EQ(sh[0].m, 2 * 13 * 13);
+    ASSERT_INT_EQ(leash_conv_gemm_shapes(sh, 3, 1, 0, 7, &p1), LEASH_EINVAL);
 }
 
 /* ---- max pooling on a hand-built input ------------------------------------------ */
@@ -802,6 +1002,84 @@ static void maxpool_forward_exact(void)
     ASSERT_TRUE(memcmp(din, want_din, sizeof din) == 0);
 }
 
+/* ---- average pooling ------------------------------------------------------------ */
+
+typedef struct avgpool_case {
+    float *out, *in, *r;
+    int B, H, W, C, K;
+} avgpool_case;
+
+static size_t avgpool_out_size(const avgpool_case *c)
+{
+    return (size_t)c->B * (c->H / c->K) * (c->W / c->K) * c->C;
+}
+
+static double avgpool_objective(void *p)
+{
+    avgpool_case *c = p;
+    leash_avgpool_forward(c->out, c->in, c->B, c->H, c->W, c->C, c->K);
+    return gc_dot(c->out, c->r, avgpool_out_size(c));
+}
+
+/* The mean of each K x K window, in double, over the windows that fit. */
+static void ref_avgpool(double *out, const float *in, const avgpool_case *c)
+{
+    int K = c->K, OH = c->H / K, OW = c->W / K;
+    for (int b = 0; b < c->B; ++b)
+        for (int oy = 0; oy < OH; ++oy)
+            for (int ox = 0; ox < OW; ++ox)
+                for (int ch = 0; ch < c->C; ++ch, ++out) {
+                    double s = 0.0;
+                    for (int y = oy * K; y < oy * K + K; ++y)
+                        for (int x = ox * K; x < ox * K + K; ++x)
+                            s += in[(((size_t)b * c->H + y) * c->W + x) * c->C + ch];
+                    *out = s / (K * K);
+                }
+}
+
+/* Forward against the mean in double; backward against finite differences (the layer is
+ * linear: any step is exact up to rounding), into a NaN-filled din that must come out as
+ * a fresh run's, with 0 in the rows and columns beyond the last full window. */
+static void avgpool_case_check(int H, int W, int C, int K, uint64_t seed)
+{
+    leash_rng rng;
+    leash_rng_seed(&rng, seed);
+    avgpool_case c = {.B = 2, .H = H, .W = W, .C = C, .K = K};
+    size_t nin = (size_t)c.B * H * W * C, nout = avgpool_out_size(&c);
+    c.out = gc_floats(nout), c.in = gc_floats(nin), c.r = gc_floats(nout);
+    gc_fill_uniform(c.in, nin, -1, 1, &rng);
+    gc_fill_uniform(c.r, nout, -1, 1, &rng);
+    double *ref = gc_doubles(nout);
+    avgpool_objective(&c);
+    ref_avgpool(ref, c.in, &c);
+    double e_out = gc_tensor_err(c.out, ref, nout);
+    float *din = nan_floats(nin), *din0 = gc_floats(nin);
+    leash_avgpool_backward(din0, c.r, c.B, H, W, C, K);
+    leash_avgpool_backward(din, c.r, c.B, H, W, C, K);
+    size_t bad_in = overwrite_mismatches(din, din0, nin), dropped_nonzero = 0;
+    for (size_t i = 0; i < nin; ++i) {
+        size_t x = i / C % W, y = i / C / W % H;
+        dropped_nonzero += (y >= (size_t)(H / K * K) || x >= (size_t)(W / K * K)) && din[i] != 0;
+    }
+    double e_in = gc_check_all(avgpool_objective, &c, c.in, din, nin, AFFINE_STEP, FD_FLOOR);
+    free(c.out), free(c.in), free(c.r), free(ref), free(din), free(din0);
+    ASSERT_DBL_LE(e_out, 1e-5);
+    ASSERT_SIZE_EQ(bad_in, 0);
+    ASSERT_SIZE_EQ(dropped_nonzero, 0);
+    ASSERT_DBL_LE(e_in, GRAD_TOL);
+}
+
+/* Odd sides (a row and a column dropped), sides leaving two rows or three columns over,
+ * an exact fit, and 1 to 16 channels. */
+static void avgpool_matches_reference(void)
+{
+    avgpool_case_check(7, 5, 3, 2, 111);
+    avgpool_case_check(8, 11, 4, 3, 112);
+    avgpool_case_check(9, 7, 16, 4, 113);
+    avgpool_case_check(6, 4, 1, 2, 114);
+    avgpool_case_check(5, 5, 2, 5, 115);
+}
+
 /* ---- element-wise forward passes ------------------------------------------------ */
 
 static void activations_match_definition(void)
@@ -823,6 +1101,33 @@ static void activations_match_definition(void)
     free(in), free(relu), free(sig);
     ASSERT_SIZE_EQ(relu_bad, 0);
     ASSERT_DBL_LE(sig_err, 1e-6);
+}
+
+/* tanh against the double-precision function, saturating to +-1 at |x| = 20; its
+ * backward pass against its definition dout (1 - out^2) evaluated in double, within the
+ * float rounding of the product (absolute for gradients under 1). */
+static void tanh_matches_definition(void)
+{
+    enum { N = 1000 };
+    leash_rng rng;
+    leash_rng_seed(&rng, 82);
+    float *in = gc_floats(N), *out = gc_floats(N), *dout = gc_floats(N), *din = gc_floats(N);
+    gc_fill_uniform(in, N, -20, 20, &rng);
+    gc_fill_uniform(dout, N, -1, 1, &rng);
+    in[0] = 0.0f, in[1] = 1e-20f, in[2] = -20.0f, in[3] = 20.0f;
+    leash_tanh_forward(out, in, N);
+    leash_tanh_backward(din, dout, out, N);
+    double out_err = 0.0, din_err = 0.0;
+    for (size_t i = 0; i < N; ++i) {
+        out_err = fmax(out_err, gc_rel_err(out[i], tanh((double)in[i]), 0.0));
+        double want = (double)dout[i] * (1.0 - (double)out[i] * out[i]);
+        din_err = fmax(din_err, gc_rel_err(din[i], want, 1.0));
+    }
+    int saturated = out[2] == -1.0f && out[3] == 1.0f && din[2] == 0.0f && din[3] == 0.0f;
+    free(in), free(out), free(dout), free(din);
+    ASSERT_DBL_LE(out_err, 1e-6);
+    ASSERT_DBL_LE(din_err, 1e-6);
+    ASSERT_TRUE(saturated);
 }
 
 /* ---- softmax + cross-entropy ------------------------------------------------------ */
@@ -898,23 +1203,27 @@ static void softmax_stable_large_logits(void)
 
 int main(void)
 {
-    tap_plan(30);
+    tap_plan(40);
     TAP_RUN(fc_gradcheck);
     TAP_RUN(conv_gradcheck_c1_k3);
     TAP_RUN(conv_gradcheck_c3_k3);
     TAP_RUN(conv_gradcheck_c1_k5);
     TAP_RUN(conv_gradcheck_c3_k5);
+    TAP_RUN(conv_gradcheck_strided_padded);
     TAP_RUN(maxpool_gradcheck_even);
     TAP_RUN(maxpool_gradcheck_odd);
     TAP_RUN(maxpool_gradcheck_specialized);
     TAP_RUN(relu_gradcheck);
     TAP_RUN(sigmoid_gradcheck);
+    TAP_RUN(tanh_gradcheck);
     TAP_RUN(softmax_xent_gradcheck);
     TAP_RUN(fc_backward_writes_din);
     TAP_RUN(conv_backward_writes_din);
+    TAP_RUN(conv_general_backward_writes_din);
     TAP_RUN(maxpool_backward_writes_din);
     TAP_RUN(relu_backward_writes_din);
     TAP_RUN(sigmoid_backward_writes_din);
+    TAP_RUN(tanh_backward_writes_din);
     TAP_RUN(softmax_xent_backward_writes_din);
     TAP_RUN(relu_maxpool_fused);
     TAP_RUN(bias_relu_fused);
@@ -925,8 +1234,14 @@ int main(void)
     TAP_RUN(conv_chunked_matches_reference);
     TAP_RUN(conv_specialized_match_reference);
     TAP_RUN(gemm_shapes_follow_layers);
+    TAP_RUN(conv_strided_padded_match_reference);
+    TAP_RUN(conv_random_geometries_match_reference);
+    TAP_RUN(conv_padded_equals_valid_of_padded);
+    TAP_RUN(conv_general_chunks_and_shapes);
     TAP_RUN(maxpool_forward_exact);
+    TAP_RUN(avgpool_matches_reference);
     TAP_RUN(activations_match_definition);
+    TAP_RUN(tanh_matches_definition);
     TAP_RUN(softmax_probs_and_loss);
     TAP_RUN(softmax_stable_large_logits);
     return tap_done();

@@ -31,6 +31,18 @@ void leash_sigmoid_backward(float *restrict din, const float *restrict dout,
     for (size_t i = 0; i < n; ++i) din[i] = dout[i] * out[i] * (1.0f - out[i]);
 }
 
+void leash_tanh_forward(float *restrict out, const float *restrict in, size_t n)
+{
+    for (size_t i = 0; i < n; ++i) out[i] = tanhf(in[i]);
+}
+
+/* tanh' = 1 - tanh^2: the forward pass's output suffices, as for sigmoid. */
+void leash_tanh_backward(float *restrict din, const float *restrict dout, const float *restrict out,
+                         size_t n)
+{
+    for (size_t i = 0; i < n; ++i) din[i] = dout[i] * (1.0f - out[i] * out[i]);
+}
+
 LEASH_VECTOR_CLONES
 void leash_bias_relu_forward(float *out, const float *in, const float *restrict bias, int B,
                              int C)

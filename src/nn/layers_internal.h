@@ -35,8 +35,6 @@ typedef struct leash_gemm_shape {
 int leash_model_gemm_shapes(const leash_model *m, int B, leash_gemm_shape *s, int max);
 int leash_fc_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int with_bias, int B, int C,
                          int OC);
-int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int with_bias, int B, int H,
-                           int W, int C, int OC, int K);
 
 /* out[B][OC] = in[B][C] * w[OC][C]^T + bias[OC]. A NULL bias leaves it out (for a fused
  * pass above that adds it); a NULL dbias in the backward pass skips its gradient. */
@@ -45,18 +43,38 @@ void leash_fc_forward(float *out, const float *in, const float *w, const float *
 void leash_fc_backward(float *din, float *dw, float *dbias, const float *dout, const float *in,
                        const float *w, int B, int C, int OC);
 
-/* Valid K x K convolution, stride 1: in[B][H][W][C] -> out[B][H-K+1][W-K+1][OC] with
- * w[OC][K][K][C]. col is scratch of leash_conv_col_floats(...) floats: the batch goes
- * through im2col in chunks so the scratch stays small for any batch size. bias and
- * dbias may be NULL as for fc. */
-size_t leash_conv_col_floats(int B, int H, int W, int C, int K);
+/* A convolution's geometry: input H x W x C, OC output channels, K x K kernel, stride
+ * `stride`, `pad` zeros on each side; output OH x OW with OH = (H + 2 pad - K) / stride + 1.
+ * The callers keep stride >= 1, pad >= 0 and K <= H + 2 pad, W + 2 pad. */
+typedef struct leash_conv_geom {
+    int H, W, C, OC, K, stride, pad;
+} leash_conv_geom;
+
+static inline int leash_conv_out_h(const leash_conv_geom *g)
+{
+    return (g->H + 2 * g->pad - g->K) / g->stride + 1;
+}
+
+static inline int leash_conv_out_w(const leash_conv_geom *g)
+{
+    return (g->W + 2 * g->pad - g->K) / g->stride + 1;
+}
+
+/* K x K convolution: in[B][H][W][C] -> out[B][OH][OW][OC] with w[OC][K][K][C], output
+ * (oy, ox) over the window whose top left is input (oy stride - pad, ox stride - pad);
+ * window entries outside the input read as 0 (and take no gradient). col is scratch of
+ * leash_conv_col_floats(...) floats: the batch goes through im2col in chunks so the
+ * scratch stays small for any batch size. bias and dbias may be NULL as for fc. */
+size_t leash_conv_col_floats(int B, const leash_conv_geom *g);
 /* Samples per im2col chunk: a caller that runs the layer chunk by chunk (with B at most
  * this) issues the same sgemm calls as one call on the whole batch. */
-int leash_conv_chunk_samples(int B, int H, int W, int C, int K);
+int leash_conv_chunk_samples(int B, const leash_conv_geom *g);
 void leash_conv_forward(float *out, float *col, const float *in, const float *w, const float *bias,
-                        int B, int H, int W, int C, int OC, int K);
+                        int B, const leash_conv_geom *g);
 void leash_conv_backward(float *din, float *dw, float *dbias, float *col, const float *dout,
-                         const float *in, const float *w, int B, int H, int W, int C, int OC, int K);
+                         const float *in, const float *w, int B, const leash_conv_geom *g);
+int leash_conv_gemm_shapes(leash_gemm_shape *s, int max, int with_din, int with_bias, int B,
+                           const leash_conv_geom *g);
 
 /* K x K max pooling, stride K: in[B][H][W][C] -> out[B][H/K][W/K][C]; argmax records
  * the flat input index of each output's maximum for the backward pass, which writes
@@ -65,6 +83,12 @@ void leash_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, 
                            int K);
 void leash_maxpool_backward(float *din, const float *dout, const int32_t *argmax, int B, int H,
                             int W, int C, int K);
+
+/* K x K average pooling, stride K: in[B][H][W][C] -> out[B][H/K][W/K][C], each output the
+ * mean of its window. The backward pass writes all of din: dout / K^2 over each window, 0
+ * in the dropped rows/columns. */
+void leash_avgpool_forward(float *out, const float *in, int B, int H, int W, int C, int K);
+void leash_avgpool_backward(float *din, const float *dout, int B, int H, int W, int C, int K);
 
 /* bias (per channel) + ReLU + max pooling in one pass over in, the output of a conv layer
  * run without its bias: out = max(0, bias[c] + max over the window). The ReLU's own
@@ -82,6 +106,10 @@ void leash_relu_backward(float *restrict din, const float *restrict dout, const 
 void leash_sigmoid_forward(float *restrict out, const float *restrict in, size_t n);
 void leash_sigmoid_backward(float *restrict din, const float *restrict dout,
                             const float *restrict out, size_t n);
+void leash_tanh_forward(float *restrict out, const float *restrict in, size_t n);
+/* din = dout * (1 - out^2), from the forward pass's output as for sigmoid. */
+void leash_tanh_backward(float *restrict din, const float *restrict dout, const float *restrict out,
+                         size_t n);
 /* out[B][C] = relu(in + bias[C]) after an fc layer run without its bias; the backward
  * pass writes din = dout where out > 0 (else 0) and adds din's column sums into dbias.
  * Both may run in place (out == in, din == dout): the model does, so that the block

@@ -9,6 +9,8 @@
 
 #define FLOATS_PER_LINE 16
 #define MAX_SAMPLE_VALUES ((size_t)1 << 24)
+/* A conv layer's geometry: stride 1, no padding. */
+#define CONV_GEOM(l) (&(leash_conv_geom){(l)->in_h, (l)->in_w, (l)->in_c, (l)->out_c, (l)->k, 1, 0})
 
 static int add_tensor(leash_model *m, size_t n)
 {
@@ -251,7 +253,7 @@ int leash_workspace_create(leash_workspace **out, const leash_model *m, int max_
         if (ok && l->kind == LEASH_LAYER_MAXPOOL)
             ok = (ws->argmax[i] = calloc(n, sizeof(int32_t))) != NULL;
         if (l->kind == LEASH_LAYER_CONV) {
-            size_t c = leash_conv_col_floats(max_batch, l->in_h, l->in_w, l->in_c, l->k);
+            size_t c = leash_conv_col_floats(max_batch, CONV_GEOM(l));
             col = c > col ? c : col;
         }
     }
@@ -277,7 +279,7 @@ size_t leash_workspace_bytes(const leash_model *m, int max_batch)
         if (stored(m, i)) floats += 2 * ((B * out_size(l) + 15) / 16 * 16);
         if (l->kind == LEASH_LAYER_MAXPOOL) bytes += B * out_size(l) * sizeof(int32_t);
         if (l->kind == LEASH_LAYER_CONV) {
-            size_t c = leash_conv_col_floats(max_batch, l->in_h, l->in_w, l->in_c, l->k);
+            size_t c = leash_conv_col_floats(max_batch, CONV_GEOM(l));
             col = c > col ? c : col;
         }
     }
@@ -317,12 +319,11 @@ static void forward(const leash_model *m, const float *params, leash_workspace *
             const leash_layer *pool = &m->layers[i + 2];
             size_t isz = (size_t)l->in_h * l->in_w * l->in_c, osz = out_size(l);
             size_t psz = out_size(pool);
-            int chunk = leash_conv_chunk_samples(B, l->in_h, l->in_w, l->in_c, l->k);
+            int chunk = leash_conv_chunk_samples(B, CONV_GEOM(l));
             for (int s0 = 0; s0 < B; s0 += chunk) {
                 int nb = B - s0 < chunk ? B - s0 : chunk;
                 float *o = out + s0 * osz;
-                leash_conv_forward(o, ws->col, in + s0 * isz, w, NULL, nb, l->in_h, l->in_w,
-                                   l->in_c, l->out_c, l->k);
+                leash_conv_forward(o, ws->col, in + s0 * isz, w, NULL, nb, CONV_GEOM(l));
                 leash_relu_maxpool_forward(ws->act[i + 2] + s0 * psz, ws->argmax[i + 2] + s0 * psz,
                                            o, b, nb, l->out_h, l->out_w, l->out_c, pool->k);
             }
@@ -333,8 +334,7 @@ static void forward(const leash_model *m, const float *params, leash_workspace *
             switch (l->kind) {
             case LEASH_LAYER_FC: leash_fc_forward(out, in, w, b, B, l->in_c, l->out_c); break;
             case LEASH_LAYER_CONV:
-                leash_conv_forward(out, ws->col, in, w, b, B, l->in_h, l->in_w, l->in_c, l->out_c,
-                                   l->k);
+                leash_conv_forward(out, ws->col, in, w, b, B, CONV_GEOM(l));
                 break;
             case LEASH_LAYER_MAXPOOL:
                 leash_maxpool_forward(out, ws->argmax[i], in, B, l->in_h, l->in_w, l->in_c, l->k);
@@ -398,7 +398,7 @@ float leash_model_gradient(const leash_model *m, const float *params, float *gra
             /* The forward pass's chunks: argmax indices are relative to each chunk. */
             size_t isz = (size_t)l->in_h * l->in_w * l->in_c, osz = out_size(l);
             size_t psz = out_size(&m->layers[top]);
-            int chunk = leash_conv_chunk_samples(B, l->in_h, l->in_w, l->in_c, l->k);
+            int chunk = leash_conv_chunk_samples(B, CONV_GEOM(l));
             for (int s0 = 0; s0 < B; s0 += chunk) {
                 int nb = B - s0 < chunk ? B - s0 : chunk;
                 float *d = ws->dact[i] + s0 * osz;
@@ -407,8 +407,7 @@ float leash_model_gradient(const leash_model *m, const float *params, float *gra
                                             ws->argmax[top] + p0, nb, l->out_h, l->out_w, l->out_c,
                                             m->layers[top].k);
                 leash_conv_backward(din ? din + s0 * isz : NULL, dw, NULL, ws->col, d,
-                                    in + s0 * isz, w, nb, l->in_h, l->in_w, l->in_c, l->out_c,
-                                    l->k);
+                                    in + s0 * isz, w, nb, CONV_GEOM(l));
             }
             break;
         }
@@ -422,8 +421,7 @@ float leash_model_gradient(const leash_model *m, const float *params, float *gra
                 leash_fc_backward(din, dw, db, ws->dact[i], in, w, B, l->in_c, l->out_c);
                 break;
             case LEASH_LAYER_CONV:
-                leash_conv_backward(din, dw, db, ws->col, ws->dact[i], in, w, B, l->in_h, l->in_w,
-                                    l->in_c, l->out_c, l->k);
+                leash_conv_backward(din, dw, db, ws->col, ws->dact[i], in, w, B, CONV_GEOM(l));
                 break;
             case LEASH_LAYER_MAXPOOL:
                 if (din)
@@ -453,8 +451,7 @@ int leash_model_gemm_shapes(const leash_model *m, int B, leash_gemm_shape *s, in
         if (l->kind == LEASH_LAYER_FC)
             rc = leash_fc_gemm_shapes(s + n, max - n, din, bias, B, l->in_c, l->out_c);
         else if (l->kind == LEASH_LAYER_CONV)
-            rc = leash_conv_gemm_shapes(s + n, max - n, din, bias, B, l->in_h, l->in_w, l->in_c,
-                                        l->out_c, l->k);
+            rc = leash_conv_gemm_shapes(s + n, max - n, din, bias, B, CONV_GEOM(l));
         if (rc < 0) return rc;
         n += rc;
     }

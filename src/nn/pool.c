@@ -148,3 +148,52 @@ void leash_relu_maxpool_backward(float *din, float *dbias, const float *dout, co
     default: unpool_c(din, dbias, dout, out, argmax, B, H, W, C, K, 1);
     }
 }
+
+/* Average pooling. The mean is the window's sum times 1/K^2, and the backward pass
+ * spreads dout times the same factor, so the two passes are exact transposes of one
+ * linear map up to the rounding of the sums. Sums run a whole output row at a time,
+ * window column by column, so the inner loop runs over channels and vectorizes. */
+void leash_avgpool_forward(float *restrict out, const float *restrict in, int B, int H, int W, int C,
+                           int K)
+{
+    int OH = H / K, OW = W / K;
+    size_t row = (size_t)W * C, orow = (size_t)OW * C;
+    float scale = 1.0f / (float)(K * K);
+    for (int s = 0; s < B; ++s)
+        for (int oy = 0; oy < OH; ++oy, out += orow) {
+            const float *top = in + ((size_t)s * H + (size_t)oy * K) * row;
+            for (size_t i = 0; i < orow; ++i) out[i] = 0.0f;
+            for (int ky = 0; ky < K; ++ky)
+                for (int ox = 0; ox < OW; ++ox)
+                    for (int kx = 0; kx < K; ++kx) {
+                        const float *src = top + ky * row + (size_t)(ox * K + kx) * C;
+                        float *dst = out + (size_t)ox * C;
+                        for (int c = 0; c < C; ++c) dst[c] += src[c];
+                    }
+            for (size_t i = 0; i < orow; ++i) out[i] *= scale;
+        }
+}
+
+/* Writes every input gradient, row by row: the pooled rows take dout / K^2 in their
+ * windows and 0 in the dropped columns; the dropped rows take 0. */
+void leash_avgpool_backward(float *restrict din, const float *restrict dout, int B, int H, int W,
+                            int C, int K)
+{
+    int OH = H / K, OW = W / K;
+    size_t row = (size_t)W * C, used = (size_t)OW * K * C;
+    float scale = 1.0f / (float)(K * K);
+    for (int s = 0; s < B; ++s)
+        for (int y = 0; y < H; ++y, din += row) {
+            if (y >= OH * K) {
+                memset(din, 0, row * sizeof *din);
+                continue;
+            }
+            const float *g = dout + ((size_t)s * OH + y / K) * OW * C;
+            for (int ox = 0; ox < OW; ++ox)
+                for (int kx = 0; kx < K; ++kx) {
+                    float *dst = din + (size_t)(ox * K + kx) * C;
+                    for (int c = 0; c < C; ++c) dst[c] = g[(size_t)ox * C + c] * scale;
+                }
+            memset(din + used, 0, (row - used) * sizeof *din);
+        }
+}

@@ -8,7 +8,7 @@ BUILD=${LEASH_BUILDDIR:-.}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-fuzz.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
-harnesses=(idx cifar options model checkpoint)
+harnesses=(idx cifar options model checkpoint npz)
 echo "1..${#harnesses[@]}"
 seeds_ok=1
 "$SRC/tests/fuzz/make-seeds" "$LEASH" "$T/seeds" > "$T/seeds.log" 2>&1 || seeds_ok=0

@@ -1,4 +1,5 @@
-/* Datasets: images kept once as uint8 (HWC per sample), labels as uint8. */
+/* Datasets: images kept once as uint8 (HWC per sample), or as floats for data that comes
+ * as floats (NumPy .npz files of float32 or float64); labels as uint8. */
 #ifndef LEASH_DATA_H
 #define LEASH_DATA_H
 
@@ -10,8 +11,10 @@ extern "C" {
 #endif
 
 typedef struct leash_dataset {
-    uint8_t *pixels; /* n * h * w * c bytes, sample-major, each sample in HWC order */
-    uint8_t *labels; /* n labels, each < nclasses */
+    uint8_t *pixels; /* n * h * w * c bytes, sample-major, each sample in HWC order; NULL
+                      * when the data are floats */
+    float *values;   /* float data: n * h * w * c floats laid out as pixels; NULL for bytes */
+    uint8_t *labels; /* n labels, each < nclasses (so at most 256 classes) */
     size_t n;
     int h, w, c;
     int nclasses;
@@ -56,6 +59,35 @@ int leash_idx_load(leash_dataset *out, const char *images_path, const char *labe
  * planes R, G, B), concatenated in the given order; pixels are reordered to HWC. */
 int leash_cifar_load(leash_dataset *out, const char *const *paths, int npaths);
 
+/* A NumPy .npz dataset (np.savez or np.savez_compressed), laid out as Keras' mnist.npz:
+ * arrays x_train and y_train, and optionally the test pair x_test and y_test (both or
+ * neither); other arrays are ignored. x: dtype uint8 ('|u1'), float32 ('<f4') or float64
+ * ('<f8'), little-endian and in C order, shaped (N, H, W) (one channel), (N, H, W, C)
+ * (channels last, at most LEASH_MAX_CHANNELS) or (N, F) (feature vectors, loaded as
+ * H = 1, W = F, C = 1); float data are kept as floats (float64 rounded to float32) and
+ * must be finite. y: any integer dtype, shaped (N,) or (N, 1), labels 0-255: labels are
+ * stored as bytes, so at most 256 classes. Arrays of Python objects (pickles) are
+ * refused, never loaded. */
+typedef struct leash_npz_info {
+    size_t ntrain, ntest; /* samples; ntest 0 without a test pair */
+    int h, w, c;          /* each sample's shape (the same in both splits) */
+    int has_test;         /* the file holds x_test and y_test */
+    int is_float;         /* x is float32 or float64 (loaded into leash_dataset.values) */
+} leash_npz_info;
+
+/* What an .npz file holds, from its arrays' headers alone (no array data read): every
+ * check but those of the labels' values is made, and fails as leash_npz_load would. */
+int leash_npz_probe(leash_npz_info *info, const char *path);
+
+/* Load both splits of an .npz file; test is left empty (n = 0) when the file has no test
+ * pair. nclasses (both splits) is 1 + the largest label of either split, or min_classes
+ * if that is more (0: no minimum; at most 256), and at least 2. Failures name the file
+ * and the array: LEASH_EFORMAT for content (a malformed archive or .npy header, an
+ * unsupported dtype or shape, a label out of range, data shorter or longer than the
+ * header promises), LEASH_EIO, LEASH_ENOMEM (also for arrays larger than the machine's
+ * memory), LEASH_EINVAL for min_classes. */
+int leash_npz_load(leash_dataset *train, leash_dataset *test, const char *path, int min_classes);
+
 /* Seeded synthetic classification data: 10 classes of h x w x 1 images, each class a
  * random prototype image plus per-sample noise, so that a model can learn it. The
  * train and test sets come from the same distribution. */
@@ -72,9 +104,10 @@ int leash_dataset_slice(leash_dataset *out, const leash_dataset *src, size_t fir
 int leash_dataset_shard(leash_dataset *out, const leash_dataset *src, int rank, int nranks,
                         uint64_t seed);
 
-#define LEASH_MAX_CHANNELS 4
+#define LEASH_MAX_CHANNELS 16
 
-/* Per-channel affine map from a pixel byte to a model input: x = byte * scale + shift. */
+/* Per-channel affine map from a pixel byte (or a float value) to a model input:
+ * x = byte * scale + shift. */
 typedef struct leash_input_map {
     int c;
     float scale[LEASH_MAX_CHANNELS];
@@ -85,13 +118,14 @@ typedef struct leash_input_map {
 void leash_input_map_unit(leash_input_map *map, int c);
 /* x = byte, in [0, 255]: what the paper authors' tool feeds its MNIST-family models. */
 void leash_input_map_raw(leash_input_map *map, int c);
-/* Zero mean and unit variance per channel over all of d's pixels (the training set's,
- * applied to every split), as torchvision's Normalize does with precomputed statistics.
- * A constant channel is only shifted. */
+/* Zero mean and unit variance per channel over all of d's pixels or float values (the
+ * training set's, applied to every split), as torchvision's Normalize does with
+ * precomputed statistics. A constant channel is only shifted. */
 void leash_input_map_standardize(leash_input_map *map, const leash_dataset *d);
 
 /* Map the samples idx[0..b) through map into x (b * sample_size floats) and their
- * labels into y. */
+ * labels into y: x = byte * scale[c] + shift[c], or value * scale[c] + shift[c] for
+ * float data. */
 void leash_dataset_gather(float *x, int *y, const leash_dataset *d, const leash_input_map *map,
                           const uint32_t *idx, int b);
 

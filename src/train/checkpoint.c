@@ -20,7 +20,13 @@ uint32_t leash_dataset_digest(const leash_dataset *d)
     uint32_t shape[4] = {(uint32_t)d->h, (uint32_t)d->w, (uint32_t)d->c, (uint32_t)d->nclasses};
     uLong crc = crc32(0L, Z_NULL, 0);
     crc = crc32_z(crc, (const Bytef *)shape, sizeof shape);
-    crc = crc32_z(crc, d->pixels, d->n * leash_dataset_sample_size(d));
+    /* Float data by their bytes; byte data exactly as before float data existed, so that
+     * checkpoints of byte datasets keep their digests. */
+    if (d->values)
+        crc = crc32_z(crc, (const Bytef *)d->values,
+                      d->n * leash_dataset_sample_size(d) * sizeof *d->values);
+    else
+        crc = crc32_z(crc, d->pixels, d->n * leash_dataset_sample_size(d));
     crc = crc32_z(crc, d->labels, d->n);
     return (uint32_t)crc;
 }

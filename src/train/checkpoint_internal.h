@@ -43,7 +43,8 @@ int leash_checkpoint_apply(trainer *t, leash_resume *r);
 
 void leash_resume_free(leash_resume *r);
 
-/* CRC-32 of a data set's shape, pixels and labels: its identity in a checkpoint. */
+/* CRC-32 of a data set's shape, pixels (or float values) and labels: its identity in a
+ * checkpoint. */
 uint32_t leash_dataset_digest(const leash_dataset *d);
 
 #endif

@@ -10,7 +10,7 @@ BUILD=${LEASH_BUILDDIR:-.}
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 W=$BUILD/fuzz-work
 rm -rf "$W"; mkdir -p "$W"
-harnesses=(idx cifar options model checkpoint)
+harnesses=(idx cifar options model checkpoint npz)
 echo "1..${#harnesses[@]}"
 if ! "$SRC/tests/fuzz/make-seeds" "$LEASH" "$W/seeds" > "$W/seeds.log" 2>&1; then
     for i in "${!harnesses[@]}"; do echo "not ok $((i + 1)) - ${harnesses[$i]}: no seed corpus"; done

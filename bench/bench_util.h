@@ -29,12 +29,10 @@ static inline int bench_model(leash_model *m, const char *arch)
     return LEASH_EINVAL;
 }
 
-static inline int bench_arch(leash_arch *a, const char *arch)
+static inline int bench_arch(const char **a, const char *arch)
 {
-    if (!strcmp(arch, "MLP")) *a = LEASH_ARCH_MLP;
-    else if (!strcmp(arch, "CNN")) *a = LEASH_ARCH_CNN;
-    else if (!strcmp(arch, "LENET")) *a = LEASH_ARCH_LENET;
-    else return LEASH_EINVAL;
+    if (strcmp(arch, "MLP") && strcmp(arch, "CNN") && strcmp(arch, "LENET")) return LEASH_EINVAL;
+    *a = arch;
     return 0;
 }
 

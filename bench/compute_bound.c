@@ -158,6 +158,7 @@ int main(int argc, char **argv)
         leash_params_free(jobs[i].grad);
     }
     leash_params_free(params);
+    leash_model_free(&m);
     pthread_barrier_destroy(&start1);
     pthread_barrier_destroy(&startn);
     return 0;

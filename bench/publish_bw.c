@@ -71,5 +71,6 @@ int main(int argc, char **argv)
            bench_median(ratio, rounds), 3.0 * sizeof(float) * n / bw);
     for (int i = 0; i < POOL; ++i) leash_params_free(buf[i]);
     leash_params_free(grad);
+    leash_model_free(&m);
     return 0;
 }

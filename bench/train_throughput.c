@@ -98,6 +98,7 @@ int main(int argc, char **argv)
     bench_print_blas();
     printf(", \"train_samples_per_s\": %.1f, \"sgemm_bound_samples_per_s\": %.1f, \"ratio\": %.3f}\n",
            bench_median(train_rate, pairs), bench_median(gemm_rate, pairs), bench_median(ratio, pairs));
+    leash_model_free(&m);
     leash_dataset_free(&train);
     leash_dataset_free(&test);
     return 0;

@@ -43,7 +43,7 @@ static int same_model(const leash_saved_model *sm, const leash_config *cfg,
                       const leash_result *res, const leash_input_map *map)
 {
     const size_t n = res->model.nparams;
-    return sm->arch == cfg->arch && sm->hidden_layers == cfg->hidden_layers &&
+    return strcmp(sm->arch, cfg->arch) == 0 && sm->hidden_layers == cfg->hidden_layers &&
            sm->units == cfg->units && sm->activation == cfg->activation &&
            sm->model.nparams == n && memcmp(sm->params, res->params, n * sizeof *sm->params) == 0 &&
            sm->map.c == map->c &&

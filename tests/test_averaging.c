@@ -126,6 +126,7 @@ static void check_mix(leash_algorithm algo, int m)
     leash_stepper_destroy(stepper);
     free(runs);
     free(th);
+    leash_model_free(&model);
     leash_params_free(theta0);
     leash_params_free(c);
     leash_params_free(delta);

@@ -152,7 +152,7 @@ refuse "a truncated checkpoint is refused" \
     "leash: checkpoint $T/short.ck: CRC mismatch: the file is corrupt or truncated" \
     "${S[@]}" -e 2 --resume "$T/short.ck"
 refuse "a checkpoint written for another architecture is refused" \
-    "leash: checkpoint $T/e1.ck: written for -A MLP, this run is -A CNN" \
+    "leash: checkpoint $T/e1.ck: written for -A fc:128,relu,fc:128,relu,fc:128,relu,fc, this run is -A conv:4:3,relu,maxpool:2,conv:8:3,relu,maxpool:2,fc:128,relu,fc" \
     "${S[@]}" -A CNN -e 2 --resume "$T/e1.ck"
 refuse "a checkpoint written for another step size is refused" \
     "leash: checkpoint $T/e1.ck: written for -l 0.1, this run is -l 0.2" \

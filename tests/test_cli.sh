@@ -93,7 +93,7 @@ expect_fail "holdout larger than the test split" \
 
 # --- the flags ---------------------------------------------------------------------
 expect_fail "unknown -a" "leash: -a FOO: unknown algorithm (expected SEQ, SYNC, ASYNC, HOG or LSH)" "${D[@]}" -a FOO
-expect_fail "unknown -A" "leash: -A RNN: unknown architecture (expected MLP, CNN or LENET)" "${D[@]}" -A RNN
+expect_fail "unknown -A" "leash: -A: 'RNN': neither a preset (MLP, CNN or LENET) nor a layer list" "${D[@]}" -A RNN
 expect_fail "unknown -D" "leash: -D IMAGENET: unknown dataset (expected MNIST, FASHION-MNIST, CIFAR10 or SYNTH)" -D IMAGENET
 expect_fail "unknown -t" "leash: -t SOMETIMES: unknown step policy (expected NONE, INVERSE, TAIL or FLEET)" "${D[@]}" -t SOMETIMES
 expect_fail "non-numeric -n" "leash: -n two: not a whole number" "${D[@]}" -n two

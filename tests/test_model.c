@@ -24,21 +24,33 @@
 
 typedef struct net_config {
     const char *name;
-    leash_arch arch;
+    const char *arch;
     int in_h, in_w, in_c;
     int hidden_layers, units; /* MLP only */
     leash_activation act;     /* MLP only */
     int B;
 } net_config;
 
-enum { MLP_RELU, MLP_SIGMOID, CNN, LENET_CIFAR, LENET_MNIST, NCONFIGS };
+enum { MLP_RELU, MLP_SIGMOID, CNN, LENET_CIFAR, LENET_MNIST, LIST_ODD, LIST_C3, LIST_CONV, NCONFIGS };
 
 static const net_config configs[NCONFIGS] = {
-    [MLP_RELU] = {"MLP relu 8x8x1", LEASH_ARCH_MLP, 8, 8, 1, 2, 16, LEASH_ACT_RELU, 4},
-    [MLP_SIGMOID] = {"MLP sigmoid 8x8x1", LEASH_ARCH_MLP, 8, 8, 1, 2, 16, LEASH_ACT_SIGMOID, 4},
-    [CNN] = {"CNN 28x28x1", LEASH_ARCH_CNN, 28, 28, 1, 0, 0, LEASH_ACT_RELU, 3},
-    [LENET_CIFAR] = {"LENET 32x32x3", LEASH_ARCH_LENET, 32, 32, 3, 0, 0, LEASH_ACT_RELU, 3},
-    [LENET_MNIST] = {"LENET 28x28x1", LEASH_ARCH_LENET, 28, 28, 1, 0, 0, LEASH_ACT_RELU, 5},
+    [MLP_RELU] = {"MLP relu 8x8x1", "MLP", 8, 8, 1, 2, 16, LEASH_ACT_RELU, 4},
+    [MLP_SIGMOID] = {"MLP sigmoid 8x8x1", "MLP", 8, 8, 1, 2, 16, LEASH_ACT_SIGMOID, 4},
+    [CNN] = {"CNN 28x28x1", "CNN", 28, 28, 1, 0, 0, LEASH_ACT_RELU, 3},
+    [LENET_CIFAR] = {"LENET 32x32x3", "LENET", 32, 32, 3, 0, 0, LEASH_ACT_RELU, 3},
+    [LENET_MNIST] = {"LENET 28x28x1", "LENET", 28, 28, 1, 0, 0, LEASH_ACT_RELU, 5},
+    /* Layer lists with every kind of layer: stride and padding (on odd and even sides,
+     * with 1 and 3 channels), average pooling, tanh, a padded conv inside the fused
+     * conv - relu - maxpool block, and a list of convolutions alone. */
+    [LIST_ODD] = {"conv:3:3:s2:p1,tanh,avgpool:2,conv:4:2:p1,relu,maxpool:2,fc:6,sigmoid,fc "
+                  "13x13x1",
+                  "conv:3:3:s2:p1,tanh,avgpool:2,conv:4:2:p1,relu,maxpool:2,fc:6,sigmoid,fc", 13,
+                  13, 1, 0, 0, LEASH_ACT_RELU, 4},
+    [LIST_C3] = {"conv:5:3:p1,relu,maxpool:2,conv:4:3:s2,sigmoid,avgpool:1,fc:8,relu,fc 10x10x3",
+                 "conv:5:3:p1,relu,maxpool:2,conv:4:3:s2,sigmoid,avgpool:1,fc:8,relu,fc", 10, 10, 3,
+                 0, 0, LEASH_ACT_RELU, 3},
+    [LIST_CONV] = {"conv:2:4:s3:p2,tanh,conv:10:3 8x8x1", "conv:2:4:s3:p2,tanh,conv:10:3", 8, 8, 1,
+                   0, 0, LEASH_ACT_RELU, 5},
 };
 
 /* A model with He-initialized parameters and a workspace holding a random batch. */
@@ -54,6 +66,7 @@ static void net_close(net *n)
     leash_params_free(n->params);
     leash_params_free(n->grads);
     leash_workspace_destroy(n->ws);
+    leash_model_free(&n->m);
     memset(n, 0, sizeof *n);
 }
 
@@ -62,12 +75,8 @@ static void net_close(net *n)
 static int net_open(net *n, const net_config *cfg, int max_batch, uint64_t seed)
 {
     memset(n, 0, sizeof *n);
-    int rc = cfg->arch == LEASH_ARCH_MLP
-                 ? leash_model_mlp(&n->m, cfg->in_h, cfg->in_w, cfg->in_c, NCLASSES,
-                                   cfg->hidden_layers, cfg->units, cfg->act)
-             : cfg->arch == LEASH_ARCH_CNN
-                 ? leash_model_cnn(&n->m, cfg->in_h, cfg->in_w, cfg->in_c, NCLASSES)
-                 : leash_model_lenet(&n->m, cfg->in_h, cfg->in_w, cfg->in_c, NCLASSES);
+    int rc = leash_model_build(&n->m, cfg->arch, cfg->in_h, cfg->in_w, cfg->in_c, NCLASSES,
+                               cfg->hidden_layers, cfg->units, cfg->act);
     if (rc) return rc;
     rc = leash_workspace_create(&n->ws, &n->m, max_batch);
     if (rc) return rc;
@@ -145,6 +154,21 @@ static void ref_close(ref_net *r)
     free(r->act[1]);
 }
 
+static void ref_avgpool(double *out, const double *in, const leash_layer *l, int B)
+{
+    int H = l->in_h, W = l->in_w, C = l->in_c, K = l->k;
+    for (int b = 0; b < B; ++b)
+        for (int oy = 0; oy < l->out_h; ++oy)
+            for (int ox = 0; ox < l->out_w; ++ox)
+                for (int c = 0; c < C; ++c) {
+                    double sum = 0.0;
+                    for (int ky = 0; ky < K; ++ky)
+                        for (int kx = 0; kx < K; ++kx)
+                            sum += in[(((size_t)b * H + oy * K + ky) * W + ox * K + kx) * C + c];
+                    *out++ = sum / (K * K);
+                }
+}
+
 static uint64_t ref_maxpool(double *out, const double *in, const leash_layer *l, int B, uint64_t h)
 {
     int H = l->in_h, W = l->in_w, C = l->in_c, K = l->k;
@@ -179,9 +203,14 @@ static double ref_loss(ref_net *r)
         switch (l->kind) {
         case LEASH_LAYER_FC: gc_ref_fc_forward(out, in, w, bias, r->B, l->in_c, l->out_c); break;
         case LEASH_LAYER_CONV:
-            gc_ref_conv_forward(out, in, w, bias, r->B, l->in_h, l->in_w, l->in_c, l->out_c, l->k);
+            gc_ref_conv_sp_forward(out, in, w, bias, r->B, l->in_h, l->in_w, l->in_c, l->out_c, l->k,
+                                   l->stride, l->pad);
             break;
         case LEASH_LAYER_MAXPOOL: h = ref_maxpool(out, in, l, r->B, h); break;
+        case LEASH_LAYER_AVGPOOL: ref_avgpool(out, in, l, r->B); break;
+        case LEASH_LAYER_TANH:
+            for (size_t j = 0; j < n; ++j) out[j] = tanh(in[j]);
+            break;
         case LEASH_LAYER_RELU:
             for (size_t j = 0; j < n; ++j) {
                 out[j] = in[j] > 0.0 ? in[j] : 0.0;
@@ -297,6 +326,9 @@ static void mlp_sigmoid_gradcheck(void) { model_gradcheck(MLP_SIGMOID, 102); }
 static void cnn_gradcheck(void) { model_gradcheck(CNN, 103); }
 static void lenet_cifar_gradcheck(void) { model_gradcheck(LENET_CIFAR, 104); }
 static void lenet_mnist_gradcheck(void) { model_gradcheck(LENET_MNIST, 105); }
+static void list_odd_gradcheck(void) { model_gradcheck(LIST_ODD, 106); }
+static void list_c3_gradcheck(void) { model_gradcheck(LIST_C3, 107); }
+static void list_conv_gradcheck(void) { model_gradcheck(LIST_CONV, 108); }
 
 /* The double-precision model is the one leash_model_evaluate runs: same loss up to
  * float32 rounding of the activations. */
@@ -372,7 +404,7 @@ static void gradient_loss_matches_evaluate(void)
  * of its terms, which can be large next to an entry that cancels. */
 static void batch_gradient_is_mean_of_samples(void)
 {
-    static const int which[] = {MLP_RELU, MLP_SIGMOID, CNN, LENET_CIFAR};
+    static const int which[] = {MLP_RELU, MLP_SIGMOID, CNN, LENET_CIFAR, LIST_ODD, LIST_C3};
     for (size_t c = 0; c < sizeof which / sizeof which[0]; ++c) {
         net_config cfg = configs[which[c]];
         cfg.B = 4;
@@ -487,6 +519,7 @@ static void evaluate_counts_correct(void)
     }
     leash_params_free(params);
     leash_workspace_destroy(ws);
+    leash_model_free(&m);
     ASSERT_INT_EQ(rc, 0);
     ASSERT_INT_EQ(correct6, 4);
     ASSERT_INT_EQ(correct3, 2);
@@ -509,6 +542,7 @@ static void evaluate_accumulates(void)
     }
     leash_params_free(params);
     leash_workspace_destroy(ws);
+    leash_model_free(&m);
     ASSERT_INT_EQ(rc, 0);
     ASSERT_INT_EQ(correct, 7 + 2 * 4);
     ASSERT_DBL_LE(gc_rel_err(loss, 1.5 + 2 * toy_loss(TOY_B), 0.0), 1e-6);
@@ -516,12 +550,15 @@ static void evaluate_accumulates(void)
 
 int main(void)
 {
-    tap_plan(12);
+    tap_plan(15);
     TAP_RUN(mlp_relu_gradcheck);
     TAP_RUN(mlp_sigmoid_gradcheck);
     TAP_RUN(cnn_gradcheck);
     TAP_RUN(lenet_cifar_gradcheck);
     TAP_RUN(lenet_mnist_gradcheck);
+    TAP_RUN(list_odd_gradcheck);
+    TAP_RUN(list_c3_gradcheck);
+    TAP_RUN(list_conv_gradcheck);
     TAP_RUN(evaluate_matches_double_reference);
     TAP_RUN(gradient_is_derivative_of_evaluate);
     TAP_RUN(gradient_loss_matches_evaluate);

@@ -4,7 +4,9 @@
 # reached the target, runs stopped at the target kept apart, a diverged group); plots
 # read back through plots.json (a panel per thread count, censored groups marked);
 # malformed documents and inputs skipped in one line each; a bad OUTDIR refused; and
-# outputs that change all at once or not at all (a full disk, a signal, stale plots).
+# outputs that change all at once or not at all (a full disk, a signal, stale plots);
+# architectures given as layer lists labelled by their short forms, long ones cut and
+# hashed, whole lists in report.md and report.csv, and documents from before config.layers.
 set -u
 LEASH=${LEASH:-./leash}
 REPORT=${LEASH_REPORT:-$(dirname "$0")/../tools/leash-report}
@@ -20,7 +22,7 @@ check() {
 }
 # The report under limits, so that a hang or a runaway read fails the test instead.
 report() { (ulimit -v 4000000; timeout 60 "$REPORT" "$@"); }
-echo "1..18"
+echo "1..21"
 
 # Two groups: LSH (B = inf, 2 threads) with 5 seeds, whose times to target are 1, 2, 3,
 # never, and one that diverged; ASYNC (2 threads) with 3 seeds and times 4, 5, 6. SYNC
@@ -455,4 +457,82 @@ for want in ("--no-plots", "not a regular file", "64 MiB", "NaN or Infinity", "n
              "temporary directory", "removed", "not a writable", "one panel per thread count",
              "best configuration", "(reached k of n)", "target loss", "stopped at the", "exit status"):
     if want not in " ".join(out.split()): sys.exit(f"nothing about {want!r}")
+EOF
+
+# Architectures as layer lists (config.arch the canonical list, config.layers the list
+# for presets too): a group per list, labelled by its short form; a list whose short form
+# is over 32 characters by its first 24, ~ and 6 hex digits of its hash (two lists that
+# share those 24 apart); a preset by its name, its documents from before config.layers
+# in its group. One seed each but for the CNN group (2 new documents, 1 old).
+mkdir -p "$T/archs"
+"$PY" - "$T/archs" > "$T/archs.want" <<'EOF'
+import hashlib, json, sys
+out = sys.argv[1]
+long1 = "conv:32:5:p2,relu,maxpool:2,conv:64:5:p2,relu,maxpool:2,fc:512,relu,fc"
+long2 = "conv:32:5:p2,relu,maxpool:2,conv:64:5:p2,relu,maxpool:2," + "fc:512,relu," * 12 + "fc"
+cnn = "conv:4:3,relu,maxpool:2,conv:8:3,relu,maxpool:2,fc:128,relu,fc"
+hashed = lambda full: "c32k5p2-r-mp2-c64k5p2-r~" + hashlib.sha256(full.encode()).hexdigest()[:6]
+# (arch, layers or None for an older document, seeds, the label's short form)
+groups = [("conv:16:5,relu,maxpool:2,fc", "conv:16:5,relu,maxpool:2,fc", (1, 2), "c16k5-r-mp2-f"),
+          ("conv:8:3:s2:p1,tanh,avgpool:2,fc:32,sigmoid,fc", "conv:8:3:s2:p1,tanh,avgpool:2,fc:32,sigmoid,fc",
+           (1,), "c8k3s2p1-t-ap2-f32-s-f"),
+          (long1, long1, (1,), hashed(long1)), (long2, long2, (1,), hashed(long2)),
+          ("CNN", cnn, (1, 2), "CNN"), ("CNN", None, (3,), "CNN"), ("LENET", None, (1,), "LENET")]
+for k, (arch, layers, seeds, short) in enumerate(groups):
+    for seed in seeds:
+        c = {"algorithm": "ASYNC", "threads": 2, "step": 0.1, "seed": seed, "target_loss": 0.5, "arch": arch,
+             "hidden_layers": 3, "units": 128, "dataset": "SYNTH", "epochs": 2}
+        if layers:
+            c["layers"] = layers
+        d = {"leash_version": "test", "status": "complete", "config": c, "ranks": 1,
+             "epochs": [{"epoch": e, "time_s": 1.0, "test_accuracy": 0.5, "train_loss": 1.0} for e in (1, 2)],
+             "trace": {"every": 10, "points": [[0.1 * i, 10 * i, 2.3 - 0.1 * i] for i in range(1, 11)]},
+             "final": {"time_to_target_s": 1.5, "test_accuracy": 0.5, "samples_per_s": 100 + k, "train_loss": 0.4},
+             "sync": {"staleness_mean": 0.5, "failed_cas": 0, "gradients": 100, "dropped_gradients": 0,
+                      "peak_live_versions": 2, "staleness_hist": [5, 5], "cas_attempts_hist": [10]}}
+        json.dump(d, open(f"{out}/{k}-{seed}.json", "w"))
+# What each group's row must say: label, arch column, layers column, runs.
+want = {}
+for arch, layers, seeds, short in groups:
+    label = f"ASYNC A={short}"
+    old = want.get(label, (short, "", 0))
+    want[label] = (short, layers or old[1], old[2] + len(seeds))
+json.dump(want, sys.stdout)
+EOF
+status=0
+report "$T/archs" -o "$T/archs-report" 2> "$T/archs.err" || status=$?
+[ $status -eq 0 ] || echo "# the architectures' report: status $status: $(head -3 "$T/archs.err")"
+
+check "a group per layer list, labelled short; a long one cut and hashed; two that share a start apart" \
+    "$PY" - "$T/archs.want" "$T/archs-report/report.csv" "$T/archs.err" <<'EOF'
+import csv, json, sys
+want = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+got = {r["group"]: (r["arch"], r["layers"], int(r["runs"])) for r in rows}
+if got != {k: tuple(v) for k, v in want.items()} or len(rows) != len(want):
+    sys.exit(f"groups {sorted(got.items())}, want {sorted(want.items())}")
+if any(len(r["arch"]) > 32 for r in rows): sys.exit(f"a label over 32 characters: {[r['arch'] for r in rows]}")
+hashed = sorted(r["arch"] for r in rows if "~" in r["arch"])
+if len(hashed) != 2 or hashed[0] == hashed[1] or hashed[0][:24] != hashed[1][:24]:
+    sys.exit(f"the long lists' labels: {hashed}")
+if "9 documents, 6 groups" not in open(sys.argv[3]).read(): sys.exit(open(sys.argv[3]).read())
+EOF
+
+check "report.md gives each label with its whole layer list (one over 200 characters too)" \
+    "$PY" - "$T/archs.want" "$T/archs-report/report.md" <<'EOF'
+import json, sys
+want = json.load(open(sys.argv[1]))
+md = open(sys.argv[2]).read().splitlines()
+for label, (short, layers, runs) in want.items():
+    if not any(l.startswith(f"| {label} | {runs} |") for l in md): sys.exit(f"no row | {label} | {runs} |")
+    if layers and f"- `{short}`: `{layers}`" not in md: sys.exit(f"no line for {short}: {layers}")
+if max(len(v[1]) for v in want.values()) <= 200: sys.exit("the test wants a list over 200 characters")
+if any("LENET`:" in l for l in md): sys.exit("a line for LENET, whose documents have no layer list")
+EOF
+
+check "--help tells how a layer list is labelled" "$PY" - "$REPORT" <<'EOF'
+import subprocess, sys
+out = " ".join(subprocess.run([sys.argv[1], "--help"], capture_output=True, text=True).stdout.split())
+for want in ("conv:C:K[:sS][:pP] as cCkK[sS][pP]", "longer than 32 characters", "6 hex digits", "layers column"):
+    if want not in out: sys.exit(f"nothing about {want!r}")
 EOF

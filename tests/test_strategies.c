@@ -82,6 +82,7 @@ static int drive(leash_algorithm algo, int m, float *theta, uint64_t *timestamp,
     leash_stepper_destroy(stepper);
     free(runs);
     free(th);
+    leash_model_free(&model);
     leash_params_free(theta0);
     leash_params_free(c);
     return (int)n;

@@ -14,7 +14,7 @@ SWEEP=${LEASH_SWEEP:-$(dirname "$0")/../tools/leash-sweep}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-sweep.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
-echo "1..19"
+echo "1..25"
 
 # The leash options every cell shares, after --.
 FIXED=(-D SYNTH --synth-train 6000 --synth-test 300 -b 16 -e 2 --target-loss 0.5)
@@ -237,6 +237,118 @@ EOF
 if [ -z "$bad" ]; then ok "a bad --out or --leash is refused in one line"
 else not_ok "a bad --out or --leash is refused in one line" "$bad"; fi
 
+# -A's values hold commas when they are layer lists, which this leash cannot read yet: a
+# stand-in for leash answers --version and records the -A of every command line it is
+# given, which with --dry-run is leash-sweep's check of each cell, in the cells' order.
+STANDIN=$T/standin/leash
+mkdir "$T/standin"
+cat > "$STANDIN" <<'EOF'
+#!/bin/bash
+[ "$1" = --version ] && { echo "leash stand-in"; exit 0; }
+for ((i = 1; i < $#; i++)); do
+    if [ "${!i}" = -A ]; then j=$((i + 1)); printf '%s\n' "${!j}" >> "$STANDIN_LOG"; fi
+done
+EOF
+chmod +x "$STANDIN"
+export STANDIN_LOG=$T/standin/log
+# plan GRID...: a dry run's cells, "NAME.json -A-value" a line, to $T/plan.cells, and
+# the -A values the stand-in was given to check, to $T/plan.checked.
+plan() {
+    : > "$STANDIN_LOG"
+    "$SWEEP" "$@" --out "$T/plan" --leash "$STANDIN" --dry-run -- "${TINY[@]}" 2> "$T/plan.err" |
+        awk '{for (i = 3; i < NF; i++) if ($i == "-A") print $2, $(i + 1)}' > "$T/plan.cells"
+    cp "$STANDIN_LOG" "$T/plan.checked"
+}
+# planned GRID... -- VALUE...: the dry run's cells have those -A values, in that order,
+# and leash was given them to check; else says what it got.
+planned() {
+    local grid=() want
+    while [ "$1" != -- ]; do grid+=("$1"); shift; done
+    shift
+    want=$(printf '%s\n' "$@")
+    plan "${grid[@]}"
+    [ "$(cut -d' ' -f2- "$T/plan.cells")" = "$want" ] && [ "$(cat "$T/plan.checked")" = "$want" ] ||
+        echo "[${grid[*]}: cells $(cat "$T/plan.cells" "$T/plan.err" | tr '\n' ' ') checked $(tr '\n' ' ' < "$T/plan.checked")]"
+}
+long1=conv:32:5:p2,relu,maxpool:2,conv:64:5:p2,relu,maxpool:2,fc:512,relu,fc
+list1=conv:16:5,relu,maxpool:2,fc
+bad=$(planned -A CNN,LENET -- CNN LENET
+      planned -A conv:16:5,relu,fc -- conv:16:5,relu,fc
+      planned --arch="CNN;$list1" -a LSH,HOG -- CNN CNN "$list1" "$list1"
+      planned -A "$long1;conv:16:5,relu,fc" -- "$long1" conv:16:5,relu,fc
+      planned -A " cnn ; conv:16:5,relu,fc " -- cnn conv:16:5,relu,fc)
+# The presets as before, checked by leash itself.
+status=0
+"$SWEEP" -A MLP,CNN --out "$T/presets" --leash "$LEASH" --dry-run -- "${TINY[@]}" > "$T/presets.out" \
+    2> "$T/presets.err" || status=$?
+if [ -z "$bad" ] && [ $status -eq 0 ] && [ "$(wc -l < "$T/presets.out")" -eq 2 ] &&
+   grep -q '^todo  A-MLP_seed-1_[0-9a-f]\{10\}\.json  -A MLP --seed 1$' "$T/presets.out" &&
+   grep -q '^todo  A-CNN_seed-1_[0-9a-f]\{10\}\.json  -A CNN --seed 1$' "$T/presets.out"; then
+    ok "-A splits on ; when it holds one, else on , when every piece is a preset, else is one layer list"
+else not_ok "-A's values" "$bad" "leash's presets: status $status: $(cat "$T/presets.out" "$T/presets.err")"; fi
+
+# An empty value or one given twice, in either list: refused in one line, nothing checked.
+bad=
+while IFS='|' read -r value says; do
+    status=0
+    : > "$STANDIN_LOG"
+    "$SWEEP" -A "$value" --out "$T/plan" --leash "$STANDIN" --dry-run > /dev/null 2> "$T/arch.err" || status=$?
+    if [ $status -ne 2 ] || [ "$(cat "$T/arch.err")" != "leash-sweep: -A $value: $says" ] || [ -s "$STANDIN_LOG" ]
+    then bad="$bad [$value: status $status: $(cat "$T/arch.err")]"; fi
+done <<EOF
+CNN,|an empty value in the list
+CNN;;$list1|an empty value in the list
+$list1;|an empty value in the list
+CNN,CNN|a value given twice
+$list1;CNN;$list1|a value given twice
+EOF
+if [ -z "$bad" ]; then ok "an -A list with an empty value or one given twice is refused in one line"
+else not_ok "an -A list with an empty value or one given twice is refused in one line" "$bad"; fi
+
+# Cell names: a layer list in its short form, over 32 characters cut to 24 and a hash
+# of the list; filesystem-safe, short, and apart for lists that read alike (the same
+# list spelt otherwise: the same short form, another hash of the command line).
+plan -A "$long1;conv:16:5,relu,fc;CONV:16:5:S1:P0,RELU,FC;conv:8:3:s2:p1,tanh,avgpool:2,fc:32,sigmoid,fc"
+if /usr/bin/python3 - "$T/plan.cells" "$long1" <<'EOF'
+import hashlib, re, sys
+names = [l.split(" ")[0] for l in open(sys.argv[1]).read().splitlines()]
+h = hashlib.sha256(sys.argv[2].encode()).hexdigest()[:6]
+want = [f"A-c32k5p2-r-mp2-c64k5p2-r_{h}_seed-1_", "A-c16k5-r-f_seed-1_", "A-c16k5-r-f_seed-1_",
+        "A-c8k3s2p1-t-ap2-f32-s-f_seed-1_"]
+if len(names) != len(want) or len(set(names)) != len(names): sys.exit(f"names {names}")
+for name, start in zip(names, want):
+    if not re.fullmatch(re.escape(start) + r"[0-9a-f]{10}\.json", name) or len(name) > 64:
+        sys.exit(f"{name}: want {start}HASH.json")
+EOF
+then ok "cell names show a layer list short (cut and hashed when long), filesystem-safe and apart"
+else not_ok "cell names for layer lists" "$(cat "$T/plan.cells" "$T/plan.err")"; fi
+
+# The short form is leash-report's label (which writes ~ where a file name has _).
+if /usr/bin/python3 - "$SWEEP" "${LEASH_REPORT:-$(dirname "$0")/../tools/leash-report}" <<'EOF'
+import importlib.machinery, importlib.util, sys
+def load(name, path):
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+    loader.exec_module(module)
+    return module
+sweep, report = load("sweep", sys.argv[1]), load("report", sys.argv[2])
+lists = ["CNN", "lenet", "conv:16:5,relu,fc", "conv:8:3:s2:p1,tanh,avgpool:2,fc:32,sigmoid,fc",
+         "conv:32:5:p2,relu,maxpool:2,conv:64:5:p2,relu,maxpool:2,fc:512,relu,fc",
+         "conv:32:5:p2,relu,maxpool:2,conv:64:5:p2,relu,maxpool:2,fc:256,relu,fc", "CONV:16:5:S1:P0,RELU,FC",
+         "conv:4:3,bogus:1,fc"]
+for x in lists:
+    if sweep.arch_short(x) != report.arch_short(x): sys.exit(f"{x}: {sweep.arch_short(x)}, {report.arch_short(x)}")
+if len({report.arch_short(x) for x in lists}) != len(lists) - 1: sys.exit("two lists share a short form")
+EOF
+then ok "leash-sweep's short form of a layer list is leash-report's label"
+else not_ok "leash-sweep's short form of a layer list is leash-report's label"; fi
+
+help=$("$SWEEP" --help | tr -s ' \n' '  ')
+if grep -qF "split on ; when it holds a ;" <<< "$help" && grep -qF "on , when every piece is a preset name" <<< "$help" &&
+   grep -qF "otherwise it is one layer list" <<< "$help" && grep -qF "cCkK[sS][pP]" <<< "$help"; then
+    ok "--help gives -A's splitting rule and the short form of a layer list"
+else not_ok "--help gives -A's splitting rule and the short form of a layer list"; fi
+
 # --slurm, with a stand-in for sbatch that keeps its arguments (NUL-separated) and the
 # script as submitted, as Slurm does, and answers a job id.
 mkdir "$T/bin"
@@ -316,4 +428,27 @@ if [ -e "$FAKE_SLURM/2.args" ] && run_task 1 0 2>> "$T/resubmit.err" &&
     ok "a later submission does not change the cells of an earlier one's tasks"
 else not_ok "a later submission does not change an earlier one" "$(statuses "$out6")" "$(cat "$T/resubmit.err")"; fi
 
+# A sweep over two layer lists (';' between them) runs both with the real leash, and the
+# report holds both, labelled by their short forms, with their full lists.
+REPORT=${LEASH_REPORT:-$(dirname "$0")/../tools/leash-report}
+A1=conv:4:3,relu,maxpool:2,fc
+A2=conv:8:3:p1,relu,fc
+if timeout -k 5 300 "$SWEEP" -A "$A1;$A2" -a LSH --out "$T/archs" --leash "$LEASH" -- \
+        "${TINY[@]}" -e 1 > "$T/archs.out" 2>&1 &&
+    timeout -k 5 120 /usr/bin/python3 "$REPORT" "$T/archs" --no-plots > "$T/archs.report" 2>&1 &&
+    /usr/bin/python3 - "$T/archs" "$A1" "$A2" <<'EOF'
+import csv, glob, json, os, sys
+d, a1, a2 = sys.argv[1:]
+docs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(d, "*.json")))]
+assert sorted((x["status"], x["config"]["arch"], x["config"]["layers"]) for x in docs) == \
+    sorted([("complete", a1, a1), ("complete", a2, a2)]), docs
+rows = list(csv.DictReader(open(os.path.join(d, "report.csv"))))
+assert sorted((r["arch"], r["layers"]) for r in rows) == \
+    sorted([("c4k3-r-mp2-f", a1), ("c8k3p1-r-f", a2)]), rows
+md = open(os.path.join(d, "report.md")).read()
+assert f"`c4k3-r-mp2-f`: `{a1}`" in md and f"`c8k3p1-r-f`: `{a2}`" in md
+EOF
+then ok "a sweep over two layer lists: both documents, and a report with both"
+else not_ok "a sweep over two layer lists: both documents, and a report with both" \
+    "$(cat "$T/archs.out" "$T/archs.report" 2>/dev/null)"; fi
 [ $failed -eq 0 ]

@@ -48,7 +48,7 @@ static void test_synth_momentum_and_lenet(void)
     ASSERT_DBL_GE(final_accuracy(&r), 0.6);
     leash_result_free(&r);
 
-    c.arch = LEASH_ARCH_LENET;
+    c.arch = "LENET";
     c.epochs = 2;
     c.momentum = 0.0;
     c.step = 0.1;

@@ -29,7 +29,8 @@ typedef enum leash_dataset_kind {
     LEASH_DATA_MNIST,
     LEASH_DATA_FASHION_MNIST,
     LEASH_DATA_CIFAR10,
-    LEASH_DATA_SYNTH
+    LEASH_DATA_SYNTH,
+    LEASH_DATA_NPZ /* a NumPy .npz file (leash_npz_load) */
 } leash_dataset_kind;
 
 typedef enum leash_split { LEASH_SPLIT_TRAIN, LEASH_SPLIT_TEST } leash_split;

@@ -18,9 +18,10 @@ int leash_model_save(const char *path, const leash_config *cfg, const leash_mode
                      const float *params, const leash_input_map *map);
 
 typedef struct leash_saved_model {
-    leash_arch arch;
-    int hidden_layers, units;   /* MLP */
-    leash_activation activation; /* MLP */
+    char *arch;   /* what -A named: a preset name or the layer list itself */
+    char *layers; /* the layer list (model.layers_text is its canonical form) */
+    int hidden_layers, units;    /* MLP preset */
+    leash_activation activation; /* MLP preset */
     leash_model model;
     leash_input_map map;
     float *params;    /* model.nparams floats (leash_params_alloc) */

@@ -13,19 +13,19 @@
 extern "C" {
 #endif
 
-#define LEASH_MAX_LAYERS 16
-#define LEASH_MAX_TENSORS 16
-
-typedef enum leash_arch { LEASH_ARCH_MLP, LEASH_ARCH_CNN, LEASH_ARCH_LENET } leash_arch;
 typedef enum leash_init { LEASH_INIT_NORMAL, LEASH_INIT_HE, LEASH_INIT_GLOROT } leash_init;
-typedef enum leash_activation { LEASH_ACT_RELU, LEASH_ACT_SIGMOID } leash_activation;
+/* The hidden activation of the MLP preset. */
+typedef enum leash_activation { LEASH_ACT_RELU, LEASH_ACT_SIGMOID, LEASH_ACT_TANH } leash_activation;
 
 typedef enum leash_layer_kind {
     LEASH_LAYER_FC,      /* out = in * W^T + b, W is [out_c][in features] */
-    LEASH_LAYER_CONV,    /* valid k x k convolution, stride 1, W is [out_c][k][k][in_c] */
+    LEASH_LAYER_CONV,    /* k x k convolution with stride and zero padding, W is
+                          * [out_c][k][k][in_c] */
     LEASH_LAYER_MAXPOOL, /* k x k windows, stride k, trailing rows/columns dropped */
+    LEASH_LAYER_AVGPOOL, /* the same windows, their mean */
     LEASH_LAYER_RELU,
-    LEASH_LAYER_SIGMOID
+    LEASH_LAYER_SIGMOID,
+    LEASH_LAYER_TANH
 } leash_layer_kind;
 
 typedef struct leash_layer {
@@ -33,33 +33,59 @@ typedef struct leash_layer {
     int in_h, in_w, in_c;    /* per-sample input shape, HWC (fully connected: 1 x 1 x features) */
     int out_h, out_w, out_c; /* per-sample output shape */
     int k;                   /* kernel or pooling window side */
+    int stride, pad;         /* convolutions: stride and zeros on each side (1 and 0 otherwise) */
     int weight, bias;        /* tensor indices in the model's table, -1 if none */
 } leash_layer;
 
+/* A model: its layers and the sizes table of its one parameter array. Built by
+ * leash_model_from_layers (or a preset's shortcut below), released by leash_model_free. */
 typedef struct leash_model {
     int nlayers;
-    leash_layer layers[LEASH_MAX_LAYERS];
+    leash_layer *layers;
     int ntensors;
-    size_t tensor_size[LEASH_MAX_TENSORS];   /* floats in each tensor */
-    size_t tensor_offset[LEASH_MAX_TENSORS]; /* floats from the start of the array */
-    size_t nparams;                          /* floats in the whole array, padding included */
+    size_t *tensor_size;   /* floats in each tensor */
+    size_t *tensor_offset; /* floats from the start of the array */
+    size_t nparams;        /* floats in the whole array, padding included */
     int in_h, in_w, in_c;
     int nclasses;
+    char *layers_text; /* the canonical layer list the model was built from */
 } leash_model;
 
-/* L hidden fully connected layers of U units with the given activation, then a
- * fully connected layer to nclasses logits (softmax is part of the loss). */
+/* The architecture language (doc/design.md, "Architectures"). An architecture is a
+ * preset name (MLP, CNN, LENET; case-insensitive) or a comma-separated layer list, from
+ * the input: conv:C:K[:sS][:pP], maxpool:K, avgpool:K, fc:N, fc (last layer only: as
+ * many outputs as classes), relu, sigmoid, tanh. */
+
+/* The canonical name of the preset arch names, or NULL if it names none. */
+const char *leash_arch_preset(const char *arch);
+/* The canonical layer list of arch (NULL: MLP) into *layers (free()); hidden_layers,
+ * units and act shape the MLP preset only. LEASH_EINVAL with one line naming the layer
+ * by position and text on a malformed list. */
+int leash_arch_layers(const char *arch, int hidden_layers, int units, leash_activation act,
+                      char **layers);
+/* The model of a layer list for inputs in_h x in_w x in_c and nclasses classes; every
+ * layer is checked against the shape it receives ("layer 3 'conv:64:9': its 9x9 kernel
+ * is larger than its 5x5x32 input") and the last must give nclasses outputs. */
+int leash_model_from_layers(leash_model *m, const char *layers, int in_h, int in_w, int in_c,
+                            int nclasses);
+/* The model of arch (a preset or a layer list), as leash_arch_layers then
+ * leash_model_from_layers. */
+int leash_model_build(leash_model *m, const char *arch, int in_h, int in_w, int in_c,
+                      int nclasses, int hidden_layers, int units, leash_activation act);
+/* Release what a built model holds (a zeroed or failed model is fine too). */
+void leash_model_free(leash_model *m);
+/* Shortcuts for the presets. */
 int leash_model_mlp(leash_model *m, int in_h, int in_w, int in_c, int nclasses, int hidden_layers,
                     int units, leash_activation act);
-/* conv 3x3x4 - relu - maxpool 2 - conv 3x3x8 - relu - maxpool 2 - fc 128 - relu - fc nclasses */
 int leash_model_cnn(leash_model *m, int in_h, int in_w, int in_c, int nclasses);
-/* conv 5x5x6 - relu - maxpool 2 - conv 5x5x16 - relu - maxpool 2 - fc 120 - relu - fc nclasses */
 int leash_model_lenet(leash_model *m, int in_h, int in_w, int in_c, int nclasses);
 
-/* The model of architecture arch for inputs in_h x in_w x in_c (hidden_layers, units and
- * act apply to the MLP only). */
-int leash_model_build(leash_model *m, leash_arch arch, int in_h, int in_w, int in_c,
-                      int nclasses, int hidden_layers, int units, leash_activation act);
+/* A layer's kind as the language names it ("conv"), and the layer as a token of the
+ * language ("conv:32:5:p2"; the last fc layer as "fc:N"), as snprintf. */
+const char *leash_layer_kind_name(leash_layer_kind k);
+int leash_layer_token(const leash_layer *l, char *buf, size_t size);
+/* Real (unpadded) parameters of layer i. */
+size_t leash_layer_count_params(const leash_model *m, int i);
 
 static inline size_t leash_model_input_size(const leash_model *m)
 {

@@ -39,10 +39,11 @@ struct leash_placement;
 typedef struct leash_config {
     leash_algorithm algorithm; /* -a */
     int threads;               /* -n, worker threads per rank */
-    leash_arch arch;           /* -A */
-    int hidden_layers;         /* -L (MLP) */
-    int units;                 /* -U (MLP) */
-    leash_activation activation;
+    /* The architecture: a preset name or a layer list (leash/nn.h); NULL: "MLP". */
+    const char *arch;
+    int hidden_layers; /* MLP preset: hidden layers, */
+    int units;         /* their units */
+    leash_activation activation; /* and their activation */
     leash_init init;
     long persistence; /* -B, LEASH_PERSIST_INF for no bound */
     int epochs;       /* -e */
@@ -206,7 +207,6 @@ int leash_evaluate(const leash_model *m, const float *params, const leash_input_
                    const leash_dataset *test, int batch, int ranks, double *loss, double *accuracy);
 
 const char *leash_algorithm_name(leash_algorithm a);
-const char *leash_arch_name(leash_arch a);
 const char *leash_step_policy_name(leash_step_policy p);
 const char *leash_init_name(leash_init i);
 const char *leash_activation_name(leash_activation a);

@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 
+#include "cli/describe.h"
 #include "cli/options.h"
 #include "cli/report.h"
 #include "core/clock_internal.h"
@@ -87,9 +88,38 @@ static int hint_default_dir(int rc, const leash_options *o)
                           : "");
 }
 
+/* -D FILE.npz: both splits, or with --holdout the last N training samples as the test
+ * set. */
+static int load_npz(const leash_options *o, leash_dataset *train, leash_dataset *test)
+{
+    leash_dataset all = {0}, unused = {0};
+    int rc = leash_npz_load(o->holdout ? &all : train, o->holdout ? &unused : test,
+                            o->data_file, o->classes);
+    leash_dataset_free(&unused);
+    if (rc || !o->holdout) {
+        if (!rc && test->n == 0)
+            rc = leash_fail(LEASH_EINVAL,
+                            "-D %s: no x_test and y_test: give --holdout N to test on the last N "
+                            "training samples",
+                            o->data_file);
+        return rc;
+    }
+    if ((size_t)o->holdout >= all.n) {
+        rc = leash_fail(LEASH_EINVAL, "--holdout %ld: must be less than the %zu samples of x_train in %s",
+                        o->holdout, all.n, o->data_file);
+    } else {
+        size_t ntrain = all.n - (size_t)o->holdout;
+        rc = leash_dataset_slice(train, &all, 0, ntrain);
+        if (!rc) rc = leash_dataset_slice(test, &all, ntrain, (size_t)o->holdout);
+    }
+    leash_dataset_free(&all);
+    return rc;
+}
+
 static int load_data(const leash_options *o, const char *dir, leash_dataset *train,
                      leash_dataset *test)
 {
+    if (o->dataset == LEASH_DATA_NPZ) return load_npz(o, train, test);
     if (o->dataset == LEASH_DATA_SYNTH) {
         /* 28x28 bytes a sample, generated before anything else is sized. */
         const double bytes = (double)(o->synth_train + o->synth_test) * 28 * 28;
@@ -381,7 +411,7 @@ static int load_test(const leash_options *o, const char *dir, leash_dataset *tes
 {
     leash_dataset train = {0};
     int rc;
-    if (o->dataset == LEASH_DATA_SYNTH || o->holdout) {
+    if (o->dataset == LEASH_DATA_SYNTH || o->dataset == LEASH_DATA_NPZ || o->holdout) {
         rc = load_data(o, dir, &train, test);
         leash_dataset_free(&train);
         return rc;
@@ -487,7 +517,9 @@ static int load_inputs(const leash_options *o, const char *dir, leash_dataset *t
     int rc = 0;
     if (root) rc = check_result_path(o);
     if (root && !rc && o->save_model) rc = leash_check_writable(o->save_model, "--save-model");
+    if (rc == 0) rc = leash_cli_check_arch(o);
     if (rc == 0) rc = hint_default_dir(load_data(o, dir, train, test), o);
+    if (rc == 0) rc = leash_cli_check_data(o, train);
     if (rc == 0) rc = take_shard(train, map, o->input_scale, o->cfg.seed);
     rc = leash_dist_agree(rc);
     return rc ? rc : leash_report_hosts(hosts);
@@ -502,8 +534,10 @@ static void announce_and_place(leash_options *o, machine *mc, const leash_datase
     if (!o->quiet && leash_dist_rank() == 0) {
         warn_slow_blas();
         fprintf(stderr, "leash %s: %s, %s on %s (%zu train, %zu test), batch %d, step %g, %d thread%s",
-                PACKAGE_VERSION, leash_algorithm_name(o->cfg.algorithm), leash_arch_name(o->cfg.arch),
-                leash_dataset_name(o->dataset), train->n, test->n, o->cfg.batch, o->cfg.step,
+                PACKAGE_VERSION, leash_algorithm_name(o->cfg.algorithm),
+                leash_arch_preset(o->cfg.arch) ? leash_arch_preset(o->cfg.arch) : o->layers,
+                o->data_file ? o->data_file : leash_dataset_name(o->dataset), train->n, test->n,
+                o->cfg.batch, o->cfg.step,
                 o->cfg.threads, o->cfg.threads == 1 ? "" : "s");
         if (leash_dist_size() > 1)
             fprintf(stderr, " per rank, %d ranks (--avg-every %ld, --avg-period %g)",
@@ -599,46 +633,65 @@ static int agree_on_options(leash_options *o, int argc, char **argv)
 {
     int rc = leash_options_parse(o, argc, argv);
     if ((rc = leash_dist_agree(rc)) != 0) return rc;
-    const int mode = o->help ? 1 : o->version ? 2 : o->evaluate ? 3 : o->topology ? 4 : 0;
+    const int mode = o->help       ? 1
+                     : o->version  ? 2
+                     : o->evaluate ? 3
+                     : o->topology ? 4
+                     : o->describe ? 5
+                                   : 0;
     if ((rc = leash_dist_check_same(mode)) > 0)
         rc = leash_fail(LEASH_EINVAL, "the ranks were given different modes (--help, --version, "
-                                      "--evaluate, --topology or training)");
+                                      "--evaluate, --topology, --describe or training)");
     if (rc == 0 && mode == 0) rc = leash_blas_check_threads(o->cfg.threads);
     return leash_dist_agree(rc);
 }
 
-static int run(int argc, char **argv)
+/* --describe: the layers for -D's input (every rank checks, rank 0 prints). */
+static int describe(const leash_options *o)
+{
+    int rc = leash_dist_rank() == 0 ? leash_cli_describe(o, stdout) : 0;
+    return (rc = leash_dist_agree(rc)) != 0 ? fail_agreed(rc) : 0;
+}
+
+static int run_parsed(leash_options *o, int argc, char **argv)
 {
     const int root = leash_dist_rank() == 0;
-    leash_options o;
-    int rc = agree_on_options(&o, argc, argv);
-    if (rc) return fail_agreed(rc);
-    if (root) leash_options_warn(&o, leash_dist_size(), stderr);
-    if (o.help || o.version) {
-        if (root && o.help) leash_options_usage(stdout);
-        if (root && o.version) printf("leash %s\n", PACKAGE_VERSION);
+    if (root) leash_options_warn(o, leash_dist_size(), stderr);
+    if (o->help || o->version) {
+        if (root && o->help) leash_options_usage(stdout);
+        if (root && o->version) printf("leash %s\n", PACKAGE_VERSION);
         return 0;
     }
-    if (o.evaluate) return evaluate(&o);
-    if (o.resume && strcmp(o.resume, "auto") == 0)
-        o.cfg.resume_auto = 1;
+    if (o->evaluate) return evaluate(o);
+    if (o->describe) return describe(o);
+    if (o->resume && strcmp(o->resume, "auto") == 0)
+        o->cfg.resume_auto = 1;
     else
-        o.cfg.resume = o.resume;
+        o->cfg.resume = o->resume;
 
     machine mc = {0};
-    rc = plan_machine(&mc, &o);
+    int rc = plan_machine(&mc, o);
     int status;
-    if (o.topology) {
-        status = show_topology(&mc, &o, rc);
+    if (o->topology) {
+        status = show_topology(&mc, o, rc);
     } else {
         if (rc) { /* binding is best-effort: train unbound */
             message("warning: ", leash_last_error());
             fprintf(stderr, "leash: workers run unbound\n");
-            o.placement = -1;
+            o->placement = -1;
         }
-        status = train_run(&o, &mc, argc, argv);
+        status = train_run(o, &mc, argc, argv);
     }
     machine_free(&mc);
+    return status;
+}
+
+static int run(int argc, char **argv)
+{
+    leash_options o;
+    int rc = agree_on_options(&o, argc, argv);
+    int status = rc ? fail_agreed(rc) : run_parsed(&o, argc, argv);
+    leash_options_free(&o);
     return status;
 }
 

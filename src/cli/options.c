@@ -36,6 +36,8 @@ enum {
     OPT_EVALUATE,
     OPT_TRACE_EVERY,
     OPT_INPUT_SCALE,
+    OPT_DESCRIBE,
+    OPT_CLASSES,
     OPT_HELP,
     OPT_VERSION
 };
@@ -79,10 +81,18 @@ static const struct option long_options[] = {
     {"evaluate", required_argument, NULL, OPT_EVALUATE},
     {"trace-every", required_argument, NULL, OPT_TRACE_EVERY},
     {"input-scale", required_argument, NULL, OPT_INPUT_SCALE},
+    {"describe", no_argument, NULL, OPT_DESCRIBE},
+    {"classes", required_argument, NULL, OPT_CLASSES},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
+
+void leash_options_free(leash_options *o)
+{
+    free(o->layers);
+    o->layers = NULL;
+}
 
 void leash_options_usage(FILE *out)
 {
@@ -95,7 +105,12 @@ void leash_options_usage(FILE *out)
         "                      (lock-based AsyncSGD), HOG (HOGWILD!) or LSH (Leashed-SGD)\n"
         "                      (default SEQ)\n"
         "  -n, --threads N     worker threads per rank (default 1)\n"
-        "  -A, --arch ARCH     MLP, CNN or LENET (default MLP)\n"
+        "  -A, --arch ARCH     a preset, MLP, CNN or LENET (default MLP), or a layer list\n"
+        "                      from the input, comma-separated: conv:C:K[:sS][:pP]\n"
+        "                      (C channels, KxK kernel, stride S, padding P), maxpool:K,\n"
+        "                      avgpool:K, fc:N, relu, sigmoid, tanh, and fc last (one\n"
+        "                      output per class); CNN is conv:4:3,relu,maxpool:2,\n"
+        "                      conv:8:3,relu,maxpool:2,fc:128,relu,fc\n"
         "  -L, --layers N      MLP hidden layers (default 3)\n"
         "  -U, --units N       MLP units per hidden layer (default 128)\n"
         "  -B, --persistence N LSH persistence bound: CAS failures before a gradient is\n"
@@ -108,7 +123,10 @@ void leash_options_usage(FILE *out)
         "  -l, --step X        step size for the MEAN loss over a batch (default 0.5), as in\n"
         "                      the paper authors' tool; its inputs differ: see --input-scale\n"
         "  -m, --momentum X    momentum, 0 <= X < 1 (default 0)\n"
-        "  -D, --dataset NAME  MNIST, FASHION-MNIST, CIFAR10 or SYNTH (default FASHION-MNIST)\n"
+        "  -D, --dataset NAME  MNIST, FASHION-MNIST, CIFAR10 or SYNTH (default FASHION-MNIST),\n"
+        "                      or FILE.npz: NumPy arrays x_train, y_train and optionally\n"
+        "                      x_test, y_test (x: uint8, float32 or float64, (N, H, W),\n"
+        "                      (N, H, W, C) or (N, F); y: integers)\n"
         "  -t, --step-policy POLICY\n"
         "                      staleness-adaptive step: NONE, INVERSE, TAIL or FLEET\n"
         "                      (default NONE)\n"
@@ -118,14 +136,18 @@ void leash_options_usage(FILE *out)
         "                      /usr/share/datasets/mnist, CIFAR10\n"
         "                      /usr/share/datasets/cifar-10-batches-bin)\n"
         "  --holdout N         use only the test split: its last N samples are the test set,\n"
-        "                      the samples before them the training set\n"
+        "                      the samples before them the training set (-D FILE.npz: the\n"
+        "                      last N of x_train and y_train; x_test and y_test unused)\n"
+        "  --classes N         -D FILE.npz: at least N classes (default: 1 + the largest\n"
+        "                      label)\n"
         "  --seed N            seed for initialization, shuffling and SYNTH (default 1)\n"
         "  --input-scale S     pixels to inputs: standardize (per channel, with the\n"
         "                      training set's mean and deviation; default), unit (/255,\n"
         "                      as torchvision's ToTensor) or raw (0-255, as the paper\n"
-        "                      authors' tool feeds MNIST and Fashion-MNIST)\n"
+        "                      authors' tool feeds MNIST and Fashion-MNIST); float data\n"
+        "                      (.npz): standardize or raw (the values as stored)\n"
         "  --init NAME         weight initialization: NORMAL (N(0, 0.01^2)), HE or GLOROT\n"
-        "  --activation NAME   MLP hidden activation: RELU or SIGMOID (default RELU)\n"
+        "  --activation NAME   MLP hidden activation: RELU, SIGMOID or TANH (default RELU)\n"
         "  --synth-train N     SYNTH training samples (default 6000)\n"
         "  --synth-test N      SYNTH test samples (default 1000)\n"
         "  --tau-max N         staleness clamp for -t and the histogram (default 200)\n"
@@ -134,6 +156,8 @@ void leash_options_usage(FILE *out)
         "  --placement P       bind workers to PUs: compact (default), scatter or none\n"
         "  --topology          print the topology, the cpuset and the placement for -n,\n"
         "                      then exit\n"
+        "  --describe          print -A's layers for -D's input, each with its output shape\n"
+        "                      and parameter count, then exit\n"
         "  --avg-every K       under MPI, average the ranks' models every K local updates\n"
         "                      (default 0: only once, at the end)\n"
         "  --avg-period S      ... and/or every S seconds (default 0: not by time)\n"
@@ -174,9 +198,17 @@ const char *leash_default_data_dir(leash_dataset_kind k)
     case LEASH_DATA_MNIST: return "/usr/share/datasets/mnist";
     case LEASH_DATA_FASHION_MNIST: return "/usr/share/datasets/fashion-mnist";
     case LEASH_DATA_CIFAR10: return "/usr/share/datasets/cifar-10-batches-bin";
-    case LEASH_DATA_SYNTH: return NULL;
+    case LEASH_DATA_SYNTH:
+    case LEASH_DATA_NPZ: return NULL;
     }
     return NULL;
+}
+
+/* -D FILE.npz: any path whose name ends in .npz. */
+static int is_npz(const char *text)
+{
+    size_t n = strlen(text);
+    return n > 4 && strcasecmp(text + n - 4, ".npz") == 0;
 }
 
 /* Flag as the user wrote it, for messages: "-n" or "--seed". */
@@ -305,11 +337,10 @@ static int bad_option(const char *arg, int short_opt, const char *why)
 int leash_options_parse(leash_options *o, int argc, char **argv)
 {
     static const char *const algos[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
-    static const char *const archs[] = {"MLP", "CNN", "LENET"};
     static const char *const datasets[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
     static const char *const policies[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
     static const char *const inits[] = {"NORMAL", "HE", "GLOROT"};
-    static const char *const activations[] = {"RELU", "SIGMOID"};
+    static const char *const activations[] = {"RELU", "SIGMOID", "TANH"};
     static const char *const placements[] = {"compact", "scatter", "none"};
     static const char *const scalings[] = {"standardize", "unit", "raw"};
     static const char *const avg_modes[] = {"overlapped", "blocking"};
@@ -336,11 +367,8 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
                 c->algorithm = (leash_algorithm)choice;
             break;
         case 'n': rc = parse_int(opt, optarg, 1, 4096, &c->threads); break;
-        case 'A':
-            if ((rc = parse_choice(opt, optarg, "architecture", archs, 3, &choice)) == 0)
-                c->arch = (leash_arch)choice;
-            break;
-        case 'L': rc = parse_int(opt, optarg, 0, (LEASH_MAX_LAYERS - 1) / 2, &c->hidden_layers); break;
+        case 'A': c->arch = optarg; break;
+        case 'L': rc = parse_int(opt, optarg, 0, 1 << 12, &c->hidden_layers); break;
         case 'U': rc = parse_int(opt, optarg, 1, 1 << 16, &c->units); break;
         case 'B':
             if (strcasecmp(optarg, "inf") == 0)
@@ -354,8 +382,13 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case 'l': rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->step); break;
         case 'm': rc = parse_double(opt, optarg, 0.0, 1, 1.0, 0, &c->momentum); break;
         case 'D':
-            if ((rc = parse_choice(opt, optarg, "dataset", datasets, 4, &choice)) == 0)
+            if (is_npz(optarg)) {
+                o->dataset = LEASH_DATA_NPZ;
+                o->data_file = optarg;
+            } else if ((rc = parse_choice(opt, optarg, "dataset", datasets, 4, &choice)) == 0) {
                 o->dataset = (leash_dataset_kind)choice;
+                o->data_file = NULL;
+            }
             break;
         case 't':
             if ((rc = parse_choice(opt, optarg, "step policy", policies, 4, &choice)) == 0)
@@ -382,7 +415,7 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
                 c->init = (leash_init)choice;
             break;
         case OPT_ACTIVATION:
-            if ((rc = parse_choice(opt, optarg, "activation", activations, 2, &choice)) == 0)
+            if ((rc = parse_choice(opt, optarg, "activation", activations, 3, &choice)) == 0)
                 c->activation = (leash_activation)choice;
             break;
         case OPT_SYNTH_TRAIN: rc = parse_long(opt, optarg, 1, 1L << 24, &o->synth_train); break;
@@ -416,6 +449,8 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case OPT_TARGET_LOSS:
             rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
             break;
+        case OPT_DESCRIBE: o->describe = 1; break;
+        case OPT_CLASSES: rc = parse_int(opt, optarg, 2, 256, &o->classes); break;
         case OPT_HELP: o->help = 1; break;
         case OPT_VERSION: o->version = 1; break;
         case ':': rc = bad_option(argv[optind - 1], optopt, "missing value"); break;
@@ -426,7 +461,18 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     if (rc) return rc;
     if (optind < argc)
         return leash_fail(LEASH_EINVAL, "%s: unexpected argument (see leash --help)", argv[optind]);
+    if (leash_arch_layers(c->arch, c->hidden_layers, c->units, c->activation, &o->layers) != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", leash_last_error());
+        return leash_fail(LEASH_EINVAL, "-A: %s", msg);
+    }
     c->dataset = o->dataset;
+    if (o->data_file) {
+        if (o->given[OPT_DATA_DIR])
+            return leash_fail(LEASH_EINVAL, "--data-dir: not used with -D %s (the file is the data)",
+                              o->data_file);
+        o->data_dir = o->data_file;
+    }
     if (c->avg_blocking && (c->avg_period > 0 || c->avg_every == 0))
         return leash_fail(LEASH_EINVAL, "--avg-mode blocking: rounds come every --avg-every K updates%s",
                           c->avg_period > 0 ? ", not by time (drop --avg-period)" : "; give K");
@@ -455,14 +501,16 @@ int leash_options_warn(const leash_options *o, int ranks, FILE *err)
     const leash_config *c = &o->cfg;
     const unsigned char *g = o->given;
     int count = 0;
-    if (o->evaluate || o->topology || o->help || o->version) return 0;
+    if (o->evaluate || o->topology || o->describe || o->help || o->version) return 0;
     const int synth = o->dataset == LEASH_DATA_SYNTH;
     if (synth && g[OPT_HOLDOUT]) unused(err, &count, "--holdout", "with -D SYNTH (use --synth-test)");
     if (synth && g[OPT_DATA_DIR]) unused(err, &count, "--data-dir", "with -D SYNTH (generated data)");
     if (!synth && g[OPT_SYNTH_TRAIN]) unused(err, &count, "--synth-train", "without -D SYNTH");
     if (!synth && g[OPT_SYNTH_TEST]) unused(err, &count, "--synth-test", "without -D SYNTH");
+    if (!o->data_file && g[OPT_CLASSES]) unused(err, &count, "--classes", "without -D FILE.npz");
     if (c->algorithm != LEASH_ALGO_LSH && g['B']) unused(err, &count, "-B", "without -a LSH");
-    if (c->arch != LEASH_ARCH_MLP) {
+    const char *preset = leash_arch_preset(c->arch);
+    if (!preset || strcmp(preset, "MLP") != 0) {
         if (g['L']) unused(err, &count, "-L", "without -A MLP");
         if (g['U']) unused(err, &count, "-U", "without -A MLP");
         if (g[OPT_ACTIVATION]) unused(err, &count, "--activation", "without -A MLP");

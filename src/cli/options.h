@@ -16,7 +16,9 @@ typedef enum leash_input_scale { LEASH_SCALE_STANDARDIZE, LEASH_SCALE_UNIT, LEAS
 typedef struct leash_options {
     leash_config cfg;
     leash_dataset_kind dataset; /* -D */
-    const char *data_dir;       /* --data-dir; NULL: the dataset's standard place */
+    const char *data_dir;       /* --data-dir, or -D's .npz file; NULL: the dataset's standard place */
+    const char *data_file;      /* -D FILE.npz */
+    int classes;                /* --classes: 0, or at least this many classes (.npz) */
     const char *output;         /* --output; NULL: stdout */
     const char *resume;         /* --resume FILE, or "auto"; cfg.resume is set from it */
     const char *save_model;     /* --save-model */
@@ -26,6 +28,8 @@ typedef struct leash_options {
     long synth_train, synth_test;
     int placement;      /* --placement: LEASH_PLACE_COMPACT/SCATTER, or -1 for none */
     int topology;       /* --topology: print the topology and the plan, then exit */
+    int describe;       /* --describe: print -A's layers and shapes, then exit */
+    char *layers;       /* -A's canonical layer list (leash_options_free releases it) */
     int quiet;   /* -q */
     int help;    /* --help */
     int version; /* --version */
@@ -40,6 +44,7 @@ int leash_options_parse(leash_options *o, int argc, char **argv);
 const char *leash_default_data_dir(leash_dataset_kind k);
 
 void leash_options_usage(FILE *out);
+void leash_options_free(leash_options *o);
 
 /* Print one warning line to err for each flag given that has no effect in this run
  * (ranks: the job's rank count); returns how many. */

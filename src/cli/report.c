@@ -121,7 +121,9 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_begin_object(j);
     leash_json_kv_string(j, "algorithm", leash_algorithm_name(c->algorithm));
     leash_json_kv_int(j, "threads", c->threads);
-    leash_json_kv_string(j, "arch", leash_arch_name(c->arch));
+    const char *preset = leash_arch_preset(c->arch);
+    leash_json_kv_string(j, "arch", preset ? preset : o->layers);
+    leash_json_kv_string(j, "layers", o->layers);
     leash_json_kv_int(j, "hidden_layers", c->hidden_layers);
     leash_json_kv_int(j, "units", c->units);
     leash_json_kv_string(j, "activation", leash_activation_name(c->activation));

@@ -196,6 +196,13 @@ static int read_file(const char *path, const char *what, unsigned char **data, s
 int leash_store_read(leash_store *s, const char *path, const char magic[LEASH_STORE_MAGIC_LEN],
                      uint32_t version, const char *what)
 {
+    return leash_store_read_versions(s, path, magic, version, version, what);
+}
+
+int leash_store_read_versions(leash_store *s, const char *path,
+                              const char magic[LEASH_STORE_MAGIC_LEN], uint32_t oldest,
+                              uint32_t version, const char *what)
+{
     memset(s, 0, sizeof *s);
     s->path = path;
     int rc = read_file(path, what, &s->data, &s->len);
@@ -211,11 +218,16 @@ int leash_store_read(leash_store *s, const char *path, const char magic[LEASH_ST
     uint32_t v, crc;
     memcpy(&v, s->data + LEASH_STORE_MAGIC_LEN, sizeof v);
     memcpy(&crc, s->data + s->len - TRAILER_LEN, sizeof crc);
-    if (v != version) {
-        rc = leash_fail(LEASH_EFORMAT, "%s %s: format version %u, this leash reads version %u",
-                        what, path, v, version);
+    if (v < oldest || v > version) {
+        rc = oldest == version
+                 ? leash_fail(LEASH_EFORMAT, "%s %s: format version %u, this leash reads version %u",
+                              what, path, v, version)
+                 : leash_fail(LEASH_EFORMAT,
+                              "%s %s: format version %u, this leash reads versions %u to %u", what,
+                              path, v, oldest, version);
         goto bad;
     }
+    s->version = v;
     if ((uint32_t)crc32_z(crc32(0L, Z_NULL, 0), s->data, s->len - TRAILER_LEN) != crc) {
         rc = leash_fail(LEASH_EFORMAT, "%s %s: CRC mismatch: the file is corrupt or truncated",
                         what, path);

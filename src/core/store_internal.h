@@ -63,6 +63,7 @@ typedef struct leash_store {
     unsigned char *data;
     size_t len;
     const char *path; /* for messages; not owned */
+    uint32_t version; /* the file's format version */
 } leash_store;
 
 /* Read and check path. what names the kind of file for messages ("checkpoint"). A file
@@ -70,6 +71,10 @@ typedef struct leash_store {
  * unreadable one LEASH_EIO. */
 int leash_store_read(leash_store *s, const char *path, const char magic[LEASH_STORE_MAGIC_LEN],
                      uint32_t version, const char *what);
+/* The same for a reader of every format version from oldest to version. */
+int leash_store_read_versions(leash_store *s, const char *path,
+                              const char magic[LEASH_STORE_MAGIC_LEN], uint32_t oldest,
+                              uint32_t version, const char *what);
 void leash_store_free(leash_store *s);
 /* The first section with tag (index-th of that tag, counting from 0); 0 if found. */
 int leash_store_section(const leash_store *s, const char tag[4], int index, leash_rbuf *out);

@@ -363,6 +363,8 @@ static int check_request(leash_dataset_kind kind, const char *dir)
 {
     if (kind == LEASH_DATA_SYNTH)
         return leash_fail(LEASH_EINVAL, "the SYNTH dataset is generated, not loaded from files");
+    if (kind == LEASH_DATA_NPZ)
+        return leash_fail(LEASH_EINVAL, "an .npz dataset is one file: load it with leash_npz_load");
     if (kind != LEASH_DATA_MNIST && kind != LEASH_DATA_FASHION_MNIST && kind != LEASH_DATA_CIFAR10)
         return leash_fail(LEASH_EINVAL, "unknown dataset kind %d", (int)kind);
     struct stat st;

@@ -36,11 +36,12 @@ uint32_t leash_dataset_digest(const leash_dataset *d)
 /* The settings that decide what training computes, as (flag, value) text pairs: a
  * mismatch names the flag, and the file lists them readably. Epochs, the target loss and
  * the checkpoint schedule may change between a run and its resumption. */
-enum { MAX_PAIRS = 24, VALUE_LEN = 40 };
+enum { MAX_PAIRS = 24, VALUE_LEN = 40, FLAG_LEN = 40 };
 typedef struct config_pairs {
     int n;
     const char *flag[MAX_PAIRS];
     char value[MAX_PAIRS][VALUE_LEN];
+    const char *layers; /* -A's value: the layer list, of any length */
 } config_pairs;
 
 static void pair(config_pairs *p, const char *flag, const char *fmt, ...)
@@ -71,17 +72,15 @@ static void pair_double(config_pairs *p, const char *flag, double v)
     pair(p, flag, "%s", text);
 }
 
-static void describe_config(config_pairs *p, const leash_config *c, int ranks)
+/* The model is named by its layer list (the MLP preset's -L, -U and --activation are in
+ * it), which is compared apart from the pairs. */
+static void describe_config(config_pairs *p, const leash_config *c, const leash_model *m,
+                            int ranks)
 {
     p->n = 0;
+    p->layers = m->layers_text;
     pair(p, "-a", "%s", leash_algorithm_name(c->algorithm));
     pair(p, "-n", "%d", c->threads);
-    pair(p, "-A", "%s", leash_arch_name(c->arch));
-    if (c->arch == LEASH_ARCH_MLP) {
-        pair(p, "-L", "%d", c->hidden_layers);
-        pair(p, "-U", "%d", c->units);
-        pair(p, "--activation", "%s", leash_activation_name(c->activation));
-    }
     pair(p, "--init", "%s", leash_init_name(c->init));
     if (c->algorithm == LEASH_ALGO_LSH) {
         if (c->persistence == LEASH_PERSIST_INF)
@@ -125,11 +124,21 @@ static void get_string(leash_rbuf *r, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* Whether the next string of r is s (bad if there is none). */
+static int next_string_is(leash_rbuf *r, const char *s, const char **text, uint32_t *len)
+{
+    *len = leash_rbuf_u32(r);
+    *text = (const char *)leash_rbuf_take(r, *len);
+    if (!*text) r->bad = 1;
+    return *text && *len == strlen(s) && memcmp(*text, s, *len) == 0;
+}
+
 static void write_config(leash_wbuf *b, const trainer *t)
 {
     config_pairs p;
-    describe_config(&p, t->cfg, leash_dist_size());
+    describe_config(&p, t->cfg, t->model, leash_dist_size());
     leash_wbuf_begin(b, "CONF");
+    put_string(b, p.layers);
     leash_wbuf_u32(b, (uint32_t)p.n);
     for (int i = 0; i < p.n; ++i) {
         put_string(b, p.flag[i]);
@@ -146,12 +155,17 @@ static int check_config(const leash_store *s, const trainer *t)
 {
     const char *path = s->path;
     config_pairs mine;
-    describe_config(&mine, t->cfg, leash_dist_size());
+    describe_config(&mine, t->cfg, t->model, leash_dist_size());
     leash_rbuf r;
     if (leash_store_section(s, "CONF", 0, &r) != 0)
         return leash_fail(LEASH_EFORMAT, "checkpoint %s: no CONF section", path);
+    const char *layers;
+    uint32_t len;
+    if (!next_string_is(&r, mine.layers, &layers, &len) && !r.bad)
+        return leash_fail(LEASH_EINVAL, "checkpoint %s: written for -A %.*s, this run is -A %s",
+                          path, (int)len, layers, mine.layers);
     uint32_t n = leash_rbuf_u32(&r);
-    char flag[VALUE_LEN], value[VALUE_LEN];
+    char flag[FLAG_LEN], value[VALUE_LEN];
     for (uint32_t i = 0; i < n && !r.bad; ++i) {
         get_string(&r, flag, sizeof flag);
         get_string(&r, value, sizeof value);

@@ -16,7 +16,7 @@
 #include "train/trainer_internal.h"
 
 #define LEASH_CHECKPOINT_MAGIC "LEASHCKP"
-#define LEASH_CHECKPOINT_VERSION 1u
+#define LEASH_CHECKPOINT_VERSION 2u
 
 /* Collective: gather every rank's state and write t->cfg->checkpoint on rank 0.
  * Errors are agreed: every rank returns the same outcome. */

@@ -9,7 +9,7 @@ void leash_config_defaults(leash_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->algorithm = LEASH_ALGO_SEQ;
     cfg->threads = 1;
-    cfg->arch = LEASH_ARCH_MLP;
+    cfg->arch = "MLP";
     cfg->hidden_layers = 3;
     cfg->units = 128;
     cfg->activation = LEASH_ACT_RELU;
@@ -34,12 +34,6 @@ const char *leash_algorithm_name(leash_algorithm a)
     return (unsigned)a < 5 ? names[a] : "?";
 }
 
-const char *leash_arch_name(leash_arch a)
-{
-    static const char *const names[] = {"MLP", "CNN", "LENET"};
-    return (unsigned)a < 3 ? names[a] : "?";
-}
-
 const char *leash_step_policy_name(leash_step_policy p)
 {
     static const char *const names[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
@@ -54,14 +48,14 @@ const char *leash_init_name(leash_init i)
 
 const char *leash_activation_name(leash_activation a)
 {
-    static const char *const names[] = {"RELU", "SIGMOID"};
-    return (unsigned)a < 2 ? names[a] : "?";
+    static const char *const names[] = {"RELU", "SIGMOID", "TANH"};
+    return (unsigned)a < 3 ? names[a] : "?";
 }
 
 const char *leash_dataset_name(leash_dataset_kind k)
 {
-    static const char *const names[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
-    return (unsigned)k < 4 ? names[k] : "?";
+    static const char *const names[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH", "NPZ"};
+    return (unsigned)k < 5 ? names[k] : "?";
 }
 
 uint64_t leash_memory_total(void)

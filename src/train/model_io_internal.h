@@ -6,7 +6,9 @@
 #include "leash/model_io.h"
 
 #define LEASH_MODEL_MAGIC "LEASHMDL"
-#define LEASH_MODEL_VERSION 1u
+#define LEASH_MODEL_VERSION 2u
+/* Version 1 (before layer lists) named a preset by number; such files still load. */
+#define LEASH_MODEL_OLDEST_VERSION 1u
 
 /* Append the sections ARCH, IMAP, EVAL and PARM. */
 void leash_model_sections_write(leash_wbuf *b, const leash_config *cfg, const leash_model *m,

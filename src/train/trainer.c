@@ -361,10 +361,10 @@ static int check_memory(const leash_config *cfg, const leash_model *model, const
         {"", "staleness histograms", m * ((double)cfg->tau_max + 1) * sizeof(uint64_t)},
         {"", "per-epoch records", (double)cfg->epochs * sizeof(leash_epoch_stats)},
     };
-    if (cfg->arch == LEASH_ARCH_MLP)
+    if (leash_arch_preset(cfg->arch) && strcmp(leash_arch_preset(cfg->arch), "MLP") == 0)
         snprintf(need[0].flag, sizeof need[0].flag, "-U %d -L %d", cfg->units, cfg->hidden_layers);
     else
-        snprintf(need[0].flag, sizeof need[0].flag, "-A %s", leash_arch_name(cfg->arch));
+        snprintf(need[0].flag, sizeof need[0].flag, "-A");
     snprintf(need[1].flag, sizeof need[1].flag, "-b %d", cfg->batch);
     snprintf(need[2].flag, sizeof need[2].flag, "--tau-max %d", cfg->tau_max);
     snprintf(need[3].flag, sizeof need[3].flag, "-e %d", cfg->epochs);
@@ -1115,6 +1115,7 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
 void leash_result_free(leash_result *res)
 {
     leash_params_free(res->params);
+    leash_model_free(&res->model);
     free(res->epochs);
     free(res->trace);
     free(res->staleness_hist);

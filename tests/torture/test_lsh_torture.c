@@ -182,6 +182,7 @@ static void torture(int m, long persistence, int side, int publishes, int expect
     free(sh.base_seen);
     free(tid);
     free(wk);
+    leash_model_free(&model);
     leash_params_free(theta0);
     leash_params_free(c);
     leash_params_free(out);
@@ -307,6 +308,7 @@ static void momentum_per_worker(void)
     leash_lsh_ops.destroy(s);
     leash_stepper_destroy(stepper);
     free(hist);
+    leash_model_free(&model);
     leash_params_free(theta0);
     leash_params_free(c);
     leash_params_free(out);
@@ -332,6 +334,7 @@ static void rejects_bad_config(void)
     ASSERT_STR_CONTAINS(leash_last_error(), "persistence bound -5");
     leash_stepper_destroy(stepper);
     leash_params_free(theta0);
+    leash_model_free(&model);
 }
 
 int main(void)

@@ -9,30 +9,11 @@ SRC=${LEASH_SRCDIR:-$(dirname "$0")/..}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-arch.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/run_leash.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 echo "1..16"
 
-# run ARGS...: leash with a 300 s limit; status in $status, stderr in $T/err.
-run() { status=0; timeout -k 5 300 "$LEASH" "$@" > "$T/stdout" 2> "$T/err" || status=$?; }
-# refused NAME TEXT: the last run exited 2 with exactly the line TEXT, left no document
-# and no temporary file.
-refused() {
-    local name=$1 want=$2
-    if [ "$status" -ne 2 ]; then not_ok "$name" "exit status $status, expected 2" "$(cat "$T/err")"
-    elif [ "$(cat "$T/err")" != "$want" ]; then not_ok "$name" "got:" "$(cat "$T/err")" "want:" "$want"
-    elif [ -e "$T/out.json" ]; then not_ok "$name" "a document was written"
-    elif ls -A "$T" | grep -q '^\.leash-'; then not_ok "$name" "temporary file left: $(ls -A "$T")"
-    else ok "$name"; fi
-}
-# fingerprint DOC: the final digest and every epoch's losses and accuracy, exactly.
-fingerprint() {
-    /usr/bin/python3 - "$1" << 'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-print(d["per_rank"][0]["params_digest"], *["(%.17g, %.17g, %.17g)" % (e["train_loss"], e["test_loss"], e["test_accuracy"]) for e in d["epochs"]])
-EOF
-}
 field() { /usr/bin/python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval("d" + sys.argv[2]))' "$@"; }
 
 CNN_LIST=conv:4:3,relu,maxpool:2,conv:8:3,relu,maxpool:2,fc:128,relu,fc

@@ -816,6 +816,8 @@ static void gemm_shapes_follow_layers(void)
     ASSERT_INT_EQ(leash_model_gemm_shapes(&cnn, 512, big, 2048), want);
     ASSERT_DBL_NEAR(big[0].beta, 0.0, 0.0);
     ASSERT_INT_EQ(leash_model_gemm_shapes(&cnn, 512, big, want - 1), LEASH_EINVAL);
+    leash_model_free(&mlp);
+    leash_model_free(&cnn);
 }
 
 /* Batches that go through im2col in several chunks: 28x28x1 with K = 3 is 6084 floats

@@ -8,6 +8,7 @@ FASHION=${LEASH_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 T=$(mktemp -d "${TMPDIR:-/tmp}/leash-npz.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/run_leash.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 echo "1..11"
@@ -16,22 +17,6 @@ if ! /usr/bin/python3 -c 'import numpy' 2> /dev/null; then
     exit 0
 fi
 
-run() { status=0; timeout -k 5 300 "$LEASH" "$@" > "$T/stdout" 2> "$T/err" || status=$?; }
-refused() { # refused NAME TEXT: exit 2, exactly the line TEXT, no document, no temporary file
-    local name=$1 want=$2
-    if [ "$status" -ne 2 ]; then not_ok "$name" "exit status $status, expected 2" "$(cat "$T/err")"
-    elif [ "$(cat "$T/err")" != "$want" ]; then not_ok "$name" "got:" "$(cat "$T/err")" "want:" "$want"
-    elif [ -e "$T/out.json" ]; then not_ok "$name" "a document was written"
-    elif ls -A "$T" | grep -q '^\.leash-'; then not_ok "$name" "temporary file left"
-    else ok "$name"; fi
-}
-fingerprint() {
-    /usr/bin/python3 - "$1" << 'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-print(d["per_rank"][0]["params_digest"], *["(%.17g, %.17g, %.17g)" % (e["train_loss"], e["test_loss"], e["test_accuracy"]) for e in d["epochs"]])
-EOF
-}
 accuracy() { /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["final"]["test_accuracy"])' "$1"; }
 at_least() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 

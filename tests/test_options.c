@@ -13,6 +13,7 @@ static int parse(leash_options *o, int argc, const char *const *args)
 {
     char **argv = calloc((size_t)argc + 1, sizeof *argv);
     for (int i = 0; i < argc; ++i) argv[i] = strdup(args[i]);
+    leash_options_free(o);
     int rc = leash_options_parse(o, argc, argv);
     /* What the parse kept (file names) points into argv: done with it here. */
     for (int i = 0; i < argc; ++i) free(argv[i]);
@@ -22,7 +23,7 @@ static int parse(leash_options *o, int argc, const char *const *args)
 
 static void test_parse_twice(void)
 {
-    leash_options o;
+    leash_options o = {0};
     /* A failure inside the cluster -qZ leaves glibc's getopt pointing into it. */
     const char *bad[] = {"leash", "-qZ"};
     ASSERT_INT_EQ(parse(&o, 2, bad), LEASH_EINVAL);
@@ -39,11 +40,12 @@ static void test_parse_twice(void)
     ASSERT_INT_EQ(parse(&o, 3, plain), 0);
     ASSERT_INT_EQ(o.quiet, 0);
     ASSERT_INT_EQ(o.cfg.epochs, 4);
+    leash_options_free(&o);
 }
 
 static void test_messages(void)
 {
-    leash_options o;
+    leash_options o = {0};
     const char *cluster[] = {"leash", "-Zq"};
     ASSERT_INT_EQ(parse(&o, 2, cluster), LEASH_EINVAL);
     ASSERT_STR_EQ(leash_last_error(), "-Z: unknown option (see leash --help)");
@@ -62,6 +64,7 @@ static void test_messages(void)
     const char *period[] = {"leash", "--avg-period", "1e300"};
     ASSERT_INT_EQ(parse(&o, 3, period), LEASH_EINVAL);
     ASSERT_STR_EQ(leash_last_error(), "--avg-period 1e300: must be at most 1e+09");
+    leash_options_free(&o);
 }
 
 int main(void)

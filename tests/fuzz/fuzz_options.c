@@ -44,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!argv) return 0;
         leash_options o;
         if (leash_options_parse(&o, argc, argv) == 0 && sink) leash_options_warn(&o, 1, sink);
+        leash_options_free(&o);
         free_args(argv, argc);
     }
     return 0;

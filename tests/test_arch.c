@@ -39,6 +39,7 @@ static void canonical_text(void)
     expect_layers("CONV:8:3:p0:s1,ReLU,fc", "conv:8:3,relu,fc");
     expect_layers("conv:8:3:p1:s2,tanh,AvgPool:2,fc:7,sigmoid,fc",
                   "conv:8:3:s2:p1,tanh,avgpool:2,fc:7,sigmoid,fc");
+    expect_layers(" conv:8:3 ,\trelu , fc ", "conv:8:3,relu,fc");
     expect_layers("fc", "fc");
     expect_layers("fc:10", "fc:10");
 }
@@ -76,6 +77,9 @@ static void malformed_lists_are_refused(void)
     expect_refused("maxpool,fc", "layer 1 'maxpool': expected maxpool:K or avgpool:K (K x K windows)");
     expect_refused("avgpool:0,fc", "layer 1 'avgpool:0': expected maxpool:K or avgpool:K (K x K windows)");
     expect_refused("conv:8:3,,fc", "layer 2 '': empty (two commas in a row?)");
+    expect_refused("conv:8:3, ,fc", "layer 2 '': empty (two commas in a row?)");
+    expect_refused("conv:8 :3,fc", "layer 1 'conv:8 :3': expected conv:C:K with optional :sS "
+                                   "(stride) and :pP (padding)");
     expect_refused("fc:8,", "layer 2 '': empty (two commas in a row?)");
     expect_refused("", "layer 1 '': empty (two commas in a row?)");
     expect_refused("pool:2,fc", "layer 1 'pool:2': unknown layer (expected conv:C:K[:sS][:pP], "

@@ -174,7 +174,13 @@ int leash_layers_parse(const char *text, leash_layer_spec **out, int *count)
     for (int i = 0; i < n; ++i) {
         const char *end = strchr(start, ',');
         size_t len = end ? (size_t)(end - start) : strlen(start);
-        int rc = parse_token(&s[i], i + 1, start, len, i + 1 == n);
+        /* "conv:8:3, relu" as a shell user may quote it: spaces around a token are no
+         * part of it. */
+        const char *tok = start;
+        size_t tlen = len;
+        while (tlen && isspace((unsigned char)*tok)) ++tok, --tlen;
+        while (tlen && isspace((unsigned char)tok[tlen - 1])) --tlen;
+        int rc = parse_token(&s[i], i + 1, tok, tlen, i + 1 == n);
         if (rc) {
             free(s);
             return rc;

@@ -18,22 +18,26 @@
 
 #define BENCH_MAX_RUNS 64
 #define BENCH_MAX_THREADS 64
+/* sgemm calls a step may make: a conv layer makes 2 or 3 per im2col chunk, and wide
+ * layers take one sample per chunk. */
+#define BENCH_MAX_SHAPES 16384
 
-/* The issue's reference models on the 28x28x1, 10-class (Fashion-)MNIST shape; the MLP
- * is leash's default, 3 hidden layers of 128 ReLU units. */
+/* The model of arch, a preset (MLP, CNN, LENET) or any layer list, on the 28x28x1,
+ * 10-class (Fashion-)MNIST shape; the MLP preset is leash's default, 3 hidden layers of
+ * 128 ReLU units. Prints leash's message on failure. */
 static inline int bench_model(leash_model *m, const char *arch)
 {
-    if (!strcmp(arch, "MLP")) return leash_model_mlp(m, 28, 28, 1, 10, 3, 128, LEASH_ACT_RELU);
-    if (!strcmp(arch, "CNN")) return leash_model_cnn(m, 28, 28, 1, 10);
-    if (!strcmp(arch, "LENET")) return leash_model_lenet(m, 28, 28, 1, 10);
-    return LEASH_EINVAL;
+    int rc = leash_model_build(m, arch, 28, 28, 1, 10, 3, 128, LEASH_ACT_RELU);
+    if (rc) fprintf(stderr, "bench: -A %s: %s\n", arch, leash_last_error());
+    return rc;
 }
 
-static inline int bench_arch(const char **a, const char *arch)
+/* FLOP of the n sgemm calls s: 2 m n k each (a multiply and an add per term). */
+static inline double bench_gemm_flops(const leash_gemm_shape *s, int n)
 {
-    if (strcmp(arch, "MLP") && strcmp(arch, "CNN") && strcmp(arch, "LENET")) return LEASH_EINVAL;
-    *a = arch;
-    return 0;
+    double f = 0.0;
+    for (int i = 0; i < n; ++i) f += 2.0 * s[i].m * s[i].n * s[i].k;
+    return f;
 }
 
 /* Samples/s of a step that only issues the n sgemm calls s (batch B), run back to back

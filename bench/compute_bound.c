@@ -12,9 +12,14 @@
  *   control that tells a shared machine's lost cores from serialization in leash.
  * The three alternate in each of k rounds so drift on a noisy machine hits all; the
  * figures are medians over the rounds, the ratios medians of the per-round ratios.
+ * - flop_per_sample: 2 m n k summed over the step's sgemm calls, over the batch, so
+ *   that each rate is also given in GFLOP/s (to set against bench/fma_peak's peak).
+ * - -S: each distinct sgemm shape of the step alone, in GFLOP/s, with its calls per
+ *   step and its share of the sgemm-bound step's time: which GEMMs run below the peak.
  *
- * Usage: compute_bound [-A MLP|CNN|LENET] [-b BATCH] [-n THREADS] [-k ROUNDS] [-s SECONDS]
- * Models use the 28x28x1, 10-class shape of (Fashion-)MNIST, MLP 3 x 128 ReLU.
+ * Usage: compute_bound [-A ARCH] [-b BATCH] [-n THREADS] [-k ROUNDS] [-s SECONDS] [-S]
+ * ARCH is a preset (MLP, CNN, LENET) or a layer list, as leash -A takes; models use the
+ * 28x28x1, 10-class shape of (Fashion-)MNIST, MLP 3 x 128 ReLU.
  * Prints one JSON object on stdout. */
 #include <pthread.h>
 #include <stdio.h>
@@ -30,7 +35,6 @@
 #include "nn/layers_internal.h"
 
 #define MAX_THREADS 64
-#define MAX_SHAPES 4096
 
 typedef struct job {
     const leash_model *m;
@@ -84,14 +88,54 @@ static int grad_rate(job *jobs, int n, pthread_barrier_t *start, const leash_gem
     return 0;
 }
 
+static int same_shape(const leash_gemm_shape *a, const leash_gemm_shape *b)
+{
+    return a->ta == b->ta && a->tb == b->tb && a->m == b->m && a->n == b->n && a->k == b->k &&
+           a->beta == b->beta;
+}
+
+static char trans_name(CBLAS_TRANSPOSE t) { return t == CblasNoTrans ? 'N' : 'T'; }
+
+/* The "shapes" array: each distinct shape of s[0..n), in first-call order, timed alone
+ * (seconds each) on one thread. */
+static void print_shapes(const leash_gemm_shape *s, int n, double seconds)
+{
+    double step_s = 0.0, call_s[BENCH_MAX_SHAPES];
+    int count[BENCH_MAX_SHAPES], first[BENCH_MAX_SHAPES], distinct = 0;
+    for (int i = 0; i < n; ++i) {
+        int d = 0;
+        while (d < distinct && !same_shape(&s[first[d]], &s[i])) ++d;
+        if (d == distinct) {
+            first[distinct] = i;
+            count[distinct++] = 0;
+        }
+        ++count[d];
+    }
+    for (int d = 0; d < distinct; ++d) {
+        call_s[d] = 1.0 / bench_sgemm_rate(&s[first[d]], 1, 1, seconds);
+        step_s += count[d] * call_s[d];
+    }
+    printf(", \"shapes\": [");
+    for (int d = 0; d < distinct; ++d) {
+        const leash_gemm_shape *g = &s[first[d]];
+        printf("%s{\"ta\": \"%c\", \"tb\": \"%c\", \"m\": %d, \"n\": %d, \"k\": %d, "
+               "\"beta\": %g, \"calls_per_step\": %d, \"gflops\": %.2f, \"share_of_sgemm_time\": "
+               "%.4f}",
+               d ? ", " : "", trans_name(g->ta), trans_name(g->tb), g->m, g->n, g->k, g->beta,
+               count[d], bench_gemm_flops(g, 1) / call_s[d] / 1e9, count[d] * call_s[d] / step_s);
+    }
+    printf("]");
+}
+
 int main(int argc, char **argv)
 {
     const char *arch = "MLP";
     int batch = 512, threads = 2, rounds = 5;
     double seconds = 1.0;
-    int opt;
-    while ((opt = getopt(argc, argv, "A:b:n:k:s:")) != -1) {
+    int opt, per_shape = 0;
+    while ((opt = getopt(argc, argv, "A:b:n:k:s:S")) != -1) {
         if (opt == 'A') arch = optarg;
+        else if (opt == 'S') per_shape = 1;
         else if (opt == 'b') batch = atoi(optarg);
         else if (opt == 'n') threads = atoi(optarg);
         else if (opt == 'k') rounds = atoi(optarg);
@@ -101,12 +145,12 @@ int main(int argc, char **argv)
     leash_model m;
     if (batch < 1 || threads < 1 || threads > MAX_THREADS || rounds < 1 || rounds > BENCH_MAX_RUNS ||
         seconds <= 0 || bench_model(&m, arch) != 0) {
-        fprintf(stderr, "usage: compute_bound [-A MLP|CNN|LENET] [-b B] [-n N] [-k K] [-s S]\n");
+        fprintf(stderr, "usage: compute_bound [-A ARCH] [-b B] [-n N] [-k K] [-s S] [-S]\n");
         return 2;
     }
     openblas_set_num_threads(1); /* the workers are the parallelism */
-    leash_gemm_shape shapes[MAX_SHAPES];
-    int nshapes = leash_model_gemm_shapes(&m, batch, shapes, MAX_SHAPES);
+    leash_gemm_shape shapes[BENCH_MAX_SHAPES];
+    int nshapes = leash_model_gemm_shapes(&m, batch, shapes, BENCH_MAX_SHAPES);
     if (nshapes < 0) return 1;
 
     float *params = leash_params_alloc(m.nparams);
@@ -143,16 +187,23 @@ int main(int argc, char **argv)
         r_scale[k] = gn[k] / g1[k];
         r_sgemm_scale[k] = sgn[k] / sg[k];
     }
+    /* GFLOP/s of a rate in samples/s. */
+    double gf = bench_gemm_flops(shapes, nshapes) / batch / 1e9;
     printf("{\"benchmark\": \"compute_bound\", \"model\": \"%s\", \"batch\": %d, \"rounds\": %d, "
-           "\"seconds\": %g, \"sgemm_calls_per_step\": %d, ",
-           arch, batch, rounds, seconds, nshapes);
+           "\"seconds\": %g, \"sgemm_calls_per_step\": %d, \"flop_per_sample\": %.0f, ",
+           arch, batch, rounds, seconds, nshapes, gf * 1e9);
     bench_print_blas();
     printf(", \"grad_samples_per_s\": %.1f, \"sgemm_bound_samples_per_s\": %.1f, "
-           "\"ratio_to_sgemm\": %.3f, \"threads\": %d, \"grad_samples_per_s_threads\": %.1f, "
-           "\"scaling\": %.3f, \"sgemm_scaling\": %.3f}\n",
+           "\"ratio_to_sgemm\": %.3f, \"grad_gflops\": %.2f, \"sgemm_bound_gflops\": %.2f, "
+           "\"threads\": %d, \"grad_samples_per_s_threads\": %.1f, "
+           "\"sgemm_bound_samples_per_s_threads\": %.1f, \"scaling\": %.3f, "
+           "\"sgemm_scaling\": %.3f",
            bench_median(g1, rounds), bench_median(sg, rounds), bench_median(r_sgemm, rounds),
-           threads, bench_median(gn, rounds), bench_median(r_scale, rounds),
+           bench_median(g1, rounds) * gf, bench_median(sg, rounds) * gf, threads,
+           bench_median(gn, rounds), bench_median(sgn, rounds), bench_median(r_scale, rounds),
            bench_median(r_sgemm_scale, rounds));
+    if (per_shape) print_shapes(shapes, nshapes, seconds / 4);
+    printf("}\n");
     for (int i = 0; i < threads; ++i) {
         leash_workspace_destroy(jobs[i].ws);
         leash_params_free(jobs[i].grad);

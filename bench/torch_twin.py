@@ -1,22 +1,24 @@
 #!/usr/bin/python3
-"""PyTorch twin of a leash MLP or CNN run, for bench/torch_compare.
+"""PyTorch twin of a leash run, for bench/torch_compare and bench/wide_cnn.
 
-Trains the model leash trains (--arch MLP: -A MLP -L 3 -U 128, ReLU; --arch CNN: -A CNN,
-conv 3x3x4 - ReLU - max pool 2 - conv 3x3x8 - ReLU - max pool 2 - fc 128 - ReLU - fc 10;
-softmax + mean cross-entropy, plain SGD) on Fashion-MNIST the way leash does, and prints
-one JSON object whose `final` fields mean what they mean in leash's document
-(doc/output.md).
+Trains the model leash trains for the same -A (--arch): a preset (MLP: -L 3 -U 128,
+ReLU; CNN; LENET) or a layer list in leash's language (conv:C:K[:sS][:pP], maxpool:K,
+avgpool:K, fc:N, fc last, relu, sigmoid, tanh), with softmax + mean cross-entropy and
+plain SGD, on (Fashion-)MNIST the way leash does, and prints one JSON object whose
+`final` fields mean what they mean in leash's document (doc/output.md).
 
 Identical to leash, not merely alike: the weights and the epochs' sample order come from
 a port of leash's generator (src/core/rng.c) seeded as leash seeds it, so a `single` run
 with one thread follows `leash -a SEQ` with the same seed step for step, up to float
-rounding. The CNN's tensors are leash's, laid out as torch wants them: conv weights
-[out][ky][kx][in] become [out][in][ky][kx], and the last pooled map is flattened in
-leash's (y, x, channel) order, so fc 128's weights are leash's as they are. Inputs stay
-uint8 and are standardized per batch (leash's input map), epoch e
-is the first `rounds` windows of b samples of a fresh shuffle, the training loss is the
-mean of the epoch's mini-batch losses, and time counts training only (leash shuffles
-and evaluates outside it too).
+rounding. The tensors are leash's, laid out as torch wants them: leash's activations
+are HWC and torch's NCHW, so conv weights [out][ky][kx][in] become [out][in][ky][kx],
+and an fc layer after a spatial one flattens its input in leash's (y, x, channel)
+order, so its weights are leash's as they are. Pooling is K x K with stride K, trailing
+rows and columns dropped, as torch's default. Inputs stay uint8 and are standardized
+per batch (leash's input map), epoch e is the first `rounds` windows of b samples of a
+fresh shuffle, the training loss is the mean of the epoch's mini-batch losses, and time
+counts training only (leash shuffles and evaluates outside it too). --losses adds each
+mini-batch's loss (`single` only), to set against leash's `--trace-every 1` trace.
 
 Modes: `single`, one process with --threads intra-op and OpenBLAS threads; `hogwild`,
 --threads processes over one model in shared memory (model.share_memory()), one thread
@@ -25,6 +27,7 @@ each, claiming rounds from a shared counter as leash's workers do.
 import argparse
 import ctypes
 import gzip
+import hashlib
 import json
 import math
 import os
@@ -38,8 +41,9 @@ M64 = (1 << 64) - 1
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=("single", "hogwild"), default="single")
-    p.add_argument("--arch", choices=("MLP", "CNN"), default="MLP", help="leash -A")
-    p.add_argument("--init", choices=("NORMAL", "HE"), default="NORMAL", help="leash --init")
+    p.add_argument("--arch", default="MLP", help="leash -A: a preset or a layer list")
+    p.add_argument("--init", choices=("NORMAL", "HE", "GLOROT"), default="NORMAL",
+                   help="leash --init")
     p.add_argument("--threads", type=int, default=1,
                    help="single: intra-op and OpenBLAS threads; hogwild: processes")
     p.add_argument("--step", type=float, default=0.5, help="SGD step (leash -l)")
@@ -51,10 +55,62 @@ def parse_args():
                    help="stop after the first epoch whose training loss is <= this")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--seed", type=int, default=1, help="leash --seed")
+    p.add_argument("--losses", action="store_true",
+                   help="single: list each mini-batch's loss in its epoch's entry")
+    p.add_argument("--cache-dir",
+                   help="keep the initial parameters here (the port of leash's generator "
+                        "takes seconds for a million weights)")
     a = p.parse_args()
     if a.threads < 1 or a.batch < 1 or a.epochs < 1 or a.rounds < 0 or a.step <= 0:
         p.error("--threads, --batch, --epochs and --step must be positive, --rounds >= 0")
+    try:
+        a.layers = parse_layers(a.arch)
+    except ValueError as e:
+        p.error(f"--arch {a.arch}: {e}")
     return a
+
+
+# leash's presets (src/nn/spec.c), as layer lists.
+PRESETS = {
+    "MLP": "fc:128,relu,fc:128,relu,fc:128,relu,fc",
+    "CNN": "conv:4:3,relu,maxpool:2,conv:8:3,relu,maxpool:2,fc:128,relu,fc",
+    "LENET": "conv:6:5,relu,maxpool:2,conv:16:5,relu,maxpool:2,fc:120,relu,fc",
+}
+
+
+def parse_layers(arch):
+    """arch (a preset or a layer list) as a list of (kind, params) with params a dict:
+    conv {"out", "k", "stride", "pad"}, maxpool/avgpool {"k"}, fc {"out"} (None: one
+    output per class), relu/sigmoid/tanh {}. Raises ValueError as leash rejects a list."""
+    tokens = PRESETS.get(arch.upper(), arch).split(",")
+    return [parse_token(pos, token, pos == len(tokens)) for pos, token in enumerate(tokens, 1)]
+
+
+def parse_token(pos, token, last):
+    """Layer pos of the list, token, as (kind, params); see parse_layers."""
+    kind, *fields = token.lower().split(":")
+
+    def number(f, low=1):
+        if not f.isdigit() or int(f) < low:
+            raise ValueError(f"layer {pos} '{token}': bad number '{f}'")
+        return int(f)
+
+    if kind == "conv" and len(fields) >= 2:
+        p = {"out": number(fields[0]), "k": number(fields[1]), "stride": 1, "pad": 0}
+        for f in fields[2:]:
+            if f[:1] not in ("s", "p"):
+                raise ValueError(f"layer {pos} '{token}': expected :sS or :pP")
+            p["stride" if f[0] == "s" else "pad"] = number(f[1:], 1 if f[0] == "s" else 0)
+        return kind, p
+    if kind in ("maxpool", "avgpool") and len(fields) == 1:
+        return kind, {"k": number(fields[0])}
+    if kind == "fc" and len(fields) <= 1:
+        if not fields and not last:
+            raise ValueError(f"layer {pos} 'fc' without a size is the last layer only")
+        return kind, {"out": number(fields[0]) if fields else None}
+    if kind in ("relu", "sigmoid", "tanh") and not fields:
+        return kind, {}
+    raise ValueError(f"layer {pos} '{token}': unknown or malformed layer")
 
 
 ARGS = parse_args()
@@ -137,7 +193,8 @@ def load(data_dir, split):
         return plain if os.path.exists(plain) else plain + ".gz"
     x = read_idx(path(f"{split}-images-idx3-ubyte"), 3)
     y = read_idx(path(f"{split}-labels-idx1-ubyte"), 1)
-    return torch.from_numpy(x.reshape(len(x), -1).copy()), torch.from_numpy(y.astype(np.int64))
+    return (torch.from_numpy(x.reshape(len(x), -1).copy()), torch.from_numpy(y.astype(np.int64)),
+            (x.shape[1], x.shape[2], 1))
 
 
 def standardization(pixels):
@@ -150,51 +207,109 @@ def standardization(pixels):
     return float(np.float32(inv_std)), float(np.float32(-mean * inv_std))
 
 
-class Cnn(torch.nn.Module):
-    """leash's -A CNN on 28x28x1 inputs given as rows of 784 bytes' floats."""
+class HwcToNchw(torch.nn.Module):
+    """Rows of H*W*C input values (leash's HWC samples) as torch's N x C x H x W."""
 
-    def __init__(self):
+    def __init__(self, h, w, c):
         super().__init__()
-        self.conv1, self.conv2 = torch.nn.Conv2d(1, 4, 3), torch.nn.Conv2d(4, 8, 3)
-        self.fc1, self.fc2 = torch.nn.Linear(5 * 5 * 8, 128), torch.nn.Linear(128, 10)
+        self.shape = (h, w, c)
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x.view(-1, 1, 28, 28))), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        # (y, x, channel) order, as leash flattens its HWC maps
-        x = x.permute(0, 2, 3, 1).flatten(1)
-        return self.fc2(F.relu(self.fc1(x)))
+        return x.view(-1, *self.shape).permute(0, 3, 1, 2)
 
 
-def make_model(arch, inputs, init, seed):
-    if arch == "MLP":
-        model = torch.nn.Sequential(
-            torch.nn.Linear(inputs, 128), torch.nn.ReLU(),
-            torch.nn.Linear(128, 128), torch.nn.ReLU(),
-            torch.nn.Linear(128, 128), torch.nn.ReLU(),
-            torch.nn.Linear(128, 10))
-        layers = [m for m in model if isinstance(m, torch.nn.Linear)]
-    else:
-        model = Cnn()
-        layers = [model.conv1, model.conv2, model.fc1, model.fc2]
-    # leash_model_init_params: layer by layer, weights in leash's order (row-major
-    # [out][in] for fc, [out][ky][kx][in] for conv), one Box-Muller pair per value, times
-    # 0.01 (NORMAL) or sqrt(2 / fan_in) (HE); zero biases.
+class FlattenHwc(torch.nn.Module):
+    """N x C x H x W maps flattened in leash's (y, x, channel) order."""
+
+    def forward(self, x):
+        return x.permute(0, 2, 3, 1).flatten(1)
+
+
+ACTIVATIONS = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh}
+
+
+def build_model(layers, h, w, c, classes):
+    """The torch modules of leash's layer list for h x w x c inputs, and for each conv
+    and fc module, in order, the leash layer's weight shape and fans (what leash's
+    initialization reads)."""
+    modules, weighted, spatial = [], [], False
+    for kind, p in layers:
+        if kind in ("conv", "maxpool", "avgpool") and not spatial:
+            modules.append(HwcToNchw(h, w, c))
+            spatial = True
+        if kind == "conv":
+            k, s, pad = p["k"], p["stride"], p["pad"]
+            conv = torch.nn.Conv2d(c, p["out"], k, stride=s, padding=pad)
+            weighted.append((conv, (p["out"], k, k, c), k * k * c, k * k * p["out"]))
+            modules.append(conv)
+            h, w, c = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1, p["out"]
+        elif kind in ("maxpool", "avgpool"):
+            pool = torch.nn.MaxPool2d if kind == "maxpool" else torch.nn.AvgPool2d
+            modules.append(pool(p["k"]))
+            h, w = h // p["k"], w // p["k"]
+        elif kind == "fc":
+            if spatial:
+                modules.append(FlattenHwc())
+                spatial = False
+            inputs, out = h * w * c, p["out"] or classes
+            fc = torch.nn.Linear(inputs, out)
+            weighted.append((fc, (out, inputs), inputs, out))
+            modules.append(fc)
+            h, w, c = 1, 1, out
+        else:
+            modules.append(ACTIVATIONS[kind]())
+    if spatial:
+        modules.append(FlattenHwc())
+    if h * w * c != classes:
+        sys.exit(f"torch_twin.py: the last layer gives {h * w * c} outputs, the data has "
+                 f"{classes} classes")
+    return torch.nn.Sequential(*modules), weighted
+
+
+def leash_weights(weighted, init, seed):
+    """leash_model_init_params: layer by layer, each weight tensor in leash's order
+    (row-major [out][in] for fc, [out][ky][kx][in] for conv), one Box-Muller value per
+    weight (NORMAL: times 0.01; HE: times sqrt(2 / fan_in)) or one uniform (GLOROT:
+    times sqrt(6 / (fan_in + fan_out)) in [-1, 1)), from one generator seeded once."""
     rng = LeashRng(seed)
-    with torch.no_grad():
-        for layer in layers:
-            shape = layer.weight.shape
-            if len(shape) == 4:  # torch's [out][in][ky][kx]
-                out_c, in_c, k, _ = shape
-                leash_shape, fan_in = (out_c, k, k, in_c), k * k * in_c
-            else:
-                leash_shape, fan_in = tuple(shape), shape[1]
+    out = []
+    for _, shape, fan_in, fan_out in weighted:
+        n = math.prod(shape)
+        if init == "GLOROT":
+            scale = math.sqrt(6.0 / (fan_in + fan_out))
+            values = [scale * (2.0 * rng.uniform() - 1.0) for _ in range(n)]
+        else:
             scale = 0.01 if init == "NORMAL" else math.sqrt(2.0 / fan_in)
-            w = np.array([scale * rng.normal() for _ in range(layer.weight.numel())],
-                         dtype=np.float32).reshape(leash_shape)
-            if len(shape) == 4:
-                w = w.transpose(0, 3, 1, 2)
-            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            values = [scale * rng.normal() for _ in range(n)]
+        out.append(np.array(values, dtype=np.float32).reshape(shape))
+    return out
+
+
+def cached_weights(weighted, args):
+    """leash_weights, through a file in --cache-dir named by what determines them."""
+    if not args.cache_dir:
+        return leash_weights(weighted, args.init, args.seed)
+    key = ";".join(f"{shape}" for _, shape, _, _ in weighted) + f";{args.init};{args.seed}"
+    path = os.path.join(args.cache_dir,
+                        f"torch-init-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz")
+    if os.path.exists(path):
+        with np.load(path) as f:
+            return [f[f"w{i}"] for i in range(len(weighted))]
+    ws = leash_weights(weighted, args.init, args.seed)
+    os.makedirs(args.cache_dir, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.npz"
+    np.savez(tmp, **{f"w{i}": w for i, w in enumerate(ws)})
+    os.replace(tmp, path)
+    return ws
+
+
+def make_model(args, h, w, c, classes):
+    model, weighted = build_model(args.layers, h, w, c, classes)
+    with torch.no_grad():
+        for (layer, shape, _, _), wt in zip(weighted, cached_weights(weighted, args)):
+            if len(shape) == 4:  # leash's [out][ky][kx][in] as torch's [out][in][ky][kx]
+                wt = wt.transpose(0, 3, 1, 2)
+            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(wt)))
             layer.bias.zero_()
     return model
 
@@ -228,12 +343,15 @@ class Trainer:
         self.opt.step()
         return loss.item()
 
-    def epoch(self, claim):
+    def epoch(self, claim, losses=None):
         """Rounds from claim() until it returns None or a loss is not finite; returns
-        (sum of the losses, their count, finite)."""
+        (sum of the losses, their count, finite). Each loss is appended to losses if
+        given."""
         total, count = 0.0, 0
         while (r := claim()) is not None:
             loss = self.round(r)
+            if losses is not None:
+                losses.append(loss)
             if not math.isfinite(loss):
                 return total, count, False
             total += loss
@@ -275,34 +393,42 @@ def openblas_info():
             "config": lib.openblas_get_config().decode().strip()}
 
 
-def evaluate(model, pixels, labels, scale, shift):
+def evaluate(model, pixels, labels, scale, shift, chunk=1000):
+    """Mean test loss and accuracy, in chunks of samples (a wide CNN's activations for
+    the whole test set would take gigabytes)."""
+    loss, hits = 0.0, 0
     with torch.no_grad():
-        logits = model(pixels.float().mul_(scale).add_(shift))
-        return (F.cross_entropy(logits, labels).item(),
-                (logits.argmax(1) == labels).double().mean().item())
+        for i in range(0, len(pixels), chunk):
+            logits = model(pixels[i:i + chunk].float().mul_(scale).add_(shift))
+            y = labels[i:i + chunk]
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            hits += int((logits.argmax(1) == y).sum())
+    return loss / len(pixels), hits / len(pixels)
 
 
 def main():
     args = ARGS
-    train_x, train_y = load(args.data_dir, "train")
-    test_x, test_y = load(args.data_dir, "t10k")
+    train_x, train_y, image_shape = load(args.data_dir, "train")
+    test_x, test_y, _ = load(args.data_dir, "t10k")
     if args.batch > len(train_x):
         sys.exit(f"torch_twin.py: --batch {args.batch} exceeds {len(train_x)} samples")
     scale, shift = standardization(train_x)
     data = (train_x, train_y, scale, shift)
     rounds = args.rounds or len(train_x) // args.batch
     torch.set_num_threads(args.threads if args.mode == "single" else 1)
-    model = make_model(args.arch, train_x.shape[1], args.init, args.seed)
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    model = make_model(args, *image_shape, classes)
     order = list(range(len(train_x)))
     perm = torch.empty(len(order), dtype=torch.int64)
     rng = LeashRng(args.seed ^ 0x5EED5EED5EED5EED)
 
+    losses = None
     if args.mode == "single":
         trainer = Trainer(model, data, perm, args)
 
         def run_epoch():
             left = iter(range(rounds))
-            return trainer.epoch(lambda: next(left, None))
+            return trainer.epoch(lambda: next(left, None), losses)
     else:
         model.share_memory()
         perm.share_memory_()
@@ -325,6 +451,7 @@ def main():
 
     epochs, time_total, samples, target_time, finite = [], 0.0, 0, None, True
     for e in range(args.epochs):
+        losses = [] if args.losses and args.mode == "single" else None
         rng.shuffle(order)
         perm.copy_(torch.tensor(order, dtype=torch.int64))
         t0 = time.perf_counter()
@@ -334,6 +461,8 @@ def main():
         samples += count * args.batch
         loss = total / count if count else float("nan")
         epochs.append({"epoch": e + 1, "train_loss": loss, "time_s": dt, "updates": count})
+        if losses is not None:
+            epochs[-1]["losses"] = losses
         if not finite:
             break
         if args.target_loss > 0 and loss <= args.target_loss:

@@ -7,12 +7,16 @@
  * excluded). Runs alternate between the two so drift on a noisy machine hits both; the
  * figures are medians, and the ratio is the median of the per-pair ratios.
  *
- * Usage: train_throughput [-a ALGO] [-n THREADS] [-A MLP|CNN|LENET] [-e EPOCHS]
- *                         [-r ROUNDS] [-l STEP] [-k PAIRS] [--data-dir DIR]
- * (-a: SEQ, SYNC, ASYNC, HOG or LSH, default SEQ with 1 worker; -r: mini-batches per
+ * Both rates are also given in GFLOP/s: flop_per_sample is 2 m n k summed over the
+ * step's sgemm calls, over the batch (bench/fma_peak gives the core's peak).
+ *
+ * Usage: train_throughput [-a ALGO] [-n THREADS] [-A ARCH] [-b BATCH] [-e EPOCHS]
+ *                         [-r ROUNDS] [-l STEP] [-k PAIRS] [--init NAME] [--data-dir DIR]
+ * (-a: SEQ, SYNC, ASYNC, HOG or LSH, default SEQ with 1 worker; -A: a preset (MLP, CNN,
+ * LENET) or a layer list, as leash -A takes; -b: 512 by default; -r: mini-batches per
  * epoch, 0 for one pass; the CNNs take a pass of several seconds; -l: the step, 0.1 by
- * default so that no worker count diverges). The MLP is 3 x 128 ReLU; the batch is 512.
- * Prints one JSON object on stdout. */
+ * default so that no worker count diverges; --init: NORMAL (default), HE or GLOROT).
+ * The MLP is 3 x 128 ReLU. Prints one JSON object on stdout. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,17 +37,32 @@ static int parse_algo(const char *s, leash_algorithm *a)
     return -1;
 }
 
+/* The initialization named s (as leash_init_name writes it, e.g. "HE"). */
+static int parse_init(const char *s, leash_init *i)
+{
+    for (int k = LEASH_INIT_NORMAL; k <= LEASH_INIT_GLOROT; ++k)
+        if (!strcmp(s, leash_init_name((leash_init)k))) {
+            *i = (leash_init)k;
+            return 0;
+        }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "/usr/share/datasets/fashion-mnist", *arch = "MLP", *algo = "SEQ";
-    int pairs = 5, epochs = 1, threads = 1;
+    const char *init = "NORMAL";
+    int pairs = 5, epochs = 1, threads = 1, batch = 512;
     long rounds = 0;
     double step = 0.1;
     static const struct option opts[] = {{"data-dir", required_argument, NULL, 'd'},
+                                         {"init", required_argument, NULL, 'i'},
                                          {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt_long(argc, argv, "a:n:A:e:k:l:r:", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "a:n:A:b:e:k:l:r:", opts, NULL)) != -1) {
         if (opt == 'd') dir = optarg;
+        else if (opt == 'i') init = optarg;
+        else if (opt == 'b') batch = atoi(optarg);
         else if (opt == 'a') algo = optarg;
         else if (opt == 'n') threads = atoi(optarg);
         else if (opt == 'A') arch = optarg;
@@ -54,15 +73,18 @@ int main(int argc, char **argv)
         else return 2;
     }
     leash_config cfg;
-    leash_config_defaults(&cfg); /* MLP 3 x 128, b = 512: the reference run */
+    leash_config_defaults(&cfg); /* MLP 3 x 128: the reference run */
     leash_model m;
     if (pairs < 1 || pairs > BENCH_MAX_RUNS || epochs < 1 || rounds < 0 || threads < 1 ||
-        threads > BENCH_MAX_THREADS || step <= 0 || parse_algo(algo, &cfg.algorithm) != 0 ||
-        bench_arch(&cfg.arch, arch) != 0 || bench_model(&m, arch) != 0) {
-        fprintf(stderr, "usage: train_throughput [-a ALGO] [-n N] [-A MLP|CNN|LENET] [-e E] [-r R] "
-                        "[-l STEP] [-k K] [--data-dir D]\n");
+        threads > BENCH_MAX_THREADS || batch < 1 || step <= 0 ||
+        parse_algo(algo, &cfg.algorithm) != 0 || parse_init(init, &cfg.init) != 0 ||
+        bench_model(&m, arch) != 0) {
+        fprintf(stderr, "usage: train_throughput [-a ALGO] [-n N] [-A ARCH] [-b B] [-e E] [-r R] "
+                        "[-l STEP] [-k K] [--init NAME] [--data-dir D]\n");
         return 2;
     }
+    cfg.arch = arch;
+    cfg.batch = batch;
     cfg.epochs = epochs;
     cfg.rounds = rounds;
     cfg.threads = threads;
@@ -74,9 +96,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "train_throughput: %s\n", leash_last_error());
         return 2;
     }
-    leash_gemm_shape shapes[4096];
-    int nshapes = leash_model_gemm_shapes(&m, cfg.batch, shapes, 4096);
+    static leash_gemm_shape shapes[BENCH_MAX_SHAPES];
+    int nshapes = leash_model_gemm_shapes(&m, cfg.batch, shapes, BENCH_MAX_SHAPES);
     if (nshapes < 0) return 1;
+    double gf = bench_gemm_flops(shapes, nshapes) / cfg.batch / 1e9; /* GFLOP a sample */
 
     double train_rate[BENCH_MAX_RUNS], gemm_rate[BENCH_MAX_RUNS], ratio[BENCH_MAX_RUNS];
     for (int p = 0; p < pairs; ++p) {
@@ -92,12 +115,14 @@ int main(int argc, char **argv)
         leash_result_free(&res);
     }
     printf("{\"benchmark\": \"train_throughput\", \"algorithm\": \"%s\", \"threads\": %d, "
-           "\"model\": \"%s\", \"batch\": %d, \"epochs_per_run\": %d, \"rounds_per_epoch\": %ld, "
-           "\"pairs\": %d, ",
-           algo, threads, arch, cfg.batch, epochs, rounds, pairs);
+           "\"model\": \"%s\", \"init\": \"%s\", \"batch\": %d, \"epochs_per_run\": %d, "
+           "\"rounds_per_epoch\": %ld, \"pairs\": %d, \"flop_per_sample\": %.0f, ",
+           algo, threads, arch, init, cfg.batch, epochs, rounds, pairs, gf * 1e9);
     bench_print_blas();
-    printf(", \"train_samples_per_s\": %.1f, \"sgemm_bound_samples_per_s\": %.1f, \"ratio\": %.3f}\n",
-           bench_median(train_rate, pairs), bench_median(gemm_rate, pairs), bench_median(ratio, pairs));
+    double tr = bench_median(train_rate, pairs), gemm = bench_median(gemm_rate, pairs);
+    printf(", \"train_samples_per_s\": %.1f, \"sgemm_bound_samples_per_s\": %.1f, \"ratio\": %.3f, "
+           "\"train_gflops\": %.2f, \"sgemm_bound_gflops\": %.2f}\n",
+           tr, gemm, bench_median(ratio, pairs), tr * gf, gemm * gf);
     leash_model_free(&m);
     leash_dataset_free(&train);
     leash_dataset_free(&test);

@@ -33,10 +33,19 @@ static uint64_t sum(const uint64_t *v, int n)
     return s;
 }
 
-/* Accuracy far above chance (0.1; the bound is loose because runs with 8 threads on 2
- * busy cores are noisy: 0.80 to 0.93 observed, sanitized builds included) and the books
- * balance: every gradient is an update, part of
- * one (SYNC) or dropped; histograms count every update once. */
+/* Accuracy far above chance (0.1) and the books balance: every gradient is an update,
+ * part of one (SYNC) or dropped; histograms count every update once.
+ *
+ * The accuracy bounds, from runs on 2 busy cores. SYNC, ASYNC, HOG and LSH with 4 workers
+ * reach 0.854 to 0.928; HOG broken to apply one counted update in 64 reaches 0.44 to 0.55,
+ * one in 32 0.64 to 0.74, one in 16 0.71 to 0.79, one in 4 or 2 still 0.84 to 0.88 (this
+ * easy set saturates: accuracy cannot tell those from load noise); gradients applied with
+ * the wrong sign diverge (LEASH_EDIVERGED). Hence 0.75 for them: below the healthy floor
+ * with a margin, above the runs broken by one in 16 or worse (the former 0.6 let one in
+ * 32 through). LSH with 8 workers on 2 cores spreads widely, its version contention
+ * depending on the load: 0.57 to 0.87 seen for B = 0 and 1 (and, with TAIL, about half
+ * the runs diverge): for those the former 0.6 stays, which such runs can miss without a
+ * defect in the code under test being shown. */
 static void check(leash_algorithm algo, int threads, long persistence, leash_step_policy policy)
 {
     leash_result r;
@@ -47,7 +56,7 @@ static void check(leash_algorithm algo, int threads, long persistence, leash_ste
              leash_algorithm_name(algo), threads, persistence, leash_step_policy_name(policy), acc,
              (unsigned long long)r.updates, (unsigned long long)r.dropped,
              (unsigned long long)r.failed_cas, (unsigned long long)r.peak_versions);
-    ASSERT_DBL_GE(acc, 0.6);
+    ASSERT_DBL_GE(acc, algo == LEASH_ALGO_LSH && threads > 4 ? 0.6 : 0.75);
     uint64_t per_epoch = train_set.n / 32, gradients = 4 * per_epoch;
     if (algo == LEASH_ALGO_SYNC) {
         /* Lockstep: each epoch's gradients rounded down to whole rounds of m. */

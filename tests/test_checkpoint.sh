@@ -283,15 +283,18 @@ status=0; wait $pid || status=$?
 if [ $status -eq 75 ] && why=$(interrupted "$T/mpi/r.json" 1000) && crc_ok "$T/mpi/ck"; then
     "$MPIRUN" -np 2 --oversubscribe "$LEASH" "${M[@]}" --checkpoint "$T/mpi/ck" --resume auto \
         --output "$T/mpi/r.json" 2>> "$T/mpi/stderr"
-    check "mpirun -np 2 with averaging: all ranks stop on SIGUSR1 ($why), the resumed job ends with equal digests" \
+    check "mpirun -np 2 with averaging: all ranks stop on SIGUSR1 ($why), the resumed job ends with equal digests and paired rounds" \
         py "$T/mpi/r.json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 digests = {r["params_digest"] for r in d["per_rank"]}
+# The final mean is equal by construction; the rounds' counts show the averaging ran.
+rounds = [r["averagings"] for r in d["per_rank"]]
 if (d["status"], d["resumes"], len(d["epochs"]), len(d["per_rank"])) != ("complete", 1, 3, 2):
     sys.exit(f"status {d['status']}, resumes {d['resumes']}, {len(d['epochs'])} epochs")
 if len(digests) != 1: sys.exit(f"digests differ: {digests}")
-print(f"digest {digests.pop()}")
+if len(set(rounds)) != 1 or rounds[0] < 1: sys.exit(f"averaging rounds per rank: {rounds}")
+print(f"digest {digests.pop()}, {rounds[0]} rounds")
 EOF
 else
     not_ok "mpirun -np 2 with averaging: all ranks stop on SIGUSR1" "status $status" "${why:-}" "$(tail -3 "$T/mpi/stderr")"

@@ -20,38 +20,100 @@ field() { grep -o "\"$2\": [^,}]*" "$1" | sed 's/^[^:]*: //; s/"//g'; }
 # final FILE KEY: KEY of the document's "final" object.
 final() { sed -n '/"final": {/,/}/p' "$1" | grep -m1 -o "\"$2\": [^,]*" | awk '{print $2}'; }
 
-echo "1..22"
+echo "1..25"
 
 for np in 2 3; do
     if out=$(mpi "$np" "$SHARDS" 2>&1); then ok "$np ranks: shards disjoint and covering ($out)"
     else not_ok "$np ranks: shards disjoint and covering" "$out"; fi
 done
 
-# check_ranks NAME FILE NP: every rank ended with the same parameters (digests of the
-# final parameters' bytes), ran the same number of averagings, and the shards' sizes add
-# up to the training set (TRAIN samples).
+# check_ranks NAME FILE NP TRAIN: every rank ended with the same parameters (digests of
+# the final mean's bytes), took part in the same number of averaging rounds, at least one
+# (the run asked for them; rounds are collectives, so one rank skipping them would leave
+# counts unequal or none at all), and the shards' sizes add up to the training set.
 check_ranks() {
-    local name=$1 f=$2 np=$3 train=$4
-    local digests rounds sizes
-    digests=$(field "$f" params_digest | sort -u | wc -l)
-    rounds=$(sed -n '/"per_rank"/,$p' "$f" | grep -o '"averagings": [0-9]*' | sort -u | wc -l)
-    sizes=$(sed -n '/"per_rank"/,$p' "$f" | grep -o '"train_samples": [0-9]*' | awk '{s += $2} END {print s}')
-    if [ "$(field "$f" params_digest | wc -l)" -ne "$np" ]; then not_ok "$name" "expected $np per-rank entries"
-    elif [ "$digests" -ne 1 ]; then not_ok "$name" "final parameters differ between ranks: $(field "$f" params_digest | tr '\n' ' ')"
-    elif [ "$rounds" -ne 1 ]; then not_ok "$name" "ranks ran different numbers of averagings"
-    elif [ "$sizes" -ne "$train" ]; then not_ok "$name" "shards hold $sizes samples, not $train"
-    else ok "$name"; fi
+    local name=$1 f=$2 np=$3 train=$4 why
+    if why=$(python3 - "$f" "$np" "$train" 2>&1 <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1])); np, train = int(sys.argv[2]), int(sys.argv[3])
+ranks = d["per_rank"]
+digests = {r["params_digest"] for r in ranks}
+rounds = [r["averagings"] for r in ranks]
+sizes = sum(r["train_samples"] for r in ranks)
+if len(ranks) != np: sys.exit(f"expected {np} per-rank entries, got {len(ranks)}")
+if len(digests) != 1: sys.exit(f"final parameters differ between ranks: {digests}")
+if len(set(rounds)) != 1: sys.exit(f"ranks ran different numbers of averagings: {rounds}")
+if rounds[0] < 1: sys.exit("the run asked for averaging rounds and no rank took any")
+if sizes != train: sys.exit(f"shards hold {sizes} samples, not {train}")
+print(f"{rounds[0]} rounds")
+EOF
+    ); then ok "$name ($why)"; else not_ok "$name" "$why"; fi
 }
 
 # Every strategy keeps the ranks' rounds paired and ends with bitwise-equal models;
-# small synthetic data, rounds every 3 updates (SEQ and SYNC go through the mailbox).
+# small synthetic data, overlapped rounds every 3 updates (SEQ and SYNC go through the
+# mailbox): 46 updates per rank leave room for several.
 for algo in SEQ SYNC ASYNC HOG; do
     threads=2; [ $algo = SEQ ] && threads=1
     f=$T/synth-$algo.json
     if mpi 2 "$LEASH" -q -D SYNTH --synth-train 1500 --synth-test 200 -b 32 -e 2 -l 0.05 \
         -a $algo -n $threads --avg-every 3 --output "$f" 2> "$T/err"; then
-        check_ranks "$algo, 2 ranks: identical final models, paired rounds" "$f" 2 1500
+        check_ranks "$algo, 2 ranks, overlapped --avg-every 3: identical final models, paired rounds, at least one" "$f" 2 1500
     else not_ok "$algo, 2 ranks: identical final models" "$(cat "$T/err")"; fi
+done
+
+# Without rounds the ranks train apart on their own shards: their own models before the
+# final averaging differ (so that the digests can tell what rounds did), while the final
+# mean is the same on both.
+f=$T/norounds.json
+name="SEQ, 2 ranks, --avg-every 0: no rounds, local models differ, final mean equal"
+if mpi 2 "$LEASH" -q -D SYNTH --synth-train 1500 --synth-test 200 -b 32 -e 2 -l 0.05 \
+    -a SEQ -n 1 --avg-every 0 --output "$f" 2> "$T/err"; then
+    if why=$(python3 - "$f" 2>&1 <<'EOF'
+import json, re, sys
+ranks = json.load(open(sys.argv[1]))["per_rank"]
+hexd = re.compile("^[0-9a-f]{16}$")
+if len(ranks) != 2: sys.exit(f"{len(ranks)} per-rank entries")
+if not all(hexd.match(r["local_digest"]) for r in ranks): sys.exit("local_digest is not 16 hex digits")
+if any(r["averagings"] or r["round_updates"] for r in ranks): sys.exit("rounds ran")
+if ranks[0]["local_digest"] == ranks[1]["local_digest"]: sys.exit("the ranks' local models are equal")
+if ranks[0]["params_digest"] != ranks[1]["params_digest"]: sys.exit("the final means differ")
+if ranks[0]["params_digest"] == ranks[0]["local_digest"]: sys.exit("rank 0 reports the mean as its local model")
+EOF
+    ); then ok "$name"; else not_ok "$name" "$why"; fi
+else not_ok "$name" "$(cat "$T/err")"; fi
+
+# Blocking rounds every K: under the lockstep strategies (SEQ, SYNC: the segments are cut
+# at exactly the round's update) each rank takes one at exactly K, 2K, ... of its own
+# updates, floor(updates / K) in all (equal shards: SEQ 46 updates, SYNC 22).
+# (HOG and ASYNC workers may run past the pause point: their rounds fall later.)
+for algo in SEQ SYNC; do
+    threads=2; [ $algo = SEQ ] && threads=1
+    f=$T/blocking-$algo.json
+    name="$algo, 2 ranks, blocking --avg-every 3: floor(updates / 3) rounds on each rank, at updates 3, 6, ..."
+    if mpi 2 "$LEASH" -q -D SYNTH --synth-train 1500 --synth-test 200 -b 32 -e 2 -l 0.05 \
+        -a $algo -n $threads --avg-every 3 --avg-mode blocking --output "$f" 2> "$T/err"; then
+        if why=$(python3 - "$f" 3 "$T/norounds.json" 2>&1 <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1])); k = int(sys.argv[2])
+ranks = d["per_rank"]
+# SEQ repeats bit for bit: rounds that averaged nothing would leave the models of the
+# run without rounds.
+apart = json.load(open(sys.argv[3]))["per_rank"] if d["config"]["algorithm"] == "SEQ" else []
+if [r["local_digest"] for r in ranks] == [r["local_digest"] for r in apart]:
+    sys.exit("the rounds left the same local models as no rounds")
+if len(ranks) != 2: sys.exit(f"{len(ranks)} per-rank entries")
+for r in ranks:
+    want = r["updates"] // k
+    at = list(range(k, k * want + 1, k))[:64]
+    if want < 5: sys.exit(f"rank {r['rank']}: {r['updates']} updates, too few for the test")
+    if r["averagings"] != want: sys.exit(f"rank {r['rank']}: {r['averagings']} rounds, not {want}")
+    if r["round_updates"] != at: sys.exit(f"rank {r['rank']}: rounds at {r['round_updates']}, not {at}")
+if ranks[0]["local_digest"] == ranks[1]["local_digest"]: sys.exit("local digests equal: the mean reported as local?")
+if d["mpi"]["averagings"] != ranks[0]["averagings"]: sys.exit("mpi.averagings differs from the ranks'")
+EOF
+        ); then ok "$name"; else not_ok "$name" "$why"; fi
+    else not_ok "$name" "$(cat "$T/err")"; fi
 done
 
 # The acceptance runs: LSH with averaging on Fashion-MNIST reaches 0.84.

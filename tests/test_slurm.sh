@@ -106,8 +106,11 @@ if (cd "$T/elsewhere" && PATH=$BIN:$PATH sbatch --wait --chdir="$T" --ntasks-per
     "$JOBS/leash-hybrid.sbatch") > "$T/sbatch.out" 2>&1; then
     ranks=$(grep -m1 -o '"ranks": [0-9]*' "$out" | awk '{print $2}')
     digests=$(grep -o '"params_digest": "[0-9a-f]*"' "$out" | sort -u | wc -l)
-    if [ "$ranks" = 2 ] && [ "$digests" = 1 ]; then ok "hybrid job: 2 ranks under srun --mpi=pmix, equal final models"
-    else not_ok "hybrid job" "ranks $ranks, distinct digests $digests"; fi
+    # The final mean is equal by construction: the rounds' counts show the ranks averaged.
+    rounds=$(sed -n '/"per_rank"/,$p' "$out" | grep -o '"averagings": [0-9]*' | awk '{print $2}' | sort -u)
+    if [ "$ranks" = 2 ] && [ "$digests" = 1 ] && [ "$(echo "$rounds" | wc -l)" = 1 ] && [ "${rounds:-0}" -ge 1 ]; then
+        ok "hybrid job: 2 ranks under srun --mpi=pmix, equal final models, $rounds paired rounds"
+    else not_ok "hybrid job" "ranks $ranks, distinct digests $digests, rounds per rank: $(echo $rounds)"; fi
 else
     not_ok "hybrid job: sbatch --wait failed" "$(cat "$T/sbatch.out")" "$(cat "$T"/leash-hybrid-*.log 2> /dev/null)"
 fi
@@ -176,6 +179,9 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 ok = d["status"] == "complete" and d["resumes"] >= 1 and [e["epoch"] for e in d["epochs"]] == [1, 2, 3]
 ok = ok and len({r["params_digest"] for r in d["per_rank"]}) == 1
+# Equal final digests hold by construction; paired rounds (at least one) show averaging.
+rounds = {r["averagings"] for r in d["per_rank"]}
+ok = ok and len(rounds) == 1 and min(rounds) >= 1
 sys.exit(0 if ok else f"status {d['status']}, resumes {d['resumes']}, {len(d['epochs'])} epochs")
 EOF
 }

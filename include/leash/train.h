@@ -119,6 +119,9 @@ typedef struct leash_trace_point {
     double loss;
 } leash_trace_point;
 
+/* The blocking rounds whose update counts leash_result lists. */
+#define LEASH_ROUND_UPDATES_MAX 64
+
 typedef struct leash_result {
     leash_model model;
     float *params; /* final parameters, model.nparams floats (leash_params_alloc) */
@@ -154,6 +157,15 @@ typedef struct leash_result {
     /* The averaging layer (this rank): rounds, time in MPI_Allreduce, time of the rounds
      * in all, and the workers' time spent carrying out its requests (SEQ, SYNC only). */
     uint64_t averagings;
+    /* Blocking rounds (--avg-mode blocking): this rank's update count at each of the first
+     * LEASH_ROUND_UPDATES_MAX rounds it ran in this process (a resumed run lists those
+     * since it resumed); nround_updates of them are set. */
+    int nround_updates;
+    uint64_t round_updates[LEASH_ROUND_UPDATES_MAX];
+    /* 64-bit FNV-1a of this rank's own parameters just before the last epoch's averaging
+     * (the final one): unlike the final mean's, it differs between ranks unless the
+     * averaging rounds made their models equal. */
+    uint64_t local_digest;
     double time_mpi_s;
     double time_averaging_s;
     double time_mix_s;

@@ -9,18 +9,26 @@
 #include "cli/report.h"
 #include "core/error_internal.h"
 #include "core/json_internal.h"
+#include "core/store_internal.h"
 #include "mpi/comm_internal.h"
 #include "leash/dist.h"
 
-/* 64-bit FNV-1a of the final parameters: equal digests on all ranks show the final
- * averaging left the same bits everywhere. */
+/* Equal digests of the final parameters on all ranks show the final averaging left the
+ * same bits everywhere (the local ones, before it, show what the rounds did). */
 static uint64_t params_digest(const leash_result *res)
 {
-    const unsigned char *p = (const unsigned char *)res->params;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < res->model.nparams * sizeof *res->params; ++i)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
+    return leash_fnv1a64(res->params, res->model.nparams * sizeof *res->params);
+}
+
+/* The figures' columns past the named ones: the local digest and the rounds' updates.
+ * Update counts below 2^53 are exact in doubles. */
+static void rank_extras(double *mine, const leash_result *res)
+{
+    mine[LEASH_RANK_LOCAL_HI] = (double)(res->local_digest >> 32);
+    mine[LEASH_RANK_LOCAL_LO] = (double)(res->local_digest & 0xffffffffu);
+    mine[LEASH_RANK_NROUND_UPDATES] = res->nround_updates;
+    for (int i = 0; i < res->nround_updates; ++i)
+        mine[LEASH_RANK_ROUND_UPDATES + i] = (double)res->round_updates[i];
 }
 
 int leash_report_gather(leash_rank_table *t, const leash_result *res, const leash_run_info *info)
@@ -50,6 +58,7 @@ int leash_report_gather(leash_rank_table *t, const leash_result *res, const leas
         [LEASH_RANK_DIGEST_HI] = (double)(digest >> 32),
         [LEASH_RANK_DIGEST_LO] = (double)(digest & 0xffffffffu),
     };
+    rank_extras(mine, res);
     int root = leash_dist_rank() == 0;
     /* Counts below 2^53 add exactly in doubles. */
     size_t bins = (size_t)res->tau_max + 1 + (size_t)res->attempt_bins;
@@ -285,6 +294,14 @@ static void write_ranks(leash_json *j, const leash_rank_table *t)
         snprintf(digest, sizeof digest, "%08lx%08lx", (unsigned long)row[LEASH_RANK_DIGEST_HI],
                  (unsigned long)row[LEASH_RANK_DIGEST_LO]);
         leash_json_kv_string(j, "params_digest", digest);
+        snprintf(digest, sizeof digest, "%08lx%08lx", (unsigned long)row[LEASH_RANK_LOCAL_HI],
+                 (unsigned long)row[LEASH_RANK_LOCAL_LO]);
+        leash_json_kv_string(j, "local_digest", digest);
+        leash_json_key(j, "round_updates");
+        leash_json_begin_inline_array(j);
+        for (int i = 0; i < (int)row[LEASH_RANK_NROUND_UPDATES]; ++i)
+            leash_json_uint(j, (uint64_t)row[LEASH_RANK_ROUND_UPDATES + i]);
+        leash_json_end_array(j);
         leash_json_end_object(j);
     }
     leash_json_end_array(j);

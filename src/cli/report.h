@@ -23,7 +23,10 @@ enum {
     LEASH_RANK_COMPUTE, LEASH_RANK_PUBLISH, LEASH_RANK_WAIT, LEASH_RANK_MIX,
     LEASH_RANK_AVERAGINGS, LEASH_RANK_MPI, LEASH_RANK_AVERAGING, LEASH_RANK_PEAK_RSS,
     LEASH_RANK_DIGEST_HI, LEASH_RANK_DIGEST_LO, /* FNV-1a of the final parameters' bytes */
-    LEASH_RANK_FIELDS
+    LEASH_RANK_LOCAL_HI, LEASH_RANK_LOCAL_LO,   /* ... of the rank's own, before the mean */
+    LEASH_RANK_NROUND_UPDATES,                  /* then that many blocking rounds' updates */
+    LEASH_RANK_ROUND_UPDATES,
+    LEASH_RANK_FIELDS = LEASH_RANK_ROUND_UPDATES + LEASH_ROUND_UPDATES_MAX
 };
 typedef struct leash_rank_table {
     int ranks;

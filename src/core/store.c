@@ -460,3 +460,11 @@ int leash_write_output(const char *path, const void *data, size_t len, const cha
     return leash_output_is_stream(target) ? write_stream(path, target, data, len, what)
                                           : write_file(path, target, data, len, what);
 }
+
+uint64_t leash_fnv1a64(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}

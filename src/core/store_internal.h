@@ -105,4 +105,8 @@ int leash_output_is_stream(const char *path);
  * leash_write_atomic in progress has open, if any. Async-signal-safe. */
 void leash_write_atomic_abandon(void);
 
+/* 64-bit FNV-1a of n bytes: the parameters' digests in the run's output, cheap to
+ * compare across ranks and runs. */
+uint64_t leash_fnv1a64(const void *p, size_t n);
+
 #endif

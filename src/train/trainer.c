@@ -585,12 +585,17 @@ static int take_checkpoint(trainer *t)
 static int blocking_round(trainer *t, int due)
 {
     const uint64_t next = t->av.next_updates;
-    int rc = leash_averager_exchange(&t->av, atomic_load(&t->published), workers_idle, t);
+    const uint64_t updates = atomic_load(&t->published);
+    int rc = leash_averager_exchange(&t->av, updates, workers_idle, t);
     if (rc) {
         leash_comm_mark_broken();
         return rc;
     }
     if (!due) t->av.next_updates = next;
+    /* Where the round fell on this rank: the output shows that rounds ran, and when. */
+    leash_result *res = t->res;
+    if (res->nround_updates < LEASH_ROUND_UPDATES_MAX)
+        res->round_updates[res->nround_updates++] = updates;
     return 0;
 }
 
@@ -802,6 +807,9 @@ static int evaluate_epoch(trainer *t, leash_epoch_stats *st, int *stop, int *ckp
     uint64_t ts;
     t->ops->snapshot(t->strategy, res->params, &ts);
     res->timestamp = ts;
+    /* This rank's own model before the mean replaces it (after the last epoch, before the
+     * final averaging): what tells whether the rounds made the ranks' models agree. */
+    res->local_digest = leash_fnv1a64(res->params, t->model->nparams * sizeof *res->params);
     int rc = leash_comm_mean(res->params, t->model->nparams);
     if (rc) return rc;
     double scores[4] = {0.0, 0.0, stop_asked(), checkpoint_due(t)};

@@ -394,6 +394,83 @@ static void write_provenance(leash_json *j, const leash_provenance *p, const lea
     leash_json_end_object(j);
 }
 
+static void write_diverged(leash_json *j, leash_run_status status, const leash_result *res)
+{
+    leash_json_key(j, "diverged");
+    if (status != LEASH_RUN_DIVERGED) {
+        leash_json_null(j);
+        return;
+    }
+    leash_json_begin_object(j);
+    leash_json_kv_int(j, "epoch", res->diverged_epoch);
+    leash_json_kv_uint(j, "update", res->diverged_update);
+    leash_json_end_object(j);
+}
+
+static void write_blas(leash_json *j)
+{
+    leash_json_key(j, "blas");
+    leash_json_begin_object(j);
+    leash_json_kv_string(j, "config", openblas_get_config());
+    leash_json_kv_string(j, "core", openblas_get_corename());
+    leash_json_kv_string(j, "openblas_coretype_env", getenv("OPENBLAS_CORETYPE"));
+    leash_json_end_object(j);
+}
+
+static void write_epochs(leash_json *j, const leash_result *res)
+{
+    leash_json_key(j, "epochs");
+    leash_json_begin_array(j);
+    for (int e = 0; e < res->nepochs; ++e) {
+        const leash_epoch_stats *s = &res->epochs[e];
+        leash_json_begin_object(j);
+        leash_json_kv_int(j, "epoch", s->epoch);
+        leash_json_kv_double(j, "train_loss", s->train_loss);
+        leash_json_kv_double(j, "test_loss", s->test_loss);
+        leash_json_kv_double(j, "test_accuracy", s->test_accuracy);
+        leash_json_kv_double(j, "time_s", s->time_s);
+        leash_json_kv_uint(j, "updates", s->updates);
+        leash_json_kv_double(j, "staleness_mean", s->staleness_mean);
+        leash_json_kv_int(j, "staleness_max", s->staleness_max);
+        leash_json_kv_double(j, "failed_cas_rate", s->failed_cas_rate);
+        leash_json_kv_uint(j, "live_versions", s->live_versions);
+        leash_json_end_object(j);
+    }
+    leash_json_end_array(j);
+}
+
+/* [time_s, updates, loss] triples: compact, for plotting. */
+static void write_trace(leash_json *j, const leash_result *res)
+{
+    leash_json_key(j, "trace");
+    leash_json_begin_object(j);
+    leash_json_kv_int(j, "every", res->trace_every);
+    leash_json_key(j, "points");
+    leash_json_begin_array(j);
+    for (size_t k = 0; k < res->ntrace; ++k) {
+        leash_json_begin_inline_array(j);
+        leash_json_double(j, res->trace[k].time_s);
+        leash_json_uint(j, res->trace[k].updates);
+        leash_json_double(j, res->trace[k].loss);
+        leash_json_end_array(j);
+    }
+    leash_json_end_array(j);
+    leash_json_end_object(j);
+}
+
+static void write_checkpoints(leash_json *j, const leash_options *o, const leash_result *res)
+{
+    leash_json_key(j, "checkpoints");
+    leash_json_begin_object(j);
+    leash_json_kv_string(j, "file", o->cfg.checkpoint);
+    /* --resume auto resumes from --checkpoint's file when it exists. */
+    leash_json_kv_string(j, "resumed_from",
+                         !res->resumed ? NULL : o->cfg.resume ? o->cfg.resume : o->cfg.checkpoint);
+    leash_json_kv_uint(j, "written", res->checkpoints);
+    leash_json_kv_double(j, "time_s", res->time_checkpoint_s);
+    leash_json_end_object(j);
+}
+
 void leash_report_write(FILE *out, const leash_options *o, const leash_run_info *info,
                         const leash_provenance *prov, leash_run_status status,
                         const leash_result *res, const leash_rank_table *t)
@@ -405,74 +482,19 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     leash_json_kv_string(&j, "leash_version", PACKAGE_VERSION);
     leash_json_kv_string(&j, "status", statuses[status]);
     leash_json_kv_int(&j, "resumes", res->resumes);
-    leash_json_key(&j, "diverged");
-    if (status == LEASH_RUN_DIVERGED) {
-        leash_json_begin_object(&j);
-        leash_json_kv_int(&j, "epoch", res->diverged_epoch);
-        leash_json_kv_uint(&j, "update", res->diverged_update);
-        leash_json_end_object(&j);
-    } else {
-        leash_json_null(&j);
-    }
+    write_diverged(&j, status, res);
     write_provenance(&j, prov, res, t->ranks);
     write_config(&j, o, info);
     leash_json_kv_int(&j, "ranks", t->ranks);
     leash_json_kv_int(&j, "threads_per_rank", o->cfg.threads);
     write_topology(&j, info, res);
-    leash_json_key(&j, "blas");
-    leash_json_begin_object(&j);
-    leash_json_kv_string(&j, "config", openblas_get_config());
-    leash_json_kv_string(&j, "core", openblas_get_corename());
-    leash_json_kv_string(&j, "openblas_coretype_env", getenv("OPENBLAS_CORETYPE"));
-    leash_json_end_object(&j);
-
-    leash_json_key(&j, "epochs");
-    leash_json_begin_array(&j);
-    for (int e = 0; e < res->nepochs; ++e) {
-        const leash_epoch_stats *s = &res->epochs[e];
-        leash_json_begin_object(&j);
-        leash_json_kv_int(&j, "epoch", s->epoch);
-        leash_json_kv_double(&j, "train_loss", s->train_loss);
-        leash_json_kv_double(&j, "test_loss", s->test_loss);
-        leash_json_kv_double(&j, "test_accuracy", s->test_accuracy);
-        leash_json_kv_double(&j, "time_s", s->time_s);
-        leash_json_kv_uint(&j, "updates", s->updates);
-        leash_json_kv_double(&j, "staleness_mean", s->staleness_mean);
-        leash_json_kv_int(&j, "staleness_max", s->staleness_max);
-        leash_json_kv_double(&j, "failed_cas_rate", s->failed_cas_rate);
-        leash_json_kv_uint(&j, "live_versions", s->live_versions);
-        leash_json_end_object(&j);
-    }
-    leash_json_end_array(&j);
-
-    /* [time_s, updates, loss] triples: compact, for plotting. */
-    leash_json_key(&j, "trace");
-    leash_json_begin_object(&j);
-    leash_json_kv_int(&j, "every", res->trace_every);
-    leash_json_key(&j, "points");
-    leash_json_begin_array(&j);
-    for (size_t k = 0; k < res->ntrace; ++k) {
-        leash_json_begin_inline_array(&j);
-        leash_json_double(&j, res->trace[k].time_s);
-        leash_json_uint(&j, res->trace[k].updates);
-        leash_json_double(&j, res->trace[k].loss);
-        leash_json_end_array(&j);
-    }
-    leash_json_end_array(&j);
-    leash_json_end_object(&j);
-
+    write_blas(&j);
+    write_epochs(&j, res);
+    write_trace(&j, res);
     write_final(&j, res, t, memory_floor(o, info, res));
     write_sync(&j, o, res, t);
     write_mpi(&j, o, t);
-    leash_json_key(&j, "checkpoints");
-    leash_json_begin_object(&j);
-    leash_json_kv_string(&j, "file", o->cfg.checkpoint);
-    /* --resume auto resumes from --checkpoint's file when it exists. */
-    leash_json_kv_string(&j, "resumed_from",
-                         !res->resumed ? NULL : o->cfg.resume ? o->cfg.resume : o->cfg.checkpoint);
-    leash_json_kv_uint(&j, "written", res->checkpoints);
-    leash_json_kv_double(&j, "time_s", res->time_checkpoint_s);
-    leash_json_end_object(&j);
+    write_checkpoints(&j, o, res);
     write_ranks(&j, t);
     leash_json_end_object(&j);
 }

@@ -235,24 +235,10 @@ static void get_stats(leash_rbuf *r, leash_worker_stats *st, int bins)
 static double remaining(double at, double now) { return at < 0 ? -1.0 : fmax(at - now, 0.0); }
 static double deadline(double left, double now) { return left < 0 ? -1.0 : now + left; }
 
-static int write_rank_state(leash_wbuf *b, trainer *t)
+/* The parts of a rank's state, in the order leash_checkpoint_apply and parse_front read
+ * them. */
+static void put_results(leash_wbuf *b, const leash_result *res)
 {
-    const leash_result *res = t->res;
-    const leash_progress *pg = &t->prog;
-    const size_t n = t->model->nparams;
-    const int bins = t->cfg->tau_max + 1, m = t->cfg->threads;
-    const double now = leash_now();
-    float *theta = leash_params_alloc(n);
-    uint64_t *hist = malloc((size_t)bins * sizeof *hist);
-    if (!theta || !hist) {
-        leash_params_free(theta);
-        free(hist);
-        return leash_fail(LEASH_ENOMEM, "out of memory for a checkpoint");
-    }
-    leash_wbuf_u32(b, (uint32_t)leash_dist_rank());
-    leash_wbuf_u64(b, t->train->n);
-    leash_wbuf_u32(b, t->train_digest);
-    /* The results so far. */
     leash_wbuf_u32(b, (uint32_t)res->nepochs);
     for (int e = 0; e < res->nepochs; ++e) {
         const leash_epoch_stats *s = &res->epochs[e];
@@ -275,7 +261,11 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
     leash_wbuf_f64(b, res->start_time);
     leash_wbuf_u64(b, res->checkpoints + 1); /* this one included */
     leash_wbuf_f64(b, res->time_checkpoint_s);
-    /* The position. */
+}
+
+static void put_position(leash_wbuf *b, const trainer *t, double now)
+{
+    const leash_progress *pg = &t->prog;
     leash_wbuf_u32(b, (uint32_t)pg->started);
     leash_wbuf_i64(b, pg->position);
     leash_wbuf_f64(b, pg->elapsed);
@@ -284,7 +274,14 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
     leash_wbuf_u64(b, pg->next_ckpt_updates);
     leash_wbuf_f64(b, remaining(pg->next_ckpt_time, now));
     leash_wbuf_bytes(b, t->perm, t->train->n * sizeof *t->perm);
-    /* The strategy: newest parameters and their timestamp, then momentum. */
+}
+
+/* The newest parameters (theta: scratch of nparams floats) and their timestamp, then
+ * momentum. */
+static void put_strategy(leash_wbuf *b, trainer *t, float *theta)
+{
+    const size_t n = t->model->nparams;
+    const int m = t->cfg->threads;
     uint64_t ts;
     t->ops->snapshot(t->strategy, theta, &ts);
     leash_wbuf_u64(b, ts);
@@ -299,18 +296,28 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
         leash_wbuf_u32(b, (uint32_t)k);
         leash_wbuf_floats(b, v, n);
     }
+}
+
+static void put_stepper_and_averager(leash_wbuf *b, const trainer *t, uint64_t *hist, int bins,
+                                     double now)
+{
     uint64_t samples;
     leash_stepper_state(t->stepper, hist, &samples);
     leash_wbuf_u32(b, (uint32_t)bins);
     leash_wbuf_bytes(b, hist, (size_t)bins * sizeof *hist);
     leash_wbuf_u64(b, samples);
-    /* The averaging layer. */
     leash_wbuf_u64(b, t->av.rounds);
     leash_wbuf_f64(b, t->av.time_mpi);
     leash_wbuf_f64(b, t->av.time_total);
     leash_wbuf_u64(b, t->av.next_updates);
     leash_wbuf_f64(b, remaining(t->av.next_time, now));
-    /* The workers. */
+}
+
+/* The workers, the loss trace so far, and the counters the next epoch's figures start
+ * from. */
+static void put_workers_and_trace(leash_wbuf *b, trainer *t, int bins)
+{
+    const int m = t->cfg->threads;
     leash_wbuf_u32(b, (uint32_t)m);
     for (int i = 0; i < m; ++i) {
         const worker *w = &t->workers[i];
@@ -320,7 +327,6 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
         leash_wbuf_u64(b, atomic_load_explicit(&w->trace_n, memory_order_relaxed));
         put_stats(b, &w->stats, bins);
     }
-    /* The loss trace so far, and the counters the next epoch's figures start from. */
     const uint64_t points = t->trace_every ? leash_trainer_updates(t) / (uint64_t)t->trace_every : 0;
     leash_wbuf_u64(b, (uint64_t)t->trace_every);
     leash_wbuf_u64(b, points < t->trace_cap ? points : t->trace_cap);
@@ -334,6 +340,27 @@ static int write_rank_state(leash_wbuf *b, trainer *t)
     leash_wbuf_bytes(b, t->prev_hist, (size_t)bins * sizeof *t->prev_hist);
     leash_wbuf_u64(b, t->prev_failed);
     leash_wbuf_u64(b, t->prev_gradients);
+}
+
+static int write_rank_state(leash_wbuf *b, trainer *t)
+{
+    const int bins = t->cfg->tau_max + 1;
+    const double now = leash_now();
+    float *theta = leash_params_alloc(t->model->nparams);
+    uint64_t *hist = malloc((size_t)bins * sizeof *hist);
+    if (!theta || !hist) {
+        leash_params_free(theta);
+        free(hist);
+        return leash_fail(LEASH_ENOMEM, "out of memory for a checkpoint");
+    }
+    leash_wbuf_u32(b, (uint32_t)leash_dist_rank());
+    leash_wbuf_u64(b, t->train->n);
+    leash_wbuf_u32(b, t->train_digest);
+    put_results(b, t->res);
+    put_position(b, t, now);
+    put_strategy(b, t, theta);
+    put_stepper_and_averager(b, t, hist, bins, now);
+    put_workers_and_trace(b, t, bins);
     leash_params_free(theta);
     free(hist);
     return 0;
@@ -531,10 +558,9 @@ int leash_checkpoint_load(trainer *t, leash_resume *rs)
     return leash_dist_agree(rc);
 }
 
-int leash_checkpoint_apply(trainer *t, leash_resume *rs)
+/* The parts of a rank's state, read in the order write_rank_state wrote them. */
+static int apply_momentum(trainer *t, leash_rbuf *r)
 {
-    leash_rbuf *r = &rs->rest;
-    const size_t n = t->model->nparams;
     const int m = t->cfg->threads;
     uint32_t nvel = leash_rbuf_u32(r);
     if (r->bad || nvel > (uint32_t)m) return malformed(t, "momentum");
@@ -542,9 +568,13 @@ int leash_checkpoint_apply(trainer *t, leash_resume *rs)
         uint32_t k = leash_rbuf_u32(r);
         float *v = k < (uint32_t)m ? t->ops->velocity(t->strategy, (int)k) : NULL;
         if (!v) return malformed(t, "momentum buffer");
-        leash_rbuf_floats(r, v, n);
+        leash_rbuf_floats(r, v, t->model->nparams);
     }
-    const int bins = t->cfg->tau_max + 1;
+    return 0;
+}
+
+static int apply_stepper(trainer *t, leash_rbuf *r, int bins)
+{
     uint32_t nbins = leash_rbuf_u32(r);
     const unsigned char *hist = leash_rbuf_take(r, (size_t)bins * sizeof(uint64_t));
     uint64_t samples = leash_rbuf_u64(r);
@@ -554,7 +584,11 @@ int leash_checkpoint_apply(trainer *t, leash_resume *rs)
     memcpy(h, hist, (size_t)bins * sizeof *h);
     int rc = leash_stepper_restore(t->stepper, h, samples);
     free(h);
-    if (rc) return malformed(t, "step sizes");
+    return rc ? malformed(t, "step sizes") : 0;
+}
+
+static void apply_averager(trainer *t, leash_rbuf *r)
+{
     const double now = leash_now();
     t->av.rounds = leash_rbuf_u64(r);
     t->av.time_mpi = leash_rbuf_f64(r);
@@ -565,6 +599,11 @@ int leash_checkpoint_apply(trainer *t, leash_resume *rs)
         t->av.next_updates = next_updates;
         t->av.next_time = next_time;
     }
+}
+
+static int apply_workers(trainer *t, leash_rbuf *r, int bins)
+{
+    const int m = t->cfg->threads;
     uint32_t nworkers = leash_rbuf_u32(r);
     if (r->bad || nworkers != (uint32_t)m) return malformed(t, "workers");
     for (int i = 0; i < m; ++i) {
@@ -575,10 +614,15 @@ int leash_checkpoint_apply(trainer *t, leash_resume *rs)
         atomic_store_explicit(&w->trace_n, leash_rbuf_u64(r), memory_order_relaxed);
         get_stats(r, &w->stats, bins);
     }
-    if (r->bad) return malformed(t, "workers' statistics");
+    return r->bad ? malformed(t, "workers' statistics") : 0;
+}
+
+static int apply_trace(trainer *t, leash_rbuf *r)
+{
     /* The trace goes on at the checkpointed interval, whatever this run asks for: its
      * points so far are that far apart (a run checkpointed without one stays without). */
     uint64_t every = leash_rbuf_u64(r), points = leash_rbuf_u64(r);
+    int rc;
     if (r->bad || every > (uint64_t)LONG_MAX) return malformed(t, "loss trace");
     if (every != (uint64_t)t->trace_every && (rc = leash_trainer_trace_alloc(t, (long)every)) != 0)
         return rc;
@@ -590,6 +634,18 @@ int leash_checkpoint_apply(trainer *t, leash_resume *rs)
         p->loss_sum = leash_rbuf_f64(r);
         p->losses = leash_rbuf_u64(r);
     }
+    return 0;
+}
+
+int leash_checkpoint_apply(trainer *t, leash_resume *rs)
+{
+    leash_rbuf *r = &rs->rest;
+    const int bins = t->cfg->tau_max + 1;
+    int rc = apply_momentum(t, r);
+    if (!rc) rc = apply_stepper(t, r, bins);
+    if (rc) return rc;
+    apply_averager(t, r);
+    if ((rc = apply_workers(t, r, bins)) != 0 || (rc = apply_trace(t, r)) != 0) return rc;
     leash_rbuf_bytes(r, t->prev_hist, (size_t)bins * sizeof *t->prev_hist);
     t->prev_failed = leash_rbuf_u64(r);
     t->prev_gradients = leash_rbuf_u64(r);

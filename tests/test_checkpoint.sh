@@ -216,7 +216,7 @@ EOF
 # --- Leashed-SGD and a CNN on real data -----------------------------------------------
 if [ -n "${LEASH_SKIP_SLOW:-}" ]; then
     skip "LSH resumed: timestamps continue, the usual accuracy" "LEASH_SKIP_SLOW is set"
-    skip "SIGTERM to LSH -n 2 -A CNN mid-epoch: exit 75 within 1 s" "LEASH_SKIP_SLOW is set"
+    skip "SIGTERM to LSH -n 2 -A CNN mid-epoch: exit 75 within 3 s" "LEASH_SKIP_SLOW is set"
     skip "the same command with --resume auto completes the run" "LEASH_SKIP_SLOW is set"
 elif [ ! -r "$FASHION/train-images-idx3-ubyte" ] && [ ! -r "$FASHION/train-images-idx3-ubyte.gz" ]; then
     for c in "LSH resumed" "SIGTERM to LSH CNN" "resume CNN"; do skip "$c" "no Fashion-MNIST in $FASHION"; done
@@ -250,15 +250,17 @@ EOF
     wait_for "$T/cnn/ck" $pid
     rm -f "$T/cnn/ck"
     wait_for "$T/cnn/ck" $pid # the second checkpoint: well inside the first epoch
+    # The stop lands at the next update and writes one small checkpoint: under 0.1 s on
+    # an idle machine; 3 s leaves room for a loaded one, not for a stop that waits.
     t0=$(date +%s%N)
     kill -TERM $pid 2>/dev/null
     status=0; wait $pid || status=$?
     ms=$((($(date +%s%N) - t0) / 1000000))
-    if [ $status -eq 75 ] && [ $ms -le 1000 ] && crc=$(crc_ok "$T/cnn/ck") &&
+    if [ $status -eq 75 ] && [ $ms -le 3000 ] && crc=$(crc_ok "$T/cnn/ck") &&
        why=$(interrupted "$T/cnn/r.json" 117) && [ -z "$(litter "$T/cnn")" ]; then
         ok "SIGTERM to LSH -n 2 -A CNN mid-epoch: exit 75 in $ms ms, CRC good, interrupted ($why), no temporary file"
     else
-        not_ok "SIGTERM to LSH -n 2 -A CNN mid-epoch: exit 75 within 1 s" "status $status after $ms ms" \
+        not_ok "SIGTERM to LSH -n 2 -A CNN mid-epoch: exit 75 within 3 s" "status $status after $ms ms" \
             "${crc:-}" "${why:-}" "litter: $(litter "$T/cnn")"
     fi
     "$LEASH" "${C[@]}" --resume auto

@@ -16,9 +16,10 @@
  *  - Thread w holds at most one pin (between read and release, or inside publish/snapshot,
  *    never both: the worker loop releases before publishing) and at most one draft
  *    (inside publish only; a dropped gradient's draft goes back to the free list, so
- *    when no call is in flight every slot but `latest` is free). With T = threads + 1
- *    user threads, at most 2T + 1 = 2 (m + 1) + 1 versions are live (the bound the
- *    documents state); when the main thread publishes nothing (no averaging), 2m + 1.
+ *    when no call is in flight every slot but `latest` is free); a publish takes its
+ *    draft before it pins its base. With T = threads + 1 user threads, at most
+ *    2T = 2 (m + 1) versions are live (version_pool.c proves it and sizes nothing more);
+ *    when the main thread publishes nothing (no averaging), 2m + 1.
  *  - No locks: a failed pin or CAS means another publish succeeded.
  * This file performs no atomic operation itself; each one, with the reason for its
  * memory order, is in version_pool.c.
@@ -80,7 +81,7 @@ static int lsh_create(leash_strategy **out, const leash_strategy_args *a)
     s->persistence = cfg->persistence;
     s->momentum = (float)cfg->momentum;
     size_t n = a->model->nparams;
-    int rc = leash_vpool_create(&s->pool, n, (uint32_t)(2 * (cfg->threads + 1) + 1), a->theta0,
+    int rc = leash_vpool_create(&s->pool, n, (uint32_t)(2 * (cfg->threads + 1)), a->theta0,
                                 a->timestamp0);
     if (rc) {
         free(s);
@@ -174,7 +175,7 @@ static int lsh_mix_read(leash_strategy *s, float *out)
 }
 
 /* The averaging layer's correction: published like a gradient of the main thread (one
- * pin and one draft, within the 2T + 1 bound) with eta = -1, retried until it wins:
+ * pin and one draft, within the 2T bound) with eta = -1, retried until it wins:
  * dropping it would lose the averaging. Staleness is not recorded: it is no gradient. */
 static int lsh_mix_apply(leash_strategy *s, const float *delta)
 {
@@ -193,7 +194,7 @@ static int lsh_mix_apply(leash_strategy *s, const float *delta)
     }
 }
 
-const leash_vpool *leash_lsh_pool(const leash_strategy *s) { return s->pool; }
+leash_vpool *leash_lsh_pool(leash_strategy *s) { return s->pool; }
 
 const leash_strategy_ops leash_lsh_ops = {
     .algorithm = LEASH_ALGO_LSH,

@@ -72,7 +72,7 @@ typedef struct leash_strategy_ops {
      * the gradient became an update, 0 if it did not on its own (dropped by LSH, or one
      * of SYNC's m gradients averaged into an update another thread counted), or a negative
      * LEASH_E* code if it could not be applied (LSH: the pool could not grow). Thread w
-     * must have released its read first: LSH's bound of 2 (m + 1) + 1 live versions
+     * must have released its read first: LSH's bound of 2 (m + 1) live versions
      * counts one pin per thread. */
     int (*publish)(leash_strategy *s, int w, const float *grad, uint64_t ts, leash_worker_stats *st);
     /* Copy the newest parameters into out; *timestamp gets their update count. */

@@ -21,13 +21,20 @@
  * The free list is a Treiber stack whose head carries a 48-bit counter bumped by every
  * push and pop, which closes its ABA window by the same argument.
  *
- * Bound. The caller keeps each of its T user threads to at most one pin and one draft
- * at a time (LSH pins only inside read/release and publish, never both at once), so at
- * most 2T + 1 slots are off the free list. A slot is added only by a thread without a
- * draft that found the free list empty: then every existing slot was `latest`, a pin or
- * another thread's draft, and each thread about to add one has no draft yet, so the
- * additions only fill places counted in 2T + 1. Exceeding capacity means a caller broke
- * the rule; the pool aborts. */
+ * Bound. Call Phi the slots off the free list plus the threads that found it empty and
+ * have yet to grow it. `grown` rises only when such a thread grows, which leaves Phi
+ * unchanged, and a thread finds the list empty only while every grown slot is off it;
+ * so `grown` never exceeds the largest Phi. LSH (the only caller) keeps each of its T
+ * user threads to one of: nothing; about to grow; one pin (a read or a snapshot) or one
+ * slot it is dropping (refcount 0, not yet pushed); or, inside a publish, a draft plus
+ * its base, pinned after the draft was taken, or that base being dropped after a failed
+ * CAS. Two per thread and `latest` make 2T + 1, but not all at once: that would need
+ * every thread drafting on a base that is no longer `latest`. If `latest` was never
+ * replaced, every base is `latest`. Otherwise the thread whose install made `latest`
+ * took any draft it now holds after that install, so its base, if it has one, is
+ * `latest` (a failed CAS would need a later install). Hence Phi <= 2T, and LSH sizes the
+ * pool to 2T; tests/torture reaches it. Exceeding capacity means a caller broke the
+ * rule; the pool aborts. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +133,13 @@ static void push(leash_vpool *p, uint32_t i)
                                                     memory_order_release, memory_order_relaxed));
 }
 
+#ifdef LEASH_VPOOL_TEST_HOOKS
+void (*leash_vpool_pop_window)(leash_vpool *p);
+#define POP_WINDOW(p) (leash_vpool_pop_window ? leash_vpool_pop_window(p) : (void)0)
+#else
+#define POP_WINDOW(p) ((void)0)
+#endif
+
 /* Pop the top slot, LEASH_VP_NONE if the list is empty. */
 static uint32_t pop(leash_vpool *p)
 {
@@ -137,6 +151,7 @@ static uint32_t pop(leash_vpool *p)
         /* relaxed: if another thread popped top and pushed it again meanwhile, the head's
          * counter changed and the CAS below fails, discarding this value. */
         uint32_t below = atomic_load_explicit(&p->slots[top].next, memory_order_relaxed);
+        POP_WINDOW(p);
         /* acquire on success: the buffer's former holders' reads happen before our
          * writes into it; on failure too, since the fresh head's link is read next. */
         if (atomic_compare_exchange_weak_explicit(&p->free_head, &head,

@@ -80,7 +80,14 @@ uint32_t leash_vpool_peak(const leash_vpool *p);
 /* Length of the free list; only meaningful while no thread uses the pool (tests). */
 uint32_t leash_vpool_free_count(const leash_vpool *p);
 
-/* The pool behind an LSH strategy, for tests that check its steady state. */
-const leash_vpool *leash_lsh_pool(const leash_strategy *s);
+#ifdef LEASH_VPOOL_TEST_HOOKS
+/* Only in tests/test_vpool's own build of version_pool.c: called by pop between reading
+ * the top slot's link and the CAS that unlinks it, the window the head's ABA counter
+ * guards, so that a test can run other pool operations there deterministically. */
+extern void (*leash_vpool_pop_window)(leash_vpool *p);
+#endif
+
+/* The pool behind an LSH strategy, for tests that check its steady state or drive it. */
+leash_vpool *leash_lsh_pool(leash_strategy *s);
 
 #endif

@@ -12,6 +12,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "leash/leash.h"
 #include "sync/strategy_internal.h"
@@ -169,7 +171,7 @@ static void torture(int m, long persistence, int side, int publishes, int expect
         if (atomic_load(&sh.base_seen[t]) != (t < updates ? 1u : 0u))
             TAP_FAIL_AT("base timestamp %llu extended %u times", (unsigned long long)t,
                         (unsigned)atomic_load(&sh.base_seen[t]));
-    ASSERT_INT_LE(peak, 2 * m + 1);
+    ASSERT_INT_LE(peak, 2 * m); /* m publishing threads: 2m (version_pool.c) */
     ASSERT_INT_EQ(free_slots + 1, peak); /* every slot but `latest` is free again */
     ASSERT_INT_EQ(beyond_bound, 0);      /* no update after more than B failures */
     if (persistence == 0) ASSERT_INT_EQ(failed, dropped); /* one attempt, one failure, a drop */
@@ -277,6 +279,68 @@ static void pool_protocol(void)
     leash_vpool_destroy(p);
 }
 
+/* The bound, reached: m workers each stopped mid-publish (a draft taken and a base
+ * pinned, the point where it writes the draft) on successive versions, each retired by a
+ * correction the main thread published in between (lsh_mix_apply, LSH's own code), then
+ * one more correction: 2 (m + 1) slots are off the free list at once, every one of
+ * them needed. The pool LSH sizes must hold exactly that: one slot fewer and the last
+ * correction aborts (run in a child, so that an abort is a failed test). */
+static int drive_to_bound(int m)
+{
+    leash_model model;
+    if (leash_model_mlp(&model, 4, 4, 1, 10, 0, 1, LEASH_ACT_RELU)) return 10;
+    const size_t n = model.nparams;
+    leash_config cfg;
+    make_config(&cfg, m, LEASH_PERSIST_INF, 0.0);
+    float *theta0 = leash_params_alloc(n), *delta = leash_params_alloc(n);
+    leash_stepper *stepper = NULL;
+    if (!theta0 || !delta || leash_stepper_create(&stepper, LEASH_STEP_NONE, 1.0, m, TAU_MAX, 1.0))
+        return 11;
+    init_vectors(theta0, delta, n);
+    leash_strategy_args args = {.model = &model, .theta0 = theta0, .cfg = &cfg, .stepper = stepper};
+    leash_strategy *s = NULL;
+    if (leash_lsh_ops.create(&s, &args)) return 12;
+    leash_vpool *pool = leash_lsh_pool(s);
+    uint32_t draft[64];
+    uint64_t base[64];
+    for (int w = 0; w < m; ++w) {
+        if (leash_vpool_acquire(pool, &draft[w])) return 13;
+        base[w] = leash_vpool_pin_latest(pool);
+        if (leash_lsh_ops.mix_apply(s, delta)) return 14;
+    }
+    if (leash_lsh_ops.mix_apply(s, delta)) return 15; /* grows the pool to its bound */
+    int rc = leash_vpool_peak(pool) == 2u * (uint32_t)(m + 1) ? 0 : 16;
+    for (int w = 0; w < m; ++w) { /* the workers give up their stale drafts and pins */
+        leash_vpool_unref(pool, leash_vp_index(base[w]));
+        leash_vpool_unref(pool, draft[w]);
+    }
+    if (leash_vpool_free_count(pool) + 1 != leash_vpool_peak(pool)) rc = 17;
+    leash_lsh_ops.destroy(s);
+    leash_stepper_destroy(stepper);
+    leash_model_free(&model);
+    leash_params_free(theta0);
+    leash_params_free(delta);
+    return rc;
+}
+
+static void pool_bound_reached(void)
+{
+    static const int workers[] = {1, 3, 7, 63};
+    for (unsigned k = 0; k < sizeof workers / sizeof *workers; ++k) {
+        int m = workers[k], status = 0;
+        fflush(NULL);
+        pid_t child = fork();
+        ASSERT_TRUE(child >= 0);
+        if (child == 0) _exit(drive_to_bound(m));
+        ASSERT_INT_EQ(waitpid(child, &status, 0), child);
+        if (WIFSIGNALED(status))
+            tap_diag("m = %d: the pool aborted (signal %d): it holds fewer than 2 (m + 1) versions",
+                     m, WTERMSIG(status));
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+    }
+}
+
 /* Per-worker momentum: worker 0 publishes v = c, 1.5 c, 1.75 c (mu = 1/2); the main
  * thread's publish (index `threads`) is applied as given. */
 static void momentum_per_worker(void)
@@ -339,8 +403,9 @@ static void rejects_bad_config(void)
 
 int main(void)
 {
-    tap_plan(10);
+    tap_plan(11);
     TAP_RUN(pool_protocol);
+    TAP_RUN(pool_bound_reached);
     TAP_RUN(momentum_per_worker);
     TAP_RUN(rejects_bad_config);
     TAP_RUN(torture_32_b0);

@@ -16,9 +16,8 @@
  *  - Thread w holds at most one pin (between read and release, or inside publish/snapshot,
  *    never both: the worker loop releases before publishing) and at most one draft
  *    (inside publish only; a dropped gradient's draft goes back to the free list, so
- *    when no call is in flight every slot but `latest` is free); a publish takes its
- *    draft before it pins its base. With T = threads + 1 user threads, at most
- *    2T = 2 (m + 1) versions are live (version_pool.c proves it and sizes nothing more);
+ *    when no call is in flight every slot but `latest` is free). With T = threads + 1
+ *    user threads, at most 2T = 2 (m + 1) versions are live (version_pool.c proves it);
  *    when the main thread publishes nothing (no averaging), 2m + 1.
  *  - No locks: a failed pin or CAS means another publish succeeded.
  * This file performs no atomic operation itself; each one, with the reason for its

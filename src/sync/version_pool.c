@@ -21,20 +21,17 @@
  * The free list is a Treiber stack whose head carries a 48-bit counter bumped by every
  * push and pop, which closes its ABA window by the same argument.
  *
- * Bound. Call Phi the slots off the free list plus the threads that found it empty and
- * have yet to grow it. `grown` rises only when such a thread grows, which leaves Phi
- * unchanged, and a thread finds the list empty only while every grown slot is off it;
- * so `grown` never exceeds the largest Phi. LSH (the only caller) keeps each of its T
- * user threads to one of: nothing; about to grow; one pin (a read or a snapshot) or one
- * slot it is dropping (refcount 0, not yet pushed); or, inside a publish, a draft plus
- * its base, pinned after the draft was taken, or that base being dropped after a failed
- * CAS. Two per thread and `latest` make 2T + 1, but not all at once: that would need
- * every thread drafting on a base that is no longer `latest`. If `latest` was never
- * replaced, every base is `latest`. Otherwise the thread whose install made `latest`
- * took any draft it now holds after that install, so its base, if it has one, is
- * `latest` (a failed CAS would need a later install). Hence Phi <= 2T, and LSH sizes the
- * pool to 2T; tests/torture reaches it. Exceeding capacity means a caller broke the
- * rule; the pool aborts. */
+ * Bound. LSH (the only caller) keeps each of its T user threads to at most two slots
+ * off the free list: one pin (a read or a snapshot), or one slot it is dropping (refcount
+ * 0, not yet pushed), or inside a publish a draft plus its base (pinned, or being
+ * dropped after a failed CAS). A thread that finds the free list empty holds nothing: it
+ * is about to take its draft. Say k threads are such growers (found it empty, not yet
+ * grown). When the last of them found it empty, every grown slot was `latest` or held
+ * by one of the other T - k threads, so grown + k <= 1 + 2 (T - k) + k <= 2T; a grow
+ * turns a grower into a grown slot and keeps the sum, and nothing else adds to it. So
+ * the pool never needs more than 2T slots (2T + 1 would need a thread to grow while
+ * holding two), and LSH sizes it 2T; tests/torture reaches that. Exceeding capacity
+ * means a caller broke the rule; the pool aborts. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>

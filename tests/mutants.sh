@@ -13,6 +13,9 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/leash-mutants.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 export LEASH_SKIP_SLOW=1 LEASH_MNIST_DIR=${LEASH_MNIST_DIR:-$src/../shared/data/mnist}
+# The first race report ends the test: a mutant's races would otherwise be reported for
+# every publish of the torture, for hours.
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}halt_on_error=1"
 wanted=("$@")
 survived=0
 

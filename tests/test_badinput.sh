@@ -30,7 +30,7 @@ json_ok() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.
 litter() { ls -A "$1" | grep '^\.leash-' || true; }
 no_litter() { [ -z "$(litter "$1")" ] || { echo "left behind: $(litter "$1")"; return 1; }; }
 
-echo "1..47"
+echo "1..50"
 
 # --- 1. the output path is never clobbered ----------------------------------------------
 # A device: a private one as root (CI), else /dev/null itself (leash cannot replace it).
@@ -196,6 +196,14 @@ if [ "$mem_gib" -lt 24 ]; then
     rejects "--synth-train beyond memory: refused" "--synth-train 16777216 --synth-test 16777216: " -q -D SYNTH --synth-train 16777216 --synth-test 16777216 -U 1 -L 1 -b 1
 else ok "--synth-train beyond memory # SKIP $mem_gib GiB of memory"; fi
 rejects "--avg-period 1e300: refused" "--avg-period 1e300: must be at most 1e+09" -q -D SYNTH --avg-period 1e300
+# Every file named on the command line is checked before the data are read: with a data
+# directory that does not exist, the message is about the file.
+rejects "--resume of a missing file: refused before the data are read" \
+    "leash: --resume $T/none.ck: No such file or directory" -q -D MNIST --data-dir "$T/nodata" --resume "$T/none.ck"
+rejects "--checkpoint in a missing directory: refused before the data are read" \
+    "leash: --checkpoint $T/nodir/ck: directory $T/nodir does not exist" -q -D MNIST --data-dir "$T/nodata" --checkpoint "$T/nodir/ck"
+rejects "--save-model in a missing directory: refused before the data are read" \
+    "leash: --save-model $T/nodir/m: directory $T/nodir does not exist" -q -D MNIST --data-dir "$T/nodata" --save-model "$T/nodir/m"
 
 # warns TEXT ARGS...: exit 0 and exactly one warning line, containing TEXT.
 warns() {

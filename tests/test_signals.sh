@@ -11,7 +11,7 @@ trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/mpi_env.sh"
 . "$(dirname "$0")/run_leash.sh"
-echo "1..14"
+echo "1..15"
 
 # Epochs of a few milliseconds, far more than a test waits for: a stop lands mid-run.
 R=(-D SYNTH --synth-train 2000 --synth-test 200 -b 50 -l 0.1 -e 100000)
@@ -168,4 +168,24 @@ if [ -n "$hit" ] && [ $status -eq 75 ] && [ -z "$(litter "$d")" ] && cmp -s "$d/
 else not_ok "$name" "second signal sent during the write: ${hit:-no}; status $status" \
     "litter: $(litter "$d")" "$(cmp "$d/ck" "$d/ck.first" 2>&1)" "$(tail -2 "$d/second.err")"; fi
 rm -rf "$d"
+
+# A FIFO as --output with no reader: the finished run waits for one, and the first
+# SIGTERM ends that wait (exit 75, one line saying so), the FIFO left as it was.
+d=$T/fifo
+mkdir -p "$d" && mkfifo "$d/out"
+"$LEASH" -D SYNTH --synth-train 2000 --synth-test 200 -b 50 -l 0.1 -e 1 --output "$d/out" 2> "$d/err" & pid=$!
+for _ in $(seq 1 300); do grep -q '^epoch 1/1' "$d/err" && break; kill -0 $pid 2>/dev/null || break; sleep 0.02; done
+sleep 0.2
+waiting=$(kill -0 $pid 2>/dev/null && echo yes)
+t0=$(date +%s%N)
+kill -TERM $pid 2>/dev/null
+for _ in $(seq 1 500); do kill -0 $pid 2>/dev/null || break; sleep 0.01; done
+kill -KILL $pid 2>/dev/null # still waiting: the test fails, it does not hang
+status=0; wait $pid || status=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+name="--output on a FIFO without a reader: the first SIGTERM ends the wait, exit 75, one line"
+if [ "$waiting" = yes ] && [ $status -eq 75 ] && [ $ms -le 3000 ] && [ -p "$d/out" ] && [ -z "$(litter "$d")" ] &&
+    [ "$(grep '^leash: ' "$d/err")" = "leash: --output $d/out: stopped while waiting for its reader; nothing more was written" ]
+then ok "$name (in $ms ms)"
+else not_ok "$name" "waiting: ${waiting:-no}; status $status after $ms ms" "$(tail -2 "$d/err")"; fi
 [ $failed -eq 0 ]

@@ -205,6 +205,13 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
 
 void leash_result_free(leash_result *res);
 
+/* Collective (every rank calls it, in the same order as its other collectives): whether
+ * the file at path exists for rank 0, which alone reads and writes checkpoints (*found).
+ * Fails with LEASH_EINVAL, naming path, where rank 0 does not see it but another rank
+ * does (storage local to another node): resuming would then start over. leash_train
+ * checks this itself; a program may call it before loading its data, to fail early. */
+int leash_checkpoint_locate(const char *path, int *found);
+
 /* Ask a running leash_train to stop at its next safe point (workers between mini-batches),
  * as a signal handler may: async-signal-safe, from any thread. It stays asked for until
  * leash_clear_stop. */

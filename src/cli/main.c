@@ -22,9 +22,11 @@
 /* 75 is sysexits.h's EX_TEMPFAIL: stopped early, try again (resume). */
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_STOPPED = 75 };
 
-/* Bad input (options, data) is the user's to fix: exit 2. Anything else: exit 1. */
+/* Bad input (options, data) is the user's to fix: exit 2. A stop that cut a wait short:
+ * 75. Anything else: exit 1. */
 static int exit_code_for(int rc)
 {
+    if (rc == LEASH_ESTOPPED) return EXIT_STOPPED;
     return rc == LEASH_EINVAL || rc == LEASH_EIO || rc == LEASH_EFORMAT || rc == LEASH_EUNSUPPORTED
                ? EXIT_USAGE
                : EXIT_RUNTIME;
@@ -507,17 +509,39 @@ static int show_topology(const machine *mc, const leash_options *o, int rc)
     return 0;
 }
 
-/* Collective: the run's files checked and its data loaded on every rank (only rank 0
- * writes files; unwritable paths fail now, not after training), agreed on so that one
- * message is printed and every rank exits alike; then the ranks' hosts. */
+/* Rank 0: the files it will write, checked before anything long starts. */
+static int check_output_paths(const leash_options *o)
+{
+    int rc = check_result_path(o);
+    if (!rc && o->save_model) rc = leash_check_writable(o->save_model, "--save-model");
+    if (!rc && o->cfg.checkpoint) rc = leash_check_writable(o->cfg.checkpoint, "--checkpoint");
+    return rc;
+}
+
+/* Collective: the checkpoint to resume from must exist for rank 0, which reads it
+ * (--resume auto without one starts afresh). */
+static int check_resume(const leash_options *o)
+{
+    const char *path = o->cfg.resume_auto ? o->cfg.checkpoint : o->cfg.resume;
+    int found = 0;
+    int rc = path ? leash_checkpoint_locate(path, &found) : 0;
+    if (rc) return rc;
+    if (path && !found && !o->cfg.resume_auto && leash_dist_rank() == 0)
+        rc = leash_fail(LEASH_EIO, "--resume %s: %s", path, strerror(ENOENT));
+    return leash_dist_agree(rc);
+}
+
+/* Collective: the run's files checked, before the data are loaded (only rank 0 writes
+ * files; a bad path fails now, not after loading or training), then the data loaded on
+ * every rank, agreed on so that one message is printed and every rank exits alike; then
+ * the ranks' hosts. */
 static int load_inputs(const leash_options *o, const char *dir, leash_dataset *train,
                        leash_dataset *test, leash_input_map *map, char **hosts)
 {
-    const int root = leash_dist_rank() == 0;
-    int rc = 0;
-    if (root) rc = check_result_path(o);
-    if (root && !rc && o->save_model) rc = leash_check_writable(o->save_model, "--save-model");
-    if (rc == 0) rc = leash_cli_check_arch(o);
+    int rc = leash_dist_rank() == 0 ? check_output_paths(o) : 0;
+    if ((rc = leash_dist_agree(rc)) == 0) rc = check_resume(o);
+    if (rc) return rc;
+    rc = leash_cli_check_arch(o);
     if (rc == 0) rc = hint_default_dir(load_data(o, dir, train, test), o);
     if (rc == 0) rc = leash_cli_check_data(o, train);
     if (rc == 0) rc = take_shard(train, map, o->input_scale, o->cfg.seed);

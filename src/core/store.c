@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
 
 #include "core/error_internal.h"
+#include "core/stop_internal.h"
 #include "core/store_internal.h"
 
 /* Header: magic + version; a section header: tag + length; trailer: the CRC. */
@@ -391,15 +393,48 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+/* A FIFO may have no reader yet, or one that reads slowly: wait for it in steps of 50 ms,
+ * never blind, so that a stop request ends the wait (a signal alone would only restart
+ * the call). Returns 0 once ready, or -1 if a stop was asked for. */
+static int wait_for_reader(void)
+{
+    const struct timespec step = {0, 50 * 1000 * 1000};
+    if (leash_stop_asked()) return -1;
+    nanosleep(&step, NULL);
+    return 0;
+}
+
+static int stopped_waiting(const char *path, const char *what)
+{
+    return leash_fail(LEASH_ESTOPPED, "%s %s: stopped while waiting for its reader; nothing more was written",
+                      what, path);
+}
+
 /* Write into an existing device or FIFO as it is: renaming a file over it would replace
- * /dev/null, or leave a FIFO's reader waiting. */
+ * /dev/null, or leave a FIFO's reader waiting. Opened without blocking: a FIFO without a
+ * reader (ENXIO) is retried, a full one (EAGAIN) waited on, both until a stop. */
 static int write_stream(const char *path, const char *target, const void *data, size_t len,
                         const char *what)
 {
-    int fd = open(target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return leash_fail(LEASH_EWRITE, "%s %s: %s", what, path, strerror(errno));
-    int err = write_all(fd, data, len);
+    int fd;
+    while ((fd = open(target, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
+        if (errno != ENXIO && errno != EINTR)
+            return leash_fail(LEASH_EWRITE, "%s %s: %s", what, path, strerror(errno));
+        if (wait_for_reader()) return stopped_waiting(path, what);
+    }
+    const unsigned char *p = data;
+    int err = 0, stopped = 0;
+    for (size_t done = 0; done < len && !err && !stopped;) {
+        ssize_t n = write(fd, p + done, len - done);
+        if (n >= 0)
+            done += (size_t)n;
+        else if (errno == EAGAIN)
+            stopped = wait_for_reader();
+        else if (errno != EINTR)
+            err = errno;
+    }
     if (close(fd) != 0 && !err && errno != EINTR) err = errno;
+    if (stopped) return stopped_waiting(path, what);
     return err ? leash_fail(LEASH_EWRITE, "%s %s: cannot write: %s", what, path, strerror(err)) : 0;
 }
 

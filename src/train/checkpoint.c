@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -405,6 +406,22 @@ int leash_checkpoint_write(trainer *t)
 }
 
 /* --- resuming ---------------------------------------------------------------------- */
+
+int leash_checkpoint_locate(const char *path, int *found)
+{
+    double seen[2] = {0, 0}; /* by rank 0, by the other ranks */
+    seen[leash_dist_rank() != 0] = access(path, F_OK) == 0;
+    int rc = leash_comm_allreduce_sum_d(seen, 2);
+    if (rc) return rc;
+    *found = seen[0] > 0;
+    if (!*found && seen[1] > 0 && leash_dist_rank() == 0)
+        rc = leash_fail(LEASH_EINVAL,
+                        "checkpoint %s: rank 0 cannot see it but %d other rank%s can: rank 0 "
+                        "reads and writes checkpoints, so the path must be visible to it "
+                        "(shared storage, or rank 0 on the node that holds the file)",
+                        path, (int)seen[1], seen[1] > 1 ? "s" : "");
+    return leash_dist_agree(rc);
+}
 
 static int malformed(const trainer *t, const char *what)
 {

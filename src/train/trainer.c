@@ -26,6 +26,7 @@
 
 #include "core/clock_internal.h"
 #include "core/error_internal.h"
+#include "core/stop_internal.h"
 #include "core/store_internal.h"
 #include "leash/dist.h"
 #include "leash/placement.h"
@@ -34,13 +35,8 @@
 #include "train/evaluate_internal.h"
 #include "train/trainer_internal.h"
 
-/* leash_request_stop: lock-free, hence async-signal-safe to store from a handler; read
- * relaxed, as a hint to stop claiming (the gate orders what follows). */
-static _Atomic int stop_requested;
-
-void leash_request_stop(void) { atomic_store_explicit(&stop_requested, 1, memory_order_relaxed); }
-void leash_clear_stop(void) { atomic_store_explicit(&stop_requested, 0, memory_order_relaxed); }
-static int stop_asked(void) { return atomic_load_explicit(&stop_requested, memory_order_relaxed); }
+/* A stop request is a hint to stop claiming rounds: the gate orders what follows. */
+static int stop_asked(void) { return leash_stop_asked(); }
 
 static int pause_asked(trainer *t)
 {
@@ -986,14 +982,15 @@ static int prepare(trainer *t)
 }
 
 /* Collective: the configuration the run follows, cfg resuming from its checkpoint when
- * --resume auto finds one (rank 0 reads checkpoints, so rank 0 decides). */
+ * --resume auto finds one (rank 0 reads checkpoints, so rank 0 decides). A file only
+ * other ranks see is refused, not taken for a fresh start. */
 static int choose_resume(const leash_config *cfg, leash_config *run_cfg)
 {
     *run_cfg = *cfg;
-    if (!cfg->resume_auto || !cfg->checkpoint) return 0;
-    double exists = leash_dist_rank() == 0 && access(cfg->checkpoint, F_OK) == 0;
-    int rc = leash_comm_allreduce_sum_d(&exists, 1);
-    if (rc == 0) run_cfg->resume = exists > 0 ? cfg->checkpoint : NULL;
+    const char *path = cfg->resume_auto ? cfg->checkpoint : cfg->resume;
+    int found = 0;
+    int rc = path ? leash_checkpoint_locate(path, &found) : 0;
+    if (rc == 0 && cfg->resume_auto) run_cfg->resume = found ? cfg->checkpoint : NULL;
     return rc;
 }
 

@@ -1,0 +1,161 @@
+#!/bin/bash
+# Ranks on several hosts: a virtual cluster of 2 nodes (tests/cluster/vcluster: network
+# namespaces with their own hostnames on a bridge, Open MPI over TCP only, node-local
+# scratch at the same path on each node). Skipped where namespaces cannot be made (not
+# root, no iproute2). Shared files live under /var/tmp: every node sees them.
+set -u
+LEASH=${LEASH:-./leash}
+MPIRUN=${MPIRUN:-mpirun}
+SRC=${LEASH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+VC=$SRC/tests/cluster/vcluster
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/mpi_env.sh"
+
+PLAN=9
+echo "1..$PLAN"
+if ! why=$("$VC" usable 2>&1); then
+    for i in $(seq 1 $PLAN); do skip "virtual cluster test $i" "$why"; done
+    exit 0
+fi
+
+S=$(mktemp -d /var/tmp/leash-cluster.XXXXXX)
+C=$S/cluster
+netns_before=$(ip netns list | sort)
+links_before=$(ip -o link show | awk -F': ' '{print $2}' | sort)
+trap '"$VC" down "$C" > /dev/null 2>&1; rm -rf "$S"' EXIT
+trap 'exit 1' INT TERM HUP
+
+# vmpi ARGS...: mpirun across the cluster, never longer than 2 minutes.
+vmpi() { timeout -k 5 120 "$VC" mpirun "$C" "$@"; }
+# py FILE...: a check in Python over the files, its message on failure.
+py() { /usr/bin/python3 - "$@"; }
+
+if ! "$VC" up 2 "$C" > "$S/up.log" 2>&1; then
+    not_ok "2 nodes come up" "$(cat "$S/up.log")"
+    for i in $(seq 2 $PLAN); do skip "virtual cluster test $i" "the cluster did not come up"; done
+    exit 0
+fi
+names=$("$C/agent" node1 hostname)/$("$C/agent" node2 hostname)
+"$VC" run "$C" 1 touch "$C/scratch/mine"
+if [ "$names" = node1/node2 ] && [ -e "$C/node1/mine" ] && ! "$VC" run "$C" 2 test -e "$C/scratch/mine"; then
+    ok "2 nodes: hostnames node1 and node2, node-local scratch at the same path"
+else not_ok "2 nodes: hostnames and node-local scratch" "hostnames $names"; fi
+
+# LSH with overlapped averaging, 2 ranks per node, rounds over TCP.
+L=(-q -D SYNTH --synth-train 8000 --synth-test 1000 -b 32 -e 3 -l 0.05 -m 0.5 --init HE)
+name="2 nodes x 2 ranks, LSH -n 2, overlapped --avg-every 5: complete on both hosts, equal models, accuracy >= 0.85"
+if vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${L[@]}" -a LSH -n 2 --placement none --avg-every 5 \
+    --output "$S/lsh.json" 2> "$S/err"; then
+    if why=$(py "$S/lsh.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+hosts, ranks = d["provenance"]["hosts"], d["per_rank"]
+if d["status"] != "complete": sys.exit(f"status {d['status']}")
+if hosts != ["node1", "node1", "node2", "node2"]: sys.exit(f"hosts {hosts}")
+if len({r["params_digest"] for r in ranks}) != 1: sys.exit("final models differ")
+if len({r["averagings"] for r in ranks}) != 1 or ranks[0]["averagings"] < 1:
+    sys.exit(f"rounds {[r['averagings'] for r in ranks]}")
+acc = d["final"]["test_accuracy"]
+if acc < 0.85: sys.exit(f"test accuracy {acc}")
+print(f"accuracy {acc}, {ranks[0]['averagings']} rounds")
+EOF
+    ); then ok "$name ($why)"; else not_ok "$name" "$why"; fi
+else not_ok "$name" "$(cat "$S/err")"; fi
+
+# The reproducibility contract across transports and placements: SEQ with blocking
+# rounds is deterministic, so the same 4 ranks give the same bits over TCP on 2 hosts
+# (2 + 2 and 1 + 3 ranks) as through shared memory on one.
+B=(-q -D SYNTH --synth-train 4000 --synth-test 400 -b 32 -l 0.05 -m 0.5 --init HE -a SEQ -n 1
+   --avg-every 3 --avg-mode blocking)
+"$MPIRUN" -np 4 --oversubscribe "$LEASH" "${B[@]}" -e 2 --output "$S/host.json" 2> "$S/err.host"
+vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${B[@]}" -e 2 --output "$S/tcp22.json" 2> "$S/err.22"
+vmpi -np 4 --host node1:1,node2:3 "$LEASH" "${B[@]}" -e 2 --output "$S/tcp13.json" 2> "$S/err.13"
+same() {
+    py "$@" <<'EOF'
+import json, sys
+def key(f):
+    d = json.load(open(f))
+    return (d["per_rank"][0]["params_digest"], [r["local_digest"] for r in d["per_rank"]],
+            [e["train_loss"] for e in d["epochs"]], [e["test_accuracy"] for e in d["epochs"]])
+want = key(sys.argv[1])
+for f in sys.argv[2:]:
+    if key(f) != want: sys.exit(f"{f}: {key(f)}, not {want}")
+print(want[0])
+EOF
+}
+name="SEQ, 4 ranks, blocking rounds: over TCP on 2 hosts (2+2, 1+3) the same digests and losses as on one host"
+if why=$(same "$S/host.json" "$S/tcp22.json" "$S/tcp13.json" 2>&1); then ok "$name ($why)"
+else not_ok "$name" "$why" "$(cat "$S"/err.*)"; fi
+
+# A checkpoint written across 2 nodes resumes across 2 nodes, bit for bit.
+vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${B[@]}" -e 1 --checkpoint "$S/shared.ck" \
+    --output "$S/e1.json" 2> "$S/err"
+vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${B[@]}" -e 2 --checkpoint "$S/shared.ck" \
+    --resume "$S/shared.ck" --output "$S/e2.json" 2>> "$S/err"
+name="checkpoint on shared storage: 1 epoch on 2 nodes, resumed on 2 nodes, equals 2 epochs"
+if why=$(same "$S/host.json" "$S/e2.json" 2>&1); then ok "$name"; else not_ok "$name" "$why" "$(cat "$S/err")"; fi
+
+# Node-local scratch: rank 0 alone reads and writes checkpoints, so a checkpoint there
+# resumes while rank 0 runs on the node that holds it, and is refused, naming the
+# reason, when rank 0 runs elsewhere (--resume auto included: it must not start over).
+vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${B[@]}" -e 1 --checkpoint "$C/scratch/local.ck" \
+    --output "$S/l1.json" 2> "$S/err"
+vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${B[@]}" -e 2 --checkpoint "$C/scratch/local.ck" \
+    --resume "$C/scratch/local.ck" --output "$S/l2.json" 2>> "$S/err"
+name="checkpoint on node-local scratch: resumed with rank 0 on its node, bit for bit"
+if [ -f "$C/node1/local.ck" ] && why=$(same "$S/host.json" "$S/l2.json" 2>&1); then ok "$name"
+else not_ok "$name" "${why:-}" "$(cat "$S/err")"; fi
+msg="leash: rank 0: checkpoint $C/scratch/local.ck: rank 0 cannot see it but 2 other ranks can: rank 0 reads and writes checkpoints, so the path must be visible to it (shared storage, or rank 0 on the node that holds the file)"
+bad=
+for resume in "$C/scratch/local.ck" auto; do
+    vmpi -np 4 --host node2:2,node1:2 "$LEASH" "${B[@]}" -e 2 --checkpoint "$C/scratch/local.ck" \
+        --resume "$resume" --output "$S/moved.json" > /dev/null 2> "$S/err"
+    status=$?
+    [ $status -eq 2 ] && [ "$(grep '^leash' "$S/err")" = "$msg" ] && [ ! -e "$S/moved.json" ] ||
+        bad="$bad --resume $resume: status $status, $(grep '^leash' "$S/err");"
+done
+name="checkpoint on node-local scratch, rank 0 on the other node: --resume PATH and auto refused in one line, exit 2"
+if [ -z "$bad" ]; then ok "$name"; else not_ok "$name" "$bad"; fi
+
+# A lost node: every process of node 2 killed after the first epoch. The job ends soon
+# with a non-zero status, the result keeps the epochs so far, and the same command with
+# --resume auto completes from the last checkpoint.
+K=(-q -D SYNTH --synth-train 8000 --synth-test 400 -b 16 -l 0.05 -m 0.5 --init HE -a LSH -n 1
+   --avg-every 10 -e 6 --checkpoint "$S/lost.ck" --checkpoint-every 100 --output "$S/lost.json")
+vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${K[@]}" > /dev/null 2> "$S/err" & job=$!
+for _ in $(seq 1 600); do
+    grep -q '"epoch": 1' "$S/lost.json" 2> /dev/null && [ -e "$S/lost.ck" ] && break
+    kill -0 $job 2> /dev/null || break
+    sleep 0.1
+done
+t0=$(date +%s%N)
+"$VC" kill "$C" 2
+status=0; wait $job || status=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+name="node 2 lost after an epoch: the job ends within 10 s, non-zero, the result keeps its epochs"
+if [ $status -ne 0 ] && [ $status -ne 124 ] && [ $ms -le 10000 ] && why=$(py "$S/lost.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if d["status"] != "running" or len(d["epochs"]) < 1 or len(d["epochs"]) >= 6:
+    sys.exit(f"status {d['status']} with {len(d['epochs'])} epochs")
+print(f"{len(d['epochs'])} epochs kept")
+EOF
+); then ok "$name (status $status after $ms ms, $why)"
+else not_ok "$name" "status $status after $ms ms" "${why:-}" "$(tail -3 "$S/err")"; fi
+vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${K[@]}" --resume auto > /dev/null 2> "$S/err"
+name="the same command with --resume auto on the cluster completes every epoch"
+if why=$(py "$S/lost.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if d["status"] != "complete" or len(d["epochs"]) != 6 or d["resumes"] != 1:
+    sys.exit(f"status {d['status']}, {len(d['epochs'])} epochs, {d['resumes']} resumes")
+EOF
+); then ok "$name"; else not_ok "$name" "$why" "$(tail -3 "$S/err")"; fi
+
+# Down leaves nothing: no namespace, no link, no directory.
+"$VC" down "$C" > "$S/down.log" 2>&1
+netns_after=$(ip netns list | sort)
+links_after=$(ip -o link show | awk -F': ' '{print $2}' | sort)
+if [ "$netns_after" = "$netns_before" ] && [ "$links_after" = "$links_before" ] && [ ! -e "$C" ]; then
+    ok "vcluster down: every namespace, link and file of the cluster gone"
+else not_ok "vcluster down leaves nothing" "namespaces: $netns_after" "links: $links_after" "$(cat "$S/down.log")"; fi

@@ -11,7 +11,7 @@ VC=$SRC/tests/cluster/vcluster
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/mpi_env.sh"
 
-PLAN=9
+PLAN=12
 echo "1..$PLAN"
 if ! why=$("$VC" usable 2>&1); then
     for i in $(seq 1 $PLAN); do skip "virtual cluster test $i" "$why"; done
@@ -20,8 +20,6 @@ fi
 
 S=$(mktemp -d /var/tmp/leash-cluster.XXXXXX)
 C=$S/cluster
-netns_before=$(ip netns list | sort)
-links_before=$(ip -o link show | awk -F': ' '{print $2}' | sort)
 trap '"$VC" down "$C" > /dev/null 2>&1; rm -rf "$S"' EXIT
 trap 'exit 1' INT TERM HUP
 
@@ -35,6 +33,7 @@ if ! "$VC" up 2 "$C" > "$S/up.log" 2>&1; then
     for i in $(seq 2 $PLAN); do skip "virtual cluster test $i" "the cluster did not come up"; done
     exit 0
 fi
+ID=$(sed -n 's/^ID=//p' "$C/cluster.env") # its namespaces and links carry it
 names=$("$C/agent" node1 hostname)/$("$C/agent" node2 hostname)
 "$VC" run "$C" 1 touch "$C/scratch/mine"
 if [ "$names" = node1/node2 ] && [ -e "$C/node1/mine" ] && ! "$VC" run "$C" 2 test -e "$C/scratch/mine"; then
@@ -152,10 +151,90 @@ if d["status"] != "complete" or len(d["epochs"]) != 6 or d["resumes"] != 1:
 EOF
 ); then ok "$name"; else not_ok "$name" "$why" "$(tail -3 "$S/err")"; fi
 
-# Down leaves nothing: no namespace, no link, no directory.
+# --- Slurm across the nodes: slurmctld here, a slurmd in each node -------------------
+JOBS=${LEASH_JOBS_DIR:-$SRC/jobs}
+SWEEP=${LEASH_SWEEP:-$SRC/tools/leash-sweep}
+ABS_LEASH=$(cd "$(dirname "$LEASH")" && pwd)/$(basename "$LEASH")
+SLURM_TESTS=("multi-node job on 2 nodes" "multi-node job stopped by its batch signal" "sweep array over both nodes")
+missing=
+for cmd in munged mungekey slurmctld slurmd sbatch squeue sinfo scontrol scancel; do
+    command -v $cmd > /dev/null || missing="$missing $cmd"
+done
+if [ -n "$missing" ]; then
+    for t in "${SLURM_TESTS[@]}"; do skip "$t" "not installed:$missing (Debian: slurmctld slurmd slurm-client munge)"; done
+elif ! conf=$("$VC" slurm "$C" 2> "$S/slurm.err"); then
+    for t in "${SLURM_TESTS[@]}"; do not_ok "$t" "Slurm did not come up: $(cat "$S/slurm.err")"; done
+else
+    export "$conf"
+    mkdir -p "$S/elsewhere"
+    small=(-D SYNTH --synth-train 2000 --synth-test 300 -b 32 -e 2 -l 0.05 -q)
+    # The layout comes from leash --topology on the first node: one rank per node here.
+    name="multi-node job: sbatch --nodes=2 runs a rank on each node, complete"
+    if (cd "$S/elsewhere" && LEASH=$ABS_LEASH LEASH_OUT=$S/mn.json LEASH_ARGS="${small[*]}" timeout 120 \
+        sbatch --wait --chdir="$S" --nodes=2 --time=5 "$JOBS/leash-multinode.sbatch") > "$S/sbatch.out" 2>&1 &&
+        why=$(py "$S/mn.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if d["status"] != "complete" or d["provenance"]["hosts"] != ["node1", "node2"]:
+    sys.exit(f"status {d['status']}, hosts {d['provenance']['hosts']}")
+EOF
+        ); then ok "$name ($(grep -ho '2 nodes x [0-9]* ranks x [0-9]* workers' "$S"/leash-multinode-*.log))"
+    else not_ok "$name" "${why:-}" "$(cat "$S/sbatch.out" "$S"/leash-multinode-*.log 2> /dev/null)"; fi
+
+    # Preemption across nodes: the batch signal stops every rank with a checkpoint, the
+    # job requeues itself, and the requeued job resumes on the nodes and completes.
+    long=(-D SYNTH --synth-train 16000 --synth-test 300 -b 16 -e 3 -l 0.05 -q --checkpoint-every 100 --avg-every 10)
+    job=$(cd "$S/elsewhere" && LEASH=$ABS_LEASH LEASH_OUT=$S/rq.json LEASH_CHECKPOINT=$S/rq.ckpt \
+        LEASH_ARGS="${long[*]}" sbatch --parsable --chdir="$S" --nodes=2 --time=5 \
+        "$JOBS/leash-multinode.sbatch" 2> "$S/sbatch.out")
+    for _ in $(seq 1 600); do [ -e "$S/rq.ckpt" ] && break; sleep 0.1; done
+    scancel --signal=USR1 --batch "$job"
+    state= released=
+    for _ in $(seq 1 900); do
+        info=$(scontrol show job "$job" 2> /dev/null)
+        state=$(grep -o 'JobState=[A-Z_]*' <<< "$info" | cut -d= -f2)
+        restarts=$(grep -o 'Restarts=[0-9]*' <<< "$info" | cut -d= -f2)
+        case "$state" in COMPLETED | FAILED | CANCELLED | TIMEOUT) break ;; esac
+        # Slurm holds a requeued job back for a while (its BeginTime); start it now.
+        if [ "$state" = PENDING ] && [ "${restarts:-0}" -ge 1 ] && [ -z "$released" ]; then
+            scontrol update JobId="$job" StartTime=now && released=1
+        fi
+        sleep 0.2
+    done
+    name="multi-node job stopped with scancel --signal=USR1 --batch: requeued, resumed on both nodes, every epoch"
+    if [ "$state" = COMPLETED ] && [ "${restarts:-0}" -ge 1 ] && why=$(py "$S/rq.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if d["status"] != "complete" or d["resumes"] < 1 or [e["epoch"] for e in d["epochs"]] != [1, 2, 3]:
+    sys.exit(f"status {d['status']}, resumes {d['resumes']}, epochs {len(d['epochs'])}")
+if d["provenance"]["hosts"] != ["node1", "node2"]: sys.exit(f"hosts {d['provenance']['hosts']}")
+EOF
+    ); then ok "$name (requeued $restarts time(s))"
+    else not_ok "$name" "state $state, restarts ${restarts:-?}" "${why:-}" "$(cat "$S"/leash-multinode-"$job".log 2> /dev/null)"; fi
+
+    # A sweep's array job, one whole node per task: its tasks run on both nodes.
+    sweep=(-a SEQ,LSH --repeats 2 --out "$S/sweep" --leash "$ABS_LEASH" --slurm
+           --sbatch '--wait --time=5 --exclusive' -- "${small[@]}")
+    name="leash-sweep --slurm: 4 cells as one array job, all complete, spread over node1 and node2"
+    if (cd "$S/elsewhere" && timeout 300 "$SWEEP" "${sweep[@]}") > "$S/sweep.out" 2> "$S/sweep.err" &&
+        why=$(py "$S"/sweep/*.json <<'EOF'
+import json, sys
+docs = [d for d in (json.load(open(f)) for f in sys.argv[1:]) if "provenance" in d]
+hosts = {h for d in docs for h in d["provenance"]["hosts"]}
+if len(docs) != 4 or any(d["status"] != "complete" for d in docs): sys.exit(f"{len(docs)} documents")
+if hosts != {"node1", "node2"}: sys.exit(f"hosts {sorted(hosts)}")
+EOF
+        ); then ok "$name"
+    else not_ok "$name" "${why:-}" "$(cat "$S/sweep.err")"; fi
+fi
+
+# Down leaves nothing of this cluster (others may run beside it: a parallel make check):
+# no namespace, no link, no daemon, no directory.
 "$VC" down "$C" > "$S/down.log" 2>&1
-netns_after=$(ip netns list | sort)
-links_after=$(ip -o link show | awk -F': ' '{print $2}' | sort)
-if [ "$netns_after" = "$netns_before" ] && [ "$links_after" = "$links_before" ] && [ ! -e "$C" ]; then
-    ok "vcluster down: every namespace, link and file of the cluster gone"
-else not_ok "vcluster down leaves nothing" "namespaces: $netns_after" "links: $links_after" "$(cat "$S/down.log")"; fi
+left_ns=$(ip netns list | grep "^lv$ID-")
+left_links=$(ip -o link show | grep -o "lvb\?$ID[^:@ ]*")
+left_daemons=$(pgrep -f "$C/" | tr '\n' ' ')
+if [ -z "$left_ns$left_links$left_daemons" ] && [ ! -e "$C" ]; then
+    ok "vcluster down: every namespace, link, daemon and file of the cluster gone"
+else not_ok "vcluster down leaves nothing" "namespaces: $left_ns" "links: $left_links" \
+    "processes: $left_daemons" "$(cat "$S/down.log")"; fi

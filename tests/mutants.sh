@@ -1,5 +1,5 @@
 #!/bin/bash
-# Mutation check, not run by make check or CI (about half an hour on 2 cores): each
+# Mutation check, not run by make check or CI (about 15 minutes on 2 cores): each
 # mutant below breaks one claim in a scratch copy of this source tree, and the tests
 # named with it must fail on the broken build. The tests first run on the unbroken copy,
 # where they must pass. Memory-order mutants are built with ThreadSanitizer, which is

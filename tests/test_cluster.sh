@@ -11,7 +11,7 @@ VC=$SRC/tests/cluster/vcluster
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/mpi_env.sh"
 
-PLAN=12
+PLAN=13
 echo "1..$PLAN"
 if ! why=$("$VC" usable 2>&1); then
     for i in $(seq 1 $PLAN); do skip "virtual cluster test $i" "$why"; done
@@ -150,6 +150,24 @@ if d["status"] != "complete" or len(d["epochs"]) != 6 or d["resumes"] != 1:
     sys.exit(f"status {d['status']}, {len(d['epochs'])} epochs, {d['resumes']} resumes")
 EOF
 ); then ok "$name"; else not_ok "$name" "$why" "$(tail -3 "$S/err")"; fi
+
+# A link taken down mid-run (node 2's veth): the ranks say within --stall-warn that they
+# wait, and where; with the link back up the job goes on and completes. It never hangs.
+vmpi -np 2 --host node1:1,node2:1 "$LEASH" -q -D SYNTH --synth-train 16000 --synth-test 200 -b 16 -e 4 \
+    -l 0.05 --init HE -a LSH -n 1 --avg-every 10 --stall-warn 3 --output "$S/link.json" > /dev/null 2> "$S/link.err" &
+job=$!
+for _ in $(seq 1 300); do grep -q '"epoch": 1' "$S/link.json" 2> /dev/null && break; sleep 0.1; done
+t0=$(date +%s)
+ip link set "lv${ID}h2" down
+for _ in $(seq 1 600); do grep -q "^leash: rank [01] (node[12]): waiting" "$S/link.err" && break; sleep 0.1; done
+warned=$(( $(date +%s) - t0 ))
+ip link set "lv${ID}h2" up
+status=0; wait $job || status=$?
+name="node 2's link down mid-run: the stall warning within 60 s; link up again, the job completes"
+if grep -q "^leash: rank [01] (node[12]): waiting [0-9]* s for the other ranks in MPI_" "$S/link.err" &&
+    [ $warned -le 60 ] && grep -q "completed after" "$S/link.err" && [ $status -eq 0 ] &&
+    grep -q '"status": "complete"' "$S/link.json"; then ok "$name (warned after $warned s)"
+else not_ok "$name" "warned after $warned s, status $status" "$(cat "$S/link.err")"; fi
 
 # --- Slurm across the nodes: slurmctld here, a slurmd in each node -------------------
 JOBS=${LEASH_JOBS_DIR:-$SRC/jobs}

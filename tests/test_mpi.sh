@@ -21,7 +21,7 @@ field() { grep -o "\"$2\": [^,}]*" "$1" | sed 's/^[^:]*: //; s/"//g'; }
 # final FILE KEY: KEY of the document's "final" object.
 final() { sed -n '/"final": {/,/}/p' "$1" | grep -m1 -o "\"$2\": [^,]*" | awk '{print $2}'; }
 
-echo "1..27"
+echo "1..29"
 
 for np in 2 3; do
     if out=$(mpi "$np" "$SHARDS" 2>&1); then ok "$np ranks: shards disjoint and covering ($out)"
@@ -194,6 +194,57 @@ else
         if [ $status -eq 0 ]; then not_ok "killed rank: the job fails" "exit status 0"
         else ok "killed rank: the job ended in $took s with status $status"; fi
     fi
+fi
+
+# A rank that stops answering (SIGSTOP): the other says, within --stall-warn, that it
+# waits and where, and that the wait ended once the rank goes on (the frozen rank itself
+# does not blame the others). Frozen again, a SIGTERM to the waiting rank ends it once
+# the stop is 10 s old: exit 75 for the job and a message, not a hang.
+marker=$((RANDOM * 1000 + 11))
+mpi 2 "$LEASH" -q -D SYNTH --synth-train 4000 --synth-test 100 -b 32 -e 100000 -l 0.02 --init HE \
+    -a SEQ -n 1 --avg-every 5 --stall-warn 2 --seed "$marker" --output "$T/stall.json" > /dev/null 2> "$T/stall.err" &
+job=$!
+r0= r1=
+for _ in $(seq 1 100); do
+    for p in $(pgrep -f -- "--seed $marker"); do
+        [ "$(cat /proc/$p/comm 2>/dev/null)" = leash ] || continue
+        case $(tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep '^OMPI_COMM_WORLD_RANK=') in
+        *=0) r0=$p ;; *=1) r1=$p ;;
+        esac
+    done
+    [ -n "$r0" ] && [ -n "$r1" ] && break
+    sleep 0.1
+done
+stalled() { grep -c "^leash: rank 0 ($(hostname)): waiting [0-9]* s for the other ranks in MPI_" "$T/stall.err"; }
+if [ -z "$r0" ] || [ -z "$r1" ]; then
+    kill "$job" 2> /dev/null; wait "$job"
+    not_ok "a frozen rank: the other says it waits" "the ranks did not start" "$(cat "$T/stall.err")"
+    not_ok "a frozen rank: a stop ends the wait" "the ranks did not start"
+else
+    sleep 1
+    kill -STOP "$r1"
+    for _ in $(seq 1 200); do [ "$(stalled)" -ge 1 ] && break; sleep 0.1; done
+    kill -CONT "$r1"
+    for _ in $(seq 1 100); do grep -q "^leash: rank 0 (.*): MPI_[A-Za-z]* completed after" "$T/stall.err" && break; sleep 0.1; done
+    name="a frozen rank (SIGSTOP): the other says within --stall-warn 2 that it waits, and when the wait ends"
+    if [ "$(stalled)" -ge 1 ] && grep -q "^leash: rank 0 (.*): MPI_[A-Za-z]* completed after" "$T/stall.err" &&
+        ! grep -q "^leash: rank 1" "$T/stall.err"; then ok "$name"
+    else not_ok "$name" "$(cat "$T/stall.err")"; fi
+    kill -STOP "$r1"
+    sleep 0.5
+    t0=$(date +%s)
+    kill -TERM "$r0"
+    for _ in $(seq 1 400); do kill -0 "$job" 2> /dev/null || break; sleep 0.1; done
+    took=$(( $(date +%s) - t0 ))
+    if kill -0 "$job" 2> /dev/null; then
+        pkill -9 -f -- "--seed $marker"; wait "$job"; status=hung
+    else status=0; wait "$job" || status=$?; fi
+    name="a frozen rank: SIGTERM to the waiting one ends the job after the 10 s grace, exit 75, a message naming the wait"
+    if [ "$status" = 75 ] && [ "$took" -le 30 ] &&
+        grep -q "^leash: rank 0: stopped after waiting [0-9]* s for the other ranks in MPI_" "$T/stall.err"
+    then ok "$name ($took s)"
+    else not_ok "$name" "status $status after $took s" "$(grep '^leash' "$T/stall.err")"; fi
+    pkill -9 -f -- "--seed $marker" 2> /dev/null
 fi
 
 # A bad flag or bad data seen by one rank only (a wrapper adds arguments on rank 1 of 3):

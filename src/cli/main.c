@@ -714,6 +714,7 @@ static int run(int argc, char **argv)
 {
     leash_options o;
     int rc = agree_on_options(&o, argc, argv);
+    if (rc == 0) leash_dist_set_stall_warning(o.stall_warn);
     int status = rc ? fail_agreed(rc) : run_parsed(&o, argc, argv);
     leash_options_free(&o);
     return status;

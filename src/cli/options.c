@@ -38,6 +38,7 @@ enum {
     OPT_INPUT_SCALE,
     OPT_DESCRIBE,
     OPT_CLASSES,
+    OPT_STALL_WARN,
     OPT_HELP,
     OPT_VERSION
 };
@@ -83,6 +84,7 @@ static const struct option long_options[] = {
     {"input-scale", required_argument, NULL, OPT_INPUT_SCALE},
     {"describe", no_argument, NULL, OPT_DESCRIBE},
     {"classes", required_argument, NULL, OPT_CLASSES},
+    {"stall-warn", required_argument, NULL, OPT_STALL_WARN},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -164,6 +166,8 @@ void leash_options_usage(FILE *out)
         "  --avg-mode MODE     overlapped (default: the workers never wait for a round) or\n"
         "                      blocking (they pause at exactly every K-th update while the\n"
         "                      ranks average: SEQ and SYNC then repeat bit for bit)\n"
+        "  --stall-warn S      a rank that waits S seconds for the others says so, and a\n"
+        "                      stop ends such a wait (default 60; 0: never warn)\n"
         "  --output FILE       write the JSON result document to FILE (default stdout),\n"
         "                      rewritten after every epoch\n"
         "  --checkpoint FILE   write checkpoints to FILE: at the end of the run, when it is\n"
@@ -351,6 +355,7 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     o->synth_train = 6000;
     o->synth_test = 1000;
     o->placement = LEASH_PLACE_COMPACT;
+    o->stall_warn = 60.0;
     leash_config *c = &o->cfg;
 
     opterr = 0; /* messages are ours, in one format */
@@ -451,6 +456,7 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
             break;
         case OPT_DESCRIBE: o->describe = 1; break;
         case OPT_CLASSES: rc = parse_int(opt, optarg, 2, 256, &o->classes); break;
+        case OPT_STALL_WARN: rc = parse_double(opt, optarg, 0.0, 1, 1e9, 1, &o->stall_warn); break;
         case OPT_HELP: o->help = 1; break;
         case OPT_VERSION: o->version = 1; break;
         case ':': rc = bad_option(argv[optind - 1], optopt, "missing value"); break;
@@ -523,6 +529,7 @@ int leash_options_warn(const leash_options *o, int ranks, FILE *err)
     if (ranks == 1) {
         if (g[OPT_AVG_EVERY]) unused(err, &count, "--avg-every", "with one rank (nothing to average)");
         if (g[OPT_AVG_PERIOD]) unused(err, &count, "--avg-period", "with one rank (nothing to average)");
+        if (g[OPT_STALL_WARN]) unused(err, &count, "--stall-warn", "with one rank (no other to wait for)");
     }
     return count;
 }

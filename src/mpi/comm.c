@@ -1,13 +1,18 @@
 /* MPI start-up and the collectives of comm_internal.h. */
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
-#include <time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <mpi.h>
 
+#include "core/clock_internal.h"
 #include "core/error_internal.h"
+#include "core/stop_internal.h"
 #include "mpi/comm_internal.h"
 #include "leash/dist.h"
 
@@ -16,6 +21,7 @@
 static int mpi_started;
 static int my_rank, nranks = 1;
 static int broken;
+static int broken_rc = LEASH_EMPI; /* why: what a later collective then returns at once */
 static int peer_error;
 
 int leash_dist_launched(void)
@@ -93,21 +99,68 @@ static int check(int rc, const char *what)
 /* MPI counts are ints: larger vectors go in pieces. */
 #define CHUNK ((size_t)INT_MAX / 2)
 
+/* Seconds a rank waits in a collective before it says so (leash_dist_set_stall_warning);
+ * written before the first collective, by the thread that makes them all. */
+static double stall_warn_s = 60.0;
+
+void leash_dist_set_stall_warning(double seconds) { stall_warn_s = seconds; }
+
+/* A stop reaches every rank (mpirun forwards the signal, Slurm signals every task), and
+ * the ranks then meet at their next safe point: a wait that outlasts this after the stop
+ * will not end. */
+static double stop_grace_s(void) { return stall_warn_s > 0 ? fmax(10.0, stall_warn_s) : 60.0; }
+
+static void say_waiting(const char *what, double waited, int ended)
+{
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    if (ended)
+        fprintf(stderr, "leash: rank %d (%s): %s completed after %.0f s\n", my_rank, host, what, waited);
+    else
+        fprintf(stderr,
+                "leash: rank %d (%s): waiting %.0f s for the other ranks in %s; one may be slow, "
+                "stopped or unreachable\n",
+                my_rank, host, waited, what);
+}
+
 /* Complete a nonblocking collective without spinning. A blocking collective busy-polls
  * while it waits for slower ranks, and the main thread would then take a core from this
  * rank's workers (or, oversubscribed, from another rank's). Testing every 50 us keeps
  * the collective progressing (Open MPI progresses it inside MPI_Test) at a negligible
- * cost in latency. */
+ * cost in latency. A long wait is reported, and a stop ends one that would never end. */
 static int wait_gently(MPI_Request *req, int rc, const char *what)
 {
     if (rc != MPI_SUCCESS) return check(rc, what);
+    /* This rank already gave up on a collective: the job is ending (leash_dist_abort), and
+     * the others may never come. The first failure's message stands. */
+    if (broken) return broken_rc;
     const struct timespec pause = {0, 50000};
+    double last = leash_now(), waited = 0.0, stop_seen = -1.0;
+    int warned = 0;
     for (;;) {
         int done = 0;
         if ((rc = MPI_Test(req, &done, MPI_STATUS_IGNORE)) != MPI_SUCCESS) return check(rc, what);
-        if (done) return 0;
+        if (done) break;
+        /* Time spent waiting, not time this process was frozen (SIGSTOP, a suspended VM):
+         * a rank that was itself stopped does not blame the others. */
+        const double now = leash_now();
+        waited += fmin(now - last, 0.1);
+        last = now;
+        if (!warned && stall_warn_s > 0 && waited >= stall_warn_s) {
+            say_waiting(what, waited, 0);
+            warned = 1;
+        }
+        if (stop_seen < 0 && leash_stop_asked()) stop_seen = waited;
+        if (stop_seen >= 0 && waited - stop_seen > stop_grace_s()) {
+            broken = 1;
+            broken_rc = LEASH_ESTOPPED;
+            return leash_fail(LEASH_ESTOPPED, "stopped after waiting %.0f s for the other ranks in %s",
+                              waited, what);
+        }
         nanosleep(&pause, NULL);
     }
+    if (warned) say_waiting(what, waited, 1);
+    return 0;
 }
 
 int leash_dist_agree(int rc)

@@ -11,7 +11,7 @@ VC=$SRC/tests/cluster/vcluster
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/mpi_env.sh"
 
-PLAN=13
+PLAN=14
 echo "1..$PLAN"
 if ! why=$("$VC" usable 2>&1); then
     for i in $(seq 1 $PLAN); do skip "virtual cluster test $i" "$why"; done
@@ -168,6 +168,32 @@ if grep -q "^leash: rank [01] (node[12]): waiting [0-9]* s for the other ranks i
     [ $warned -le 60 ] && grep -q "completed after" "$S/link.err" && [ $status -eq 0 ] &&
     grep -q '"status": "complete"' "$S/link.json"; then ok "$name (warned after $warned s)"
 else not_ok "$name" "warned after $warned s, status $status" "$(cat "$S/link.err")"; fi
+
+# A slow link (node 2's shaped to 20 Mbit/s both ways by tc's token bucket): a round of
+# the MLP (0.5 MB each way) takes far longer than 10 updates, so overlapped rounds run
+# back to back and fall behind (rounds_behind > 0, fewer rounds than updates / 10) while
+# the workers go on; blocking rounds never fall behind.
+tc qdisc replace dev "lv${ID}h2" root tbf rate 20mbit burst 32kb latency 100ms
+ip netns exec "lv$ID-2" tc qdisc replace dev eth0 root tbf rate 20mbit burst 32kb latency 100ms
+W=(-q -D SYNTH --synth-train 16000 --synth-test 200 -b 16 -e 1 -l 0.05 --init HE -a SEQ -n 1)
+vmpi -np 2 --host node1:1,node2:1 "$LEASH" "${W[@]}" --avg-every 10 --output "$S/slow-ov.json" 2> "$S/err"
+vmpi -np 2 --host node1:1,node2:1 "$LEASH" "${W[@]}" --avg-every 50 --avg-mode blocking \
+    --output "$S/slow-bl.json" 2>> "$S/err"
+tc qdisc del dev "lv${ID}h2" root
+ip netns exec "lv$ID-2" tc qdisc del dev eth0 root
+name="a 20 Mbit/s link: overlapped rounds fall behind (rounds_behind > 0, fewer rounds), blocking ones do not"
+if why=$(py "$S/slow-ov.json" "$S/slow-bl.json" <<'EOF'
+import json, sys
+ov, bl = (json.load(open(f)) for f in sys.argv[1:])
+for r in ov["per_rank"]:
+    if r["rounds_behind"] < 1 or r["averagings"] >= r["updates"] // 10:
+        sys.exit(f"overlapped, rank {r['rank']}: {r['averagings']} rounds in {r['updates']} updates, {r['rounds_behind']} behind")
+if ov["mpi"]["rounds_behind"] != max(r["rounds_behind"] for r in ov["per_rank"]): sys.exit("mpi.rounds_behind")
+if any(r["rounds_behind"] for r in bl["per_rank"]) or bl["mpi"]["averagings"] != bl["per_rank"][0]["updates"] // 50:
+    sys.exit(f"blocking: {bl['mpi']['averagings']} rounds, behind {[r['rounds_behind'] for r in bl['per_rank']]}")
+print(f"overlapped: {ov['mpi']['averagings']} rounds, {ov['mpi']['rounds_behind']} intervals behind")
+EOF
+); then ok "$name ($why)"; else not_ok "$name" "$why" "$(cat "$S/err")"; fi
 
 # --- Slurm across the nodes: slurmctld here, a slurmd in each node -------------------
 JOBS=${LEASH_JOBS_DIR:-$SRC/jobs}

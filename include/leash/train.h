@@ -157,6 +157,10 @@ typedef struct leash_result {
     /* The averaging layer (this rank): rounds, time in MPI_Allreduce, time of the rounds
      * in all, and the workers' time spent carrying out its requests (SEQ, SYNC only). */
     uint64_t averagings;
+    /* Intervals of avg_every updates that passed without a round starting because the one
+     * before was still exchanging: rounds then run back to back, as often as the link
+     * allows, and the workers go on (since this process started or resumed). */
+    uint64_t rounds_behind;
     /* Blocking rounds (--avg-mode blocking): this rank's update count at each of the first
      * LEASH_ROUND_UPDATES_MAX rounds it ran in this process (a resumed run lists those
      * since it resumed); nround_updates of them are set. */

@@ -54,6 +54,7 @@ int leash_report_gather(leash_rank_table *t, const leash_result *res, const leas
         [LEASH_RANK_MPI] = res->time_mpi_s,
         [LEASH_RANK_AVERAGING] = res->time_averaging_s,
         [LEASH_RANK_PEAK_RSS] = (double)info->peak_rss_bytes,
+        [LEASH_RANK_BEHIND] = (double)res->rounds_behind,
         /* 32-bit halves: exact in doubles. */
         [LEASH_RANK_DIGEST_HI] = (double)(digest >> 32),
         [LEASH_RANK_DIGEST_LO] = (double)(digest & 0xffffffffu),
@@ -260,6 +261,7 @@ static void write_mpi(leash_json *j, const leash_options *o, const leash_rank_ta
     leash_json_kv_double(j, "avg_period_s", o->cfg.avg_period);
     /* Rounds are collective: every rank runs the same number. */
     leash_json_kv_uint(j, "averagings", (uint64_t)t->rows[LEASH_RANK_AVERAGINGS]);
+    leash_json_kv_uint(j, "rounds_behind", (uint64_t)ranks_max(t, LEASH_RANK_BEHIND));
     leash_json_kv_double(j, "time_mpi_s", ranks_max(t, LEASH_RANK_MPI));
     leash_json_kv_double(j, "time_averaging_s", ranks_max(t, LEASH_RANK_AVERAGING));
     leash_json_kv_double(j, "worker_wait_s", ranks_sum(t, LEASH_RANK_MIX));
@@ -272,7 +274,7 @@ static void write_ranks(leash_json *j, const leash_rank_table *t)
         "train_samples", "updates", "gradients", "dropped_gradients", "failed_cas",
         "peak_live_versions", "time_s", "samples", "time_compute_s", "time_publish_s",
         "time_wait_s", "worker_wait_s", "averagings", "time_mpi_s", "time_averaging_s",
-        "peak_rss_bytes"};
+        "peak_rss_bytes", "rounds_behind"};
     enum { NAMED = LEASH_RANK_DIGEST_HI };
     leash_json_key(j, "per_rank");
     leash_json_begin_array(j);

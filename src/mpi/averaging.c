@@ -77,6 +77,8 @@ int leash_averager_exchange(leash_averager *a, uint64_t updates, int (*idle)(voi
     double t0 = leash_now();
     const int ranks = leash_dist_size();
     int rc;
+    if (a->every > 0 && updates >= a->next_updates + (uint64_t)a->every)
+        a->behind += (updates - a->next_updates) / (uint64_t)a->every;
     if ((rc = a->ops->mix_read(a->strategy, a->snapshot)) < 0) return rc;
     if (rc == 1) complete(a, idle, arg);
     memcpy(a->sum, a->snapshot, a->n * sizeof *a->sum);

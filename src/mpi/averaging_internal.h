@@ -32,6 +32,10 @@ typedef struct leash_averager {
     uint64_t next_updates;
     double next_time;
     uint64_t rounds;
+    /* Intervals of `every` updates that went by with no round starting, because the one
+     * before was still exchanging (a slow link, or slower ranks): the next round starts
+     * as soon as that one ends, so rounds fall behind, the workers never wait. */
+    uint64_t behind;
     double time_mpi;   /* in MPI_Allreduce */
     double time_total; /* in rounds: copies, MPI, corrections */
 } leash_averager;

@@ -481,6 +481,7 @@ static int collect_stats(leash_result *res, const trainer *t)
     if (t->trace_every && collect_trace(res, t) != 0)
         return leash_fail(LEASH_ENOMEM, "out of memory for the loss trace");
     res->averagings = t->av.rounds;
+    res->rounds_behind = t->av.behind;
     res->time_mpi_s = t->av.time_mpi;
     res->time_averaging_s = t->av.time_total;
     return 0;

@@ -10,6 +10,7 @@ SRC=${LEASH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 VC=$SRC/tests/cluster/vcluster
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/mpi_env.sh"
+. "$(dirname "$0")/slurm_util.sh"
 
 PLAN=14
 echo "1..$PLAN"
@@ -233,18 +234,7 @@ EOF
         "$JOBS/leash-multinode.sbatch" 2> "$S/sbatch.out")
     for _ in $(seq 1 600); do [ -e "$S/rq.ckpt" ] && break; sleep 0.1; done
     scancel --signal=USR1 --batch "$job"
-    state= released=
-    for _ in $(seq 1 900); do
-        info=$(scontrol show job "$job" 2> /dev/null)
-        state=$(grep -o 'JobState=[A-Z_]*' <<< "$info" | cut -d= -f2)
-        restarts=$(grep -o 'Restarts=[0-9]*' <<< "$info" | cut -d= -f2)
-        case "$state" in COMPLETED | FAILED | CANCELLED | TIMEOUT) break ;; esac
-        # Slurm holds a requeued job back for a while (its BeginTime); start it now.
-        if [ "$state" = PENDING ] && [ "${restarts:-0}" -ge 1 ] && [ -z "$released" ]; then
-            scontrol update JobId="$job" StartTime=now && released=1
-        fi
-        sleep 0.2
-    done
+    wait_requeued "$job"
     name="multi-node job stopped with scancel --signal=USR1 --batch: requeued, resumed on both nodes, every epoch"
     if [ "$state" = COMPLETED ] && [ "${restarts:-0}" -ge 1 ] && why=$(py "$S/rq.json" <<'EOF'
 import json, sys

@@ -11,6 +11,7 @@ LEASH=${LEASH:-./leash}
 LEASH=$(cd "$(dirname "$LEASH")" && pwd)/$(basename "$LEASH")
 JOBS=${LEASH_JOBS_DIR:-$(cd "$(dirname "$0")/../jobs" && pwd)}
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/slurm_util.sh"
 TESTS=("hybrid job" "sweep array" "multi-node job" "leash not found" "requeued hybrid job")
 echo "1..${#TESTS[@]}"
 skip_all() { for t in "${TESTS[@]}"; do n=$((n + 1)); echo "ok $n - $t # SKIP $1"; done; exit 0; }
@@ -159,19 +160,7 @@ job=$(cd "$T/elsewhere" && PATH=$BIN:$PATH sbatch --parsable --chdir="$T" --ntas
     "$JOBS/leash-hybrid.sbatch" 2> "$T/sbatch.out")
 for _ in $(seq 1 600); do [ -e "$ckpt" ] && break; sleep 0.1; done
 scancel --signal=USR1 --batch "$job"
-state=
-released=
-for _ in $(seq 1 900); do
-    info=$(scontrol show job "$job" 2> /dev/null)
-    state=$(grep -o 'JobState=[A-Z_]*' <<< "$info" | cut -d= -f2)
-    restarts=$(grep -o 'Restarts=[0-9]*' <<< "$info" | cut -d= -f2)
-    case "$state" in COMPLETED | FAILED | CANCELLED | TIMEOUT) break ;; esac
-    # Slurm holds a requeued job back for a while (its BeginTime); start it now.
-    if [ "$state" = PENDING ] && [ "${restarts:-0}" -ge 1 ] && [ -z "$released" ]; then
-        scontrol update JobId="$job" StartTime=now && released=1
-    fi
-    sleep 0.2
-done
+wait_requeued "$job"
 log=$(cat "$T/leash-hybrid-$job.log" 2> /dev/null)
 check_doc() {
     python3 - "$1" <<'EOF'

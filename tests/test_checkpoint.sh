@@ -76,7 +76,7 @@ wait_for() { while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 0.01; don
 # litter DIR: temporary files left in DIR.
 litter() { ls -A "$1" | grep '^\.leash-' || true; }
 
-echo "1..20"
+echo "1..23"
 
 S=(-D SYNTH --synth-train 4000 --synth-test 400 -b 40 -q -l 0.1 -m 0.5)
 
@@ -283,6 +283,8 @@ kill -USR1 $pid 2>/dev/null # mpirun forwards SIGUSR1 to every rank
 status=0; wait $pid || status=$?
 # Both ranks' gradients count: 1000 per epoch.
 if [ $status -eq 75 ] && why=$(interrupted "$T/mpi/r.json" 1000) && crc_ok "$T/mpi/ck"; then
+    cp "$T/mpi/ck" "$T/mpi/mid.ck"
+    cp "$T/mpi/r.json" "$T/mpi/mid-stop.json"
     "$MPIRUN" -np 2 --oversubscribe "$LEASH" "${M[@]}" --checkpoint "$T/mpi/ck" --resume auto \
         --output "$T/mpi/r.json" 2>> "$T/mpi/stderr"
     check "mpirun -np 2 with averaging: all ranks stop on SIGUSR1 ($why), the resumed job ends with equal digests and paired rounds" \
@@ -301,8 +303,71 @@ EOF
 else
     not_ok "mpirun -np 2 with averaging: all ranks stop on SIGUSR1" "status $status" "${why:-}" "$(tail -3 "$T/mpi/stderr")"
 fi
-# (One rank also warns that --avg-every has nothing to average.)
-refuse "a checkpoint of 2 ranks is refused by a run of 1" \
+# --- resuming on another layout -----------------------------------------------------
+# A finished 2-rank epoch resumed for a second on 1 rank (-n 2) and on 3: every rank starts
+# from the mean of the 2 ranks' models, which for 2 ranks is bit for bit the final mean
+# the first run reported; the records and the job's update count go on. (A larger step
+# than M's: 2 epochs on 3 ranks' shards must reach the accuracy bound.)
+R=("${M[@]}" -l 0.2)
+"$MPIRUN" -np 2 --oversubscribe "$LEASH" "${R[@]}" -e 1 --checkpoint "$T/mpi/two.ck" \
+    --output "$T/mpi/two.json" 2> /dev/null
+reshaped() { # reshaped NAME FILE.json RANKS THREADS: the resumed run against two.json
+    check "$1" py "$T/mpi/two.json" "$2" "$3" "$4" <<'EOF'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+ranks, threads = int(sys.argv[3]), int(sys.argv[4])
+c = b["checkpoints"]
+if (b["status"], b["resumes"], len(b["epochs"]), len(b["per_rank"])) != ("complete", 1, 2, ranks):
+    sys.exit(f"status {b['status']}, resumes {b['resumes']}, {len(b['epochs'])} epochs, {len(b['per_rank'])} ranks")
+if (c["resumed_ranks"], c["resumed_threads"]) != ({"from": 2, "to": ranks}, {"from": 1, "to": threads}):
+    sys.exit(f"resumed_ranks {c['resumed_ranks']}, resumed_threads {c['resumed_threads']}")
+mean = a["per_rank"][0]["params_digest"]
+if c["resumed_start_digest"] != mean: sys.exit(f"started from {c['resumed_start_digest']}, the mean is {mean}")
+if b["epochs"][0] != a["epochs"][0]: sys.exit(f"epoch 1 differs: {b['epochs'][0]} vs {a['epochs'][0]}")
+total = lambda d: sum(r["updates"] for r in d["per_rank"])
+if total(b) != total(a) + b["epochs"][1]["updates"]:
+    sys.exit(f"updates: {total(b)}, expected {total(a)} + {b['epochs'][1]['updates']}")
+if b["epochs"][1]["test_accuracy"] < 0.85: sys.exit(f"accuracy {b['epochs'][1]['test_accuracy']}")
+print(f"from {mean}, accuracy {b['epochs'][1]['test_accuracy']:.3f}, {total(b)} updates")
+EOF
+}
+warning="leash: warning: checkpoint $T/mpi/one.ck: written by 2 ranks with -n 1, resumed by 1 rank with -n 2: every rank starts from the mean of its ranks' models, and the run is no longer bit-for-bit resumable"
+cp "$T/mpi/two.ck" "$T/mpi/one.ck"
+status=0
+"$LEASH" "${R[@]}" -n 2 -e 2 --checkpoint "$T/mpi/one.ck" --resume "$T/mpi/one.ck" \
+    --output "$T/mpi/one.json" 2> "$T/mpi/stderr" || status=$?
+if [ $status -eq 0 ] && [ "$(grep -v -e 'nothing to average' -e oversubscribed "$T/mpi/stderr")" = "$warning" ]; then
+    reshaped "a checkpoint of 2 ranks resumed by 1 rank with -n 2: one warning, from the ranks' mean" \
+        "$T/mpi/one.json" 1 2
+else
+    not_ok "a checkpoint of 2 ranks resumed by 1 rank with -n 2" "status $status" "$(cat "$T/mpi/stderr")"
+fi
+cp "$T/mpi/two.ck" "$T/mpi/three.ck"
+"$MPIRUN" -np 3 --oversubscribe "$LEASH" "${R[@]}" -e 2 --checkpoint "$T/mpi/three.ck" \
+    --resume "$T/mpi/three.ck" --output "$T/mpi/three.json" 2> "$T/mpi/stderr"
+reshaped "a checkpoint of 2 ranks resumed by 3: from the ranks' mean, the job's updates carried on" \
+    "$T/mpi/three.json" 3 1
+# Stopped mid-epoch: the epoch goes on at the same fraction on the new layout.
+status=0
+"$LEASH" "${M[@]}" -n 2 --checkpoint "$T/mpi/mid.ck" --resume "$T/mpi/mid.ck" \
+    --output "$T/mpi/mid.json" 2> "$T/mpi/stderr" || status=$?
+check "a 2-rank checkpoint taken mid-epoch resumed by 1 rank: every epoch, the accuracy bound" \
+    py "$T/mpi/mid.json" "$status" "$T/mpi/mid-stop.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+# Rank 0 had computed g0 of its shard's 500 rounds (one update each): the single rank goes
+# on at the same fraction of its 1000, and the epoch counts rank 0's part and the rest.
+g0 = json.load(open(sys.argv[3]))["per_rank"][0]["gradients"]
+expected = 1000 - g0
+acc = d["epochs"][-1]["test_accuracy"] if d["epochs"] else 0
+got = (sys.argv[2], d["status"], len(d["epochs"]), d["checkpoints"]["resumed_ranks"])
+if got != ("0", "complete", 3, {"from": 2, "to": 1}): sys.exit(f"exit, status, epochs, resumed_ranks: {got}")
+if abs(d["epochs"][0]["updates"] - expected) > 4 or acc < 0.85:
+    sys.exit(f"epoch 1: {d['epochs'][0]['updates']} updates, expected {expected}; accuracy {acc}")
+print(f"epoch 1: {d['epochs'][0]['updates']} updates ({g0} before the stop), accuracy {acc:.3f}")
+EOF
+# Any other difference is still refused, whatever the rank count.
+refuse "a checkpoint of 2 ranks and -b 16 is refused by 1 rank with -b 32" \
     "leash: warning: --avg-every: no effect with one rank (nothing to average)
-leash: checkpoint $T/mpi/ck: written by 2 ranks, this run has 1 (resume with the same rank count)" \
-    "${M[@]}" --resume "$T/mpi/ck"
+leash: checkpoint $T/mpi/two.ck: written for -b 16, this run is -b 32" \
+    "${R[@]}" -b 32 -e 2 --resume "$T/mpi/two.ck"

@@ -179,6 +179,11 @@ typedef struct leash_result {
     double time_checkpoint_s;
     int resumes;
     int resumed; /* this run continued from a checkpoint */
+    /* A resume on another layout than the checkpoint's: its rank count and -n (0 when the
+     * layout was the same), and the 64-bit FNV-1a of the mean parameters every rank
+     * started from. */
+    int resumed_from_ranks, resumed_from_threads;
+    uint64_t resumed_start_digest;
     double start_time; /* the run's first start, seconds since the Unix epoch */
     /* A diverged run (LEASH_EDIVERGED): the epoch (1-based) and the update count of the
      * version on which the loss was first non-finite; 0 otherwise. */

@@ -460,7 +460,22 @@ static void write_trace(leash_json *j, const leash_result *res)
     leash_json_end_object(j);
 }
 
-static void write_checkpoints(leash_json *j, const leash_options *o, const leash_result *res)
+/* {from, to} of a resume on another layout (from 0: the same layout), else null. */
+static void write_layout_change(leash_json *j, const char *key, int from, int to)
+{
+    if (!from) {
+        leash_json_kv_null(j, key);
+        return;
+    }
+    leash_json_key(j, key);
+    leash_json_begin_object(j);
+    leash_json_kv_int(j, "from", from);
+    leash_json_kv_int(j, "to", to);
+    leash_json_end_object(j);
+}
+
+static void write_checkpoints(leash_json *j, const leash_options *o, const leash_result *res,
+                              int t_ranks)
 {
     leash_json_key(j, "checkpoints");
     leash_json_begin_object(j);
@@ -468,6 +483,15 @@ static void write_checkpoints(leash_json *j, const leash_options *o, const leash
     /* --resume auto resumes from --checkpoint's file when it exists. */
     leash_json_kv_string(j, "resumed_from",
                          !res->resumed ? NULL : o->cfg.resume ? o->cfg.resume : o->cfg.checkpoint);
+    write_layout_change(j, "resumed_ranks", res->resumed_from_ranks, t_ranks);
+    write_layout_change(j, "resumed_threads", res->resumed_from_threads, o->cfg.threads);
+    if (res->resumed_from_ranks) {
+        char digest[17];
+        snprintf(digest, sizeof digest, "%016llx", (unsigned long long)res->resumed_start_digest);
+        leash_json_kv_string(j, "resumed_start_digest", digest);
+    } else {
+        leash_json_kv_null(j, "resumed_start_digest");
+    }
     leash_json_kv_uint(j, "written", res->checkpoints);
     leash_json_kv_double(j, "time_s", res->time_checkpoint_s);
     leash_json_end_object(j);
@@ -496,7 +520,7 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     write_final(&j, res, t, memory_floor(o, info, res));
     write_sync(&j, o, res, t);
     write_mpi(&j, o, t);
-    write_checkpoints(&j, o, res);
+    write_checkpoints(&j, o, res, t->ranks);
     write_ranks(&j, t);
     leash_json_end_object(&j);
 }

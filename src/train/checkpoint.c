@@ -152,7 +152,17 @@ static void write_config(leash_wbuf *b, const trainer *t)
     leash_wbuf_end(b);
 }
 
-static int check_config(const leash_store *s, const trainer *t)
+/* A layout setting ("ranks" or "-n") of the file: a count of at least 1, else -1. */
+static int layout_count(const char *value)
+{
+    char *end;
+    long v = strtol(value, &end, 10);
+    return *end || end == value || v < 1 || v > INT_MAX ? -1 : (int)v;
+}
+
+/* The file's configuration against this run's: every setting must match but the layout
+ * (the rank count and -n), which goes to *from_ranks and *from_threads. */
+static int check_config(const leash_store *s, const trainer *t, int *from_ranks, int *from_threads)
 {
     const char *path = s->path;
     config_pairs mine;
@@ -170,13 +180,15 @@ static int check_config(const leash_store *s, const trainer *t)
     for (uint32_t i = 0; i < n && !r.bad; ++i) {
         get_string(&r, flag, sizeof flag);
         get_string(&r, value, sizeof value);
+        int *layout = strcmp(flag, "ranks") == 0 ? from_ranks
+                      : strcmp(flag, "-n") == 0  ? from_threads
+                                                 : NULL;
+        if (layout) {
+            if ((*layout = layout_count(value)) < 0) r.bad = 1;
+            continue;
+        }
         for (int k = 0; k < mine.n && !r.bad; ++k) {
             if (strcmp(flag, mine.flag[k]) != 0 || strcmp(value, mine.value[k]) == 0) continue;
-            if (strcmp(flag, "ranks") == 0)
-                return leash_fail(LEASH_EINVAL,
-                                  "checkpoint %s: written by %s ranks, this run has %s (resume "
-                                  "with the same rank count)",
-                                  path, value, mine.value[k]);
             return leash_fail(LEASH_EINVAL, "checkpoint %s: written for %s %s, this run is %s %s",
                               path, flag, value, flag, mine.value[k]);
         }
@@ -429,89 +441,12 @@ static int malformed(const trainer *t, const char *what)
                       t->cfg->resume, leash_dist_rank(), what);
 }
 
-/* Rank 0: read and check the file, and lay the ranks' states end to end for the scatter. */
-static int read_for_ranks(trainer *t, unsigned char **all, size_t *lens)
-{
-    leash_store s;
-    const char *path = t->cfg->resume;
-    int rc = leash_store_read(&s, path, LEASH_CHECKPOINT_MAGIC, LEASH_CHECKPOINT_VERSION,
-                              "checkpoint");
-    if (rc) return rc;
-    if ((rc = check_config(&s, t)) != 0) goto out;
-    /* The model sections must describe this run's model. */
-    leash_saved_model sm;
-    if ((rc = leash_model_sections_read(&sm, &s, "checkpoint")) != 0) goto out;
-    int same = sm.model.nparams == t->model->nparams && sm.model.in_h == t->model->in_h &&
-               sm.model.in_w == t->model->in_w && sm.model.in_c == t->model->in_c &&
-               sm.model.nclasses == t->model->nclasses;
-    /* The pixels must become the same inputs (--input-scale, and the data's statistics). */
-    if (same && memcmp(&sm.map, &t->map, sizeof sm.map) != 0) {
-        leash_saved_model_free(&sm);
-        rc = leash_fail(LEASH_EINVAL,
-                        "checkpoint %s: written for another input scaling (--input-scale)", path);
-        goto out;
-    }
-    /* The parameters the last finished epoch was scored on: the result's, until the
-     * next epoch ends. */
-    if (same) memcpy(t->res->params, sm.params, t->model->nparams * sizeof *sm.params);
-    leash_saved_model_free(&sm);
-    if (!same) {
-        rc = leash_fail(LEASH_EINVAL, "checkpoint %s: written for a model of another shape", path);
-        goto out;
-    }
-    const int ranks = leash_dist_size();
-    leash_rbuf r;
-    size_t total = 0;
-    for (int k = 0; k < ranks; ++k) {
-        if (leash_store_section(&s, "RANK", k, &r) != 0) {
-            rc = leash_fail(LEASH_EFORMAT, "checkpoint %s: no state for rank %d", path, k);
-            goto out;
-        }
-        total += (lens[k] = r.len);
-    }
-    if (leash_store_section(&s, "RANK", ranks, &r) == 0) {
-        rc = leash_fail(LEASH_EINVAL, "checkpoint %s: written by more than %d ranks", path, ranks);
-        goto out;
-    }
-    if (!(*all = malloc(total ? total : 1))) {
-        rc = leash_fail(LEASH_ENOMEM, "checkpoint %s: out of memory", path);
-        goto out;
-    }
-    size_t off = 0;
-    for (int k = 0; k < ranks; ++k) {
-        leash_store_section(&s, "RANK", k, &r);
-        memcpy(*all + off, r.p, r.len);
-        off += r.len;
-    }
-out:
-    leash_store_free(&s);
-    return rc;
-}
+/* The parts of a rank's state, read in the order write_rank_state wrote them; each reader
+ * serves both a rank restoring its own state and rank 0 skimming every rank's. */
 
-/* This rank's state, up to the strategy's parameters. */
-static int parse_front(trainer *t, leash_resume *rs)
+/* put_results' layout after the epoch count, into res (its epochs hold res->nepochs). */
+static void get_results(leash_rbuf *r, leash_result *res)
 {
-    leash_result *res = t->res;
-    leash_progress *pg = &t->prog;
-    const char *path = t->cfg->resume;
-    leash_rbuf *r = &rs->rest;
-    *r = (leash_rbuf){rs->blob, rs->len, 0, 0};
-    uint32_t rank = leash_rbuf_u32(r);
-    uint64_t ntrain = leash_rbuf_u64(r);
-    uint32_t digest = leash_rbuf_u32(r);
-    if (r->bad || rank != (uint32_t)leash_dist_rank()) return malformed(t, "rank");
-    if (ntrain != t->train->n || digest != t->train_digest)
-        return leash_fail(LEASH_EINVAL,
-                          "checkpoint %s: written for other training data (rank %d: %llu "
-                          "samples, CRC %08x; this run's: %zu, %08x)",
-                          path, leash_dist_rank(), (unsigned long long)ntrain, digest,
-                          t->train->n, t->train_digest);
-    uint32_t nepochs = leash_rbuf_u32(r);
-    if (r->bad) return malformed(t, "epochs");
-    if (nepochs > (uint32_t)t->cfg->epochs)
-        return leash_fail(LEASH_EINVAL, "-e %d: the checkpoint %s has finished %u epochs already",
-                          t->cfg->epochs, path, nepochs);
-    res->nepochs = (int)nepochs;
     for (int e = 0; e < res->nepochs; ++e) {
         leash_epoch_stats *s = &res->epochs[e];
         s->epoch = e + 1;
@@ -534,6 +469,11 @@ static int parse_front(trainer *t, leash_resume *rs)
     res->start_time = leash_rbuf_f64(r);
     res->checkpoints = leash_rbuf_u64(r);
     res->time_checkpoint_s = leash_rbuf_f64(r);
+}
+
+/* put_position's layout: the permutation of ntrain samples into perm, or skipped. */
+static void get_position(leash_rbuf *r, leash_progress *pg, uint32_t *perm, uint64_t ntrain)
+{
     const double now = leash_now();
     pg->started = (int)leash_rbuf_u32(r);
     pg->position = (long)leash_rbuf_i64(r);
@@ -542,52 +482,374 @@ static int parse_front(trainer *t, leash_resume *rs)
     for (int i = 0; i < 4; ++i) pg->rng.s[i] = leash_rbuf_u64(r);
     pg->next_ckpt_updates = leash_rbuf_u64(r);
     pg->next_ckpt_time = deadline(leash_rbuf_f64(r), now);
-    leash_rbuf_bytes(r, t->perm, t->train->n * sizeof *t->perm);
-    if (r->bad || pg->started > 1 || pg->position < 0 || pg->position > t->rounds)
-        return malformed(t, "position");
-    for (size_t i = 0; i < t->train->n; ++i)
-        if (t->perm[i] >= t->train->n) return malformed(t, "permutation");
+    if (ntrain > SIZE_MAX / sizeof *perm)
+        r->bad = 1;
+    else if (perm)
+        leash_rbuf_bytes(r, perm, ntrain * sizeof *perm);
+    else
+        leash_rbuf_take(r, ntrain * sizeof *perm);
+}
+
+/* --- resuming on another layout: rank 0's plan ---------------------------------------- */
+
+/* Rank 0's part of a resume on another layout: the checkpoint's layout, the means of its
+ * ranks' parameters and momentum buffers, and the update and sample counts each new
+ * rank carries on (carry[2 k], carry[2 k + 1]). */
+typedef struct reshape_plan {
+    int from_ranks, from_threads;
+    float *theta, *velocity, *scratch;
+    uint32_t nvelocities;
+    double *carry;
+    uint64_t ntrain;
+} reshape_plan;
+
+static void plan_free(reshape_plan *p)
+{
+    leash_params_free(p->theta);
+    leash_params_free(p->velocity);
+    leash_params_free(p->scratch);
+    free(p->carry);
+    memset(p, 0, sizeof *p);
+}
+
+/* Add the next n floats of r to sum, or (first) copy them: a sum in rank order, equal to
+ * MPI's for two ranks, -0.0 included. */
+static void add_floats(leash_rbuf *r, float *sum, float *scratch, size_t n, int first)
+{
+    leash_rbuf_floats(r, first ? sum : scratch, n);
+    if (!first && !r->bad)
+        for (size_t i = 0; i < n; ++i) sum[i] += scratch[i];
+}
+
+/* Old rank j's state into the plan: its job totals, shard size, parameters and momentum. */
+static int skim_rank(const trainer *t, leash_rbuf r, int j, reshape_plan *p)
+{
+    const size_t n = t->model->nparams;
+    leash_result res = {0};
+    leash_progress pg;
+    leash_rbuf_u32(&r);
+    uint64_t ntrain = leash_rbuf_u64(&r);
+    leash_rbuf_u32(&r);
+    uint32_t nepochs = leash_rbuf_u32(&r);
+    if (!r.bad && nepochs > (uint32_t)t->cfg->epochs)
+        return leash_fail(LEASH_EINVAL, "-e %d: the checkpoint %s has finished %u epochs already",
+                          t->cfg->epochs, t->cfg->resume, nepochs);
+    res.nepochs = (int)nepochs;
+    if (!(res.epochs = calloc(nepochs + 1, sizeof *res.epochs)))
+        return leash_fail(LEASH_ENOMEM, "out of memory");
+    get_results(&r, &res);
+    free(res.epochs);
+    get_position(&r, &pg, NULL, ntrain);
+    leash_rbuf_u64(&r); /* timestamp */
+    leash_rbuf_u64(&r); /* peak live versions */
+    add_floats(&r, p->theta, p->scratch, n, j == 0);
+    uint32_t nvel = leash_rbuf_u32(&r);
+    for (uint32_t i = 0; i < nvel && !r.bad; ++i) {
+        leash_rbuf_u32(&r);
+        add_floats(&r, p->velocity, p->scratch, n, p->nvelocities++ == 0);
+    }
+    if (r.bad || nvel > (uint32_t)p->from_threads)
+        return leash_fail(LEASH_EFORMAT, "checkpoint %s: rank %d's state is malformed", t->cfg->resume, j);
+    const int k = j % leash_dist_size();
+    p->carry[2 * k] += (double)res.updates;
+    p->carry[2 * k + 1] += (double)res.samples;
+    p->ntrain += ntrain;
+    return 0;
+}
+
+/* Rank 0: the means of the checkpoint's F ranks (p->from_ranks) and what each new rank
+ * carries on. ntrain_now: this run's training samples over all ranks. */
+static int plan_reshape(const trainer *t, const leash_store *s, reshape_plan *p, double ntrain_now)
+{
+    const size_t n = t->model->nparams;
+    p->theta = leash_params_alloc(n);
+    p->velocity = leash_params_alloc(n);
+    p->scratch = leash_params_alloc(n);
+    p->carry = calloc(2 * (size_t)leash_dist_size(), sizeof *p->carry);
+    if (!p->theta || !p->velocity || !p->scratch || !p->carry)
+        return leash_fail(LEASH_ENOMEM, "out of memory");
+    for (int j = 0; j < p->from_ranks; ++j) {
+        leash_rbuf r;
+        leash_store_section(s, "RANK", j, &r);
+        int rc = skim_rank(t, r, j, p);
+        if (rc) return rc;
+    }
+    if ((double)p->ntrain != ntrain_now)
+        return leash_fail(LEASH_EINVAL,
+                          "checkpoint %s: written for a training set of %llu samples, this run's "
+                          "has %.0f",
+                          t->cfg->resume, (unsigned long long)p->ntrain, ntrain_now);
+    const float inv = 1.0f / (float)p->from_ranks;
+    for (size_t i = 0; i < n; ++i) p->theta[i] *= inv;
+    const float vinv = p->nvelocities ? 1.0f / (float)p->nvelocities : 0.0f;
+    for (size_t i = 0; i < n; ++i) p->velocity[i] *= vinv;
+    return 0;
+}
+
+/* --- resuming ------------------------------------------------------------------------ */
+
+/* The model sections must describe this run's model, its inputs scaled alike; their
+ * parameters (the last finished epoch was scored on them) become the result's until the
+ * next epoch ends. */
+static int read_model(trainer *t, const leash_store *s)
+{
+    const char *path = t->cfg->resume;
+    leash_saved_model sm;
+    int rc = leash_model_sections_read(&sm, s, "checkpoint");
+    if (rc) return rc;
+    const leash_model *m = t->model;
+    if (sm.model.nparams != m->nparams || sm.model.in_h != m->in_h || sm.model.in_w != m->in_w ||
+        sm.model.in_c != m->in_c || sm.model.nclasses != m->nclasses)
+        rc = leash_fail(LEASH_EINVAL, "checkpoint %s: written for a model of another shape", path);
+    else if (memcmp(&sm.map, &t->map, sizeof sm.map) != 0)
+        rc = leash_fail(LEASH_EINVAL,
+                        "checkpoint %s: written for another input scaling (--input-scale)", path);
+    else
+        memcpy(t->res->params, sm.params, m->nparams * sizeof *sm.params);
+    leash_saved_model_free(&sm);
+    return rc;
+}
+
+/* Rank 0: read and check the file, plan a resume on another layout, and lay the ranks'
+ * states end to end for the scatter (rank 0's for a rank the file lacks). */
+static int read_for_ranks(trainer *t, unsigned char **all, size_t *lens, reshape_plan *plan,
+                          double ntrain_now)
+{
+    leash_store s;
+    const char *path = t->cfg->resume;
+    int rc = leash_store_read(&s, path, LEASH_CHECKPOINT_MAGIC, LEASH_CHECKPOINT_VERSION,
+                              "checkpoint");
+    if (rc) return rc;
+    const int ranks = leash_dist_size();
+    int from_ranks = ranks, from_threads = t->cfg->threads;
+    if ((rc = check_config(&s, t, &from_ranks, &from_threads)) != 0 ||
+        (rc = read_model(t, &s)) != 0)
+        goto out;
+    leash_rbuf r;
+    for (int k = 0; k < from_ranks; ++k)
+        if (leash_store_section(&s, "RANK", k, &r) != 0) {
+            rc = leash_fail(LEASH_EFORMAT, "checkpoint %s: no state for rank %d", path, k);
+            goto out;
+        }
+    if (leash_store_section(&s, "RANK", from_ranks, &r) == 0) {
+        rc = leash_fail(LEASH_EFORMAT, "checkpoint %s: written by more than %d ranks", path,
+                        from_ranks);
+        goto out;
+    }
+    if (from_ranks != ranks || from_threads != t->cfg->threads) {
+        *plan = (reshape_plan){.from_ranks = from_ranks, .from_threads = from_threads};
+        if ((rc = plan_reshape(t, &s, plan, ntrain_now)) != 0) goto out;
+    }
+    size_t total = 0;
+    for (int k = 0; k < ranks; ++k) {
+        leash_store_section(&s, "RANK", k < from_ranks ? k : 0, &r);
+        total += (lens[k] = r.len);
+    }
+    if (!(*all = malloc(total ? total : 1))) {
+        rc = leash_fail(LEASH_ENOMEM, "checkpoint %s: out of memory", path);
+        goto out;
+    }
+    for (size_t k = 0, off = 0; k < (size_t)ranks; off += lens[k++]) {
+        leash_store_section(&s, "RANK", (int)k < from_ranks ? (int)k : 0, &r);
+        memcpy(*all + off, r.p, r.len);
+    }
+out:
+    leash_store_free(&s);
+    return rc;
+}
+
+/* Every rank: the plan's layout and what this rank carries on (rank 0's figures, summed
+ * with the others' zeros: a broadcast). */
+static int share_plan(const trainer *t, const reshape_plan *p, leash_resume *rs)
+{
+    const int ranks = leash_dist_size(), rank = leash_dist_rank();
+    double layout[3] = {p->from_ranks, p->from_threads, p->nvelocities > 0};
+    int rc = leash_comm_allreduce_sum_d(layout, 3);
+    if (rc || layout[0] == 0) return rc;
+    rs->reshape.from_ranks = (int)layout[0];
+    rs->reshape.from_threads = (int)layout[1];
+    rs->reshape.own = rank < rs->reshape.from_ranks;
+    double *carry = calloc(2 * (size_t)ranks, sizeof *carry);
+    if (layout[2] > 0 && !(rs->reshape.velocity = leash_params_alloc(t->model->nparams)))
+        rc = LEASH_ENOMEM;
+    if (!carry) rc = LEASH_ENOMEM;
+    if ((rc = leash_dist_agree(rc ? leash_fail(rc, "out of memory") : 0)) != 0) {
+        free(carry);
+        return rc;
+    }
+    if (p->carry) memcpy(carry, p->carry, 2 * (size_t)ranks * sizeof *carry);
+    if ((rc = leash_comm_allreduce_sum_d(carry, 2 * ranks)) == 0) {
+        rs->reshape.updates = (uint64_t)carry[2 * rank];
+        rs->reshape.samples = (uint64_t)carry[2 * rank + 1];
+    }
+    free(carry);
+    return rc;
+}
+
+/* Every rank: the plan's means, the result's record of the resume, rank 0's warning. */
+static int share_means(trainer *t, const reshape_plan *p, leash_resume *rs)
+{
+    const size_t n = t->model->nparams;
+    const int root = leash_dist_rank() == 0;
+    if (root) memcpy(rs->theta, p->theta, n * sizeof *rs->theta);
+    int rc = leash_comm_bcast_f(rs->theta, n);
+    if (!rc && rs->reshape.velocity) {
+        if (root) memcpy(rs->reshape.velocity, p->velocity, n * sizeof *rs->reshape.velocity);
+        rc = leash_comm_bcast_f(rs->reshape.velocity, n);
+    }
+    if (rc) return rc;
+    leash_result *res = t->res;
+    res->resumed_from_ranks = rs->reshape.from_ranks;
+    res->resumed_from_threads = rs->reshape.from_threads;
+    res->resumed_start_digest = leash_fnv1a64(rs->theta, n * sizeof *rs->theta);
+    if (root)
+        fprintf(stderr,
+                "leash: warning: checkpoint %s: written by %d rank%s with -n %d, resumed by %d "
+                "rank%s with -n %d: every rank starts from the mean of its ranks' models, and "
+                "the run is no longer bit-for-bit resumable\n",
+                t->cfg->resume, rs->reshape.from_ranks, rs->reshape.from_ranks == 1 ? "" : "s",
+                rs->reshape.from_threads, leash_dist_size(), leash_dist_size() == 1 ? "" : "s",
+                t->cfg->threads);
+    return 0;
+}
+
+/* The rank, and its shard's identity when the shards are this run's. Sets *ntrain. */
+static int parse_header(trainer *t, leash_resume *rs, uint64_t *ntrain)
+{
+    leash_rbuf *r = &rs->rest;
+    const int reshaped = rs->reshape.from_ranks > 0;
+    uint32_t rank = leash_rbuf_u32(r);
+    *ntrain = leash_rbuf_u64(r);
+    uint32_t digest = leash_rbuf_u32(r);
+    if (r->bad || rank != (!reshaped || rs->reshape.own ? (uint32_t)leash_dist_rank() : 0))
+        return malformed(t, "rank");
+    /* Shards of another rank count hold other samples: rank 0 checked their total. */
+    if (reshaped && rs->reshape.from_ranks != leash_dist_size()) return 0;
+    if (*ntrain != t->train->n || digest != t->train_digest)
+        return leash_fail(LEASH_EINVAL,
+                          "checkpoint %s: written for other training data (rank %d: %llu "
+                          "samples, CRC %08x; this run's: %zu, %08x)",
+                          t->cfg->resume, leash_dist_rank(), (unsigned long long)*ntrain, digest,
+                          t->train->n, t->train_digest);
+    return 0;
+}
+
+static int parse_results(trainer *t, leash_resume *rs)
+{
+    leash_rbuf *r = &rs->rest;
+    uint32_t nepochs = leash_rbuf_u32(r);
+    if (r->bad) return malformed(t, "epochs");
+    if (nepochs > (uint32_t)t->cfg->epochs)
+        return leash_fail(LEASH_EINVAL, "-e %d: the checkpoint %s has finished %u epochs already",
+                          t->cfg->epochs, t->cfg->resume, nepochs);
+    t->res->nepochs = (int)nepochs;
+    get_results(r, t->res);
+    if (rs->reshape.from_ranks) {
+        t->res->updates = rs->reshape.updates;
+        t->res->samples = rs->reshape.samples;
+    }
+    return 0;
+}
+
+/* On another layout, the epoch in progress goes on at the same fraction of its rounds
+ * (on a fresh permutation of this rank's shard if the shards changed); a new rank's
+ * counters start from zero. */
+static int reshape_position(trainer *t, const leash_resume *rs, uint64_t ntrain_old)
+{
+    leash_progress *pg = &t->prog;
+    const leash_config *c = t->cfg;
+    if (!rs->reshape.own) pg->updates_before = pg->next_ckpt_updates = 0;
+    if (rs->reshape.from_ranks != leash_dist_size()) {
+        long old_rounds = c->rounds ? c->rounds : (long)(ntrain_old / (uint64_t)c->batch);
+        if (t->ops->lockstep && old_rounds > 0) old_rounds -= old_rounds % rs->reshape.from_threads;
+        if (old_rounds < 1 || pg->position > old_rounds) return malformed(t, "position");
+        pg->position = (long)((double)pg->position * (double)t->rounds / (double)old_rounds);
+        if (pg->started) leash_rng_shuffle_u32(&pg->rng, t->perm, t->train->n);
+    }
+    if (pg->position > t->rounds) pg->position = t->rounds;
+    if (t->ops->lockstep) pg->position -= pg->position % c->threads;
+    return 0;
+}
+
+static int parse_position(trainer *t, leash_resume *rs, uint64_t ntrain)
+{
+    leash_progress *pg = &t->prog;
+    const int same_shards = !rs->reshape.from_ranks || rs->reshape.from_ranks == leash_dist_size();
+    get_position(&rs->rest, pg, same_shards ? t->perm : NULL, ntrain);
+    if (rs->rest.bad || pg->started > 1 || pg->position < 0) return malformed(t, "position");
+    if (same_shards)
+        for (size_t i = 0; i < t->train->n; ++i)
+            if (t->perm[i] >= t->train->n) return malformed(t, "permutation");
+    if (rs->reshape.from_ranks) return reshape_position(t, rs, ntrain);
+    return pg->position > t->rounds ? malformed(t, "position") : 0;
+}
+
+/* This rank's state, up to the strategy's parameters. */
+static int parse_front(trainer *t, leash_resume *rs)
+{
+    leash_rbuf *r = &rs->rest;
+    *r = (leash_rbuf){rs->blob, rs->len, 0, 0};
+    uint64_t ntrain;
+    int rc = parse_header(t, rs, &ntrain);
+    if (!rc) rc = parse_results(t, rs);
+    if (!rc) rc = parse_position(t, rs, ntrain);
+    if (rc) return rc;
     rs->timestamp = leash_rbuf_u64(r);
     t->peak0 = leash_rbuf_u64(r);
     const size_t n = t->model->nparams;
     /* Copied out: a section's payload has no float alignment. */
     if (!(rs->theta = leash_params_alloc(n))) return leash_fail(LEASH_ENOMEM, "out of memory");
     leash_rbuf_floats(r, rs->theta, n);
-    if (r->bad) return malformed(t, "parameters");
-    return 0;
+    return r->bad ? malformed(t, "parameters") : 0;
 }
 
 int leash_checkpoint_load(trainer *t, leash_resume *rs)
 {
     memset(rs, 0, sizeof *rs);
     const int root = leash_dist_rank() == 0;
+    reshape_plan plan = {0};
     unsigned char *all = NULL;
+    double ntrain = (double)t->train->n;
+    int rc = leash_comm_allreduce_sum_d(&ntrain, 1);
+    if (rc) return rc;
     size_t *lens = root ? calloc((size_t)leash_dist_size(), sizeof *lens) : NULL;
-    int rc = root && !lens ? leash_fail(LEASH_ENOMEM, "out of memory") : 0;
-    if (!rc && root) rc = read_for_ranks(t, &all, lens);
-    if ((rc = leash_dist_agree(rc)) == 0)
+    rc = root && !lens ? leash_fail(LEASH_ENOMEM, "out of memory") : 0;
+    if (!rc && root) rc = read_for_ranks(t, &all, lens, &plan, ntrain);
+    if ((rc = leash_dist_agree(rc)) == 0 && (rc = share_plan(t, &plan, rs)) == 0)
         rc = leash_comm_scatter_bytes(all, lens, &rs->blob, &rs->len);
     free(all);
     free(lens);
     if (!rc) rc = leash_comm_bcast_f(t->res->params, t->model->nparams);
-    if (rc) return rc;
-    rc = parse_front(t, rs);
-    return leash_dist_agree(rc);
+    if (!rc && (rc = leash_dist_agree(parse_front(t, rs))) == 0 && rs->reshape.from_ranks)
+        rc = share_means(t, &plan, rs);
+    plan_free(&plan);
+    return rc;
 }
 
-/* The parts of a rank's state, read in the order write_rank_state wrote them. */
-static int apply_momentum(trainer *t, leash_rbuf *r)
+/* Momentum: this rank's buffers, or on another layout the mean of all of them. */
+static int apply_momentum(trainer *t, leash_resume *rs)
 {
-    const int m = t->cfg->threads;
+    leash_rbuf *r = &rs->rest;
+    const int m = t->cfg->threads, reshaped = rs->reshape.from_ranks > 0;
+    const size_t bytes = t->model->nparams * sizeof(float);
     uint32_t nvel = leash_rbuf_u32(r);
-    if (r->bad || nvel > (uint32_t)m) return malformed(t, "momentum");
+    if (r->bad || nvel > (uint32_t)(reshaped ? rs->reshape.from_threads : m))
+        return malformed(t, "momentum");
     for (uint32_t i = 0; i < nvel; ++i) {
         uint32_t k = leash_rbuf_u32(r);
+        if (reshaped) {
+            leash_rbuf_take(r, bytes);
+            continue;
+        }
         float *v = k < (uint32_t)m ? t->ops->velocity(t->strategy, (int)k) : NULL;
         if (!v) return malformed(t, "momentum buffer");
         leash_rbuf_floats(r, v, t->model->nparams);
     }
-    return 0;
+    for (int k = 0; reshaped && rs->reshape.velocity && k < m; ++k) {
+        float *v = t->ops->velocity(t->strategy, k);
+        if (v) memcpy(v, rs->reshape.velocity, bytes);
+    }
+    return r->bad ? malformed(t, "momentum") : 0;
 }
 
 static int apply_stepper(trainer *t, leash_rbuf *r, int bins)
@@ -604,37 +866,74 @@ static int apply_stepper(trainer *t, leash_rbuf *r, int bins)
     return rc ? malformed(t, "step sizes") : 0;
 }
 
-static void apply_averager(trainer *t, leash_rbuf *r)
+/* The averaging layer's counters and schedule; a new rank keeps its fresh ones. */
+static void apply_averager(trainer *t, leash_rbuf *r, int own)
 {
     const double now = leash_now();
-    t->av.rounds = leash_rbuf_u64(r);
-    t->av.time_mpi = leash_rbuf_f64(r);
-    t->av.time_total = leash_rbuf_f64(r);
+    uint64_t rounds = leash_rbuf_u64(r);
+    double time_mpi = leash_rbuf_f64(r), time_total = leash_rbuf_f64(r);
     uint64_t next_updates = leash_rbuf_u64(r);
     double next_time = deadline(leash_rbuf_f64(r), now);
+    if (!own) return;
+    t->av.rounds = rounds;
+    t->av.time_mpi = time_mpi;
+    t->av.time_total = time_total;
     if (t->averaging) {
         t->av.next_updates = next_updates;
         t->av.next_time = next_time;
     }
 }
 
-static int apply_workers(trainer *t, leash_rbuf *r, int bins)
+static void add_stats(leash_worker_stats *to, const leash_worker_stats *from, int bins)
 {
-    const int m = t->cfg->threads;
+    to->updates += from->updates;
+    to->dropped += from->dropped;
+    to->failed_cas += from->failed_cas;
+    to->gradients += from->gradients;
+    for (int k = 0; k < bins; ++k) to->staleness[k] += from->staleness[k];
+    for (int k = 0; k < LEASH_ATTEMPT_BINS; ++k) to->attempts[k] += from->attempts[k];
+    to->time_compute += from->time_compute;
+    to->time_publish += from->time_publish;
+    to->time_wait += from->time_wait;
+    to->time_mix += from->time_mix;
+}
+
+/* The workers' sums and counters: the file's worker i is this rank's worker i mod -n (the
+ * same worker on the same layout); a new rank's stay zero. */
+static int apply_workers(trainer *t, leash_resume *rs, int bins)
+{
+    leash_rbuf *r = &rs->rest;
+    const int m = t->cfg->threads, own = !rs->reshape.from_ranks || rs->reshape.own;
+    const int from = rs->reshape.from_ranks ? rs->reshape.from_threads : m;
     uint32_t nworkers = leash_rbuf_u32(r);
-    if (r->bad || nworkers != (uint32_t)m) return malformed(t, "workers");
-    for (int i = 0; i < m; ++i) {
-        worker *w = &t->workers[i];
-        w->loss_sum = leash_rbuf_f64(r);
-        w->losses = leash_rbuf_u64(r);
-        atomic_store_explicit(&w->trace_sum, leash_rbuf_f64(r), memory_order_relaxed);
-        atomic_store_explicit(&w->trace_n, leash_rbuf_u64(r), memory_order_relaxed);
-        get_stats(r, &w->stats, bins);
+    if (r->bad || nworkers != (uint32_t)from) return malformed(t, "workers");
+    leash_worker_stats st = {.staleness = calloc((size_t)bins, sizeof *st.staleness)};
+    if (!st.staleness) return leash_fail(LEASH_ENOMEM, "out of memory");
+    for (int i = 0; i < from; ++i) {
+        worker *w = &t->workers[i % m];
+        double loss_sum = leash_rbuf_f64(r);
+        uint64_t losses = leash_rbuf_u64(r);
+        double trace_sum = leash_rbuf_f64(r);
+        uint64_t trace_n = leash_rbuf_u64(r);
+        get_stats(r, &st, bins);
+        if (!own) continue;
+        w->loss_sum += loss_sum;
+        w->losses += losses;
+        /* No worker runs yet: relaxed is enough. */
+        atomic_store_explicit(&w->trace_sum,
+                              atomic_load_explicit(&w->trace_sum, memory_order_relaxed) + trace_sum,
+                              memory_order_relaxed);
+        atomic_store_explicit(&w->trace_n,
+                              atomic_load_explicit(&w->trace_n, memory_order_relaxed) + trace_n,
+                              memory_order_relaxed);
+        add_stats(&w->stats, &st, bins);
     }
+    free(st.staleness);
     return r->bad ? malformed(t, "workers' statistics") : 0;
 }
 
-static int apply_trace(trainer *t, leash_rbuf *r)
+/* The loss trace so far; a new rank's starts empty, at the file's interval. */
+static int apply_trace(trainer *t, leash_rbuf *r, int own)
 {
     /* The trace goes on at the checkpointed interval, whatever this run asks for: its
      * points so far are that far apart (a run checkpointed without one stays without). */
@@ -645,27 +944,38 @@ static int apply_trace(trainer *t, leash_rbuf *r)
         return rc;
     if (points > t->trace_cap) return malformed(t, "loss trace");
     for (uint64_t k = 0; k < points; ++k) {
-        leash_trace_raw *p = &t->trace[k];
-        p->time_s = leash_rbuf_f64(r);
-        p->updates = leash_rbuf_u64(r);
-        p->loss_sum = leash_rbuf_f64(r);
-        p->losses = leash_rbuf_u64(r);
+        leash_trace_raw p;
+        p.time_s = leash_rbuf_f64(r);
+        p.updates = leash_rbuf_u64(r);
+        p.loss_sum = leash_rbuf_f64(r);
+        p.losses = leash_rbuf_u64(r);
+        if (own) t->trace[k] = p;
     }
     return 0;
+}
+
+/* The counters the next epoch's figures start from; a new rank's are zero. */
+static void apply_epoch_base(trainer *t, leash_rbuf *r, int bins, int own)
+{
+    const unsigned char *hist = leash_rbuf_take(r, (size_t)bins * sizeof *t->prev_hist);
+    uint64_t failed = leash_rbuf_u64(r), gradients = leash_rbuf_u64(r);
+    if (!own || !hist) return;
+    memcpy(t->prev_hist, hist, (size_t)bins * sizeof *t->prev_hist);
+    t->prev_failed = failed;
+    t->prev_gradients = gradients;
 }
 
 int leash_checkpoint_apply(trainer *t, leash_resume *rs)
 {
     leash_rbuf *r = &rs->rest;
     const int bins = t->cfg->tau_max + 1;
-    int rc = apply_momentum(t, r);
+    const int own = !rs->reshape.from_ranks || rs->reshape.own;
+    int rc = apply_momentum(t, rs);
     if (!rc) rc = apply_stepper(t, r, bins);
     if (rc) return rc;
-    apply_averager(t, r);
-    if ((rc = apply_workers(t, r, bins)) != 0 || (rc = apply_trace(t, r)) != 0) return rc;
-    leash_rbuf_bytes(r, t->prev_hist, (size_t)bins * sizeof *t->prev_hist);
-    t->prev_failed = leash_rbuf_u64(r);
-    t->prev_gradients = leash_rbuf_u64(r);
+    apply_averager(t, r, own);
+    if ((rc = apply_workers(t, rs, bins)) != 0 || (rc = apply_trace(t, r, own)) != 0) return rc;
+    apply_epoch_base(t, r, bins, own);
     if (r->bad || r->pos != r->len) return malformed(t, "workers' statistics");
     return 0;
 }
@@ -674,5 +984,6 @@ void leash_resume_free(leash_resume *r)
 {
     free(r->blob);
     leash_params_free(r->theta);
+    leash_params_free(r->reshape.velocity);
     memset(r, 0, sizeof *r);
 }

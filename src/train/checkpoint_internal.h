@@ -29,12 +29,33 @@ typedef struct leash_resume {
     leash_rbuf rest;  /* what leash_checkpoint_apply reads */
     float *theta;     /* the strategy's newest parameters (leash_params_alloc) */
     uint64_t timestamp;
+    /* A resume on another layout than the checkpoint's (rank count or -n): its layout
+     * (from_ranks 0: the same one), whether the file holds this rank's own state (if
+     * not, blob is rank 0's, for the records), the mean of its momentum buffers (NULL
+     * without), and the job's update and sample counts this rank carries on. */
+    struct {
+        int from_ranks, from_threads;
+        int own;
+        float *velocity;
+        uint64_t updates, samples;
+    } reshape;
 } leash_resume;
 
 /* Collective: rank 0 reads t->cfg->resume and checks it against this run (configuration,
- * data, rank count), every rank receives its state and checks its own shard, and
- * restores the results so far (t->res) and its position (t->prog, t->perm). Before the
- * strategy exists: r->theta and r->timestamp are what it starts from. Errors agreed. */
+ * data, layout), every rank receives its state and checks its own shard, and restores
+ * the results so far (t->res) and its position (t->prog, t->perm). Before the strategy
+ * exists: r->theta and r->timestamp are what it starts from. Errors agreed.
+ *
+ * On another rank count or -n (a requeued job given other nodes), the run goes on from
+ * the checkpoint's mean: every rank starts from the mean of its ranks' newest parameters
+ * (summed in rank order on rank 0, then scaled), every momentum buffer from the mean of
+ * its buffers; the records (epochs, times, trace, resumes) continue, and so do the job's
+ * update and sample counts (old rank j's are carried by new rank j mod the new count). A
+ * rank the file has carries on its own counters (old workers folded onto new worker
+ * i mod -n), a new rank starts its own from zero. The epoch in progress continues at the
+ * same fraction of its rounds, on a fresh permutation of this rank's new shard. Only the
+ * shards' total size can be checked against the file (shards of another rank count hold
+ * other samples), besides the test set's CRC. Rank 0 warns once. */
 int leash_checkpoint_load(trainer *t, leash_resume *r);
 
 /* Local, once the strategy and the workers exist (none running): momentum, step-size

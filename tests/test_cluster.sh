@@ -12,7 +12,7 @@ VC=$SRC/tests/cluster/vcluster
 . "$(dirname "$0")/mpi_env.sh"
 . "$(dirname "$0")/slurm_util.sh"
 
-PLAN=14
+PLAN=15
 echo "1..$PLAN"
 if ! why=$("$VC" usable 2>&1); then
     for i in $(seq 1 $PLAN); do skip "virtual cluster test $i" "$why"; done
@@ -90,10 +90,32 @@ else not_ok "$name" "$why" "$(cat "$S"/err.*)"; fi
 # A checkpoint written across 2 nodes resumes across 2 nodes, bit for bit.
 vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${B[@]}" -e 1 --checkpoint "$S/shared.ck" \
     --output "$S/e1.json" 2> "$S/err"
+cp "$S/shared.ck" "$S/fewer.ck"
 vmpi -np 4 --host node1:2,node2:2 "$LEASH" "${B[@]}" -e 2 --checkpoint "$S/shared.ck" \
     --resume "$S/shared.ck" --output "$S/e2.json" 2>> "$S/err"
 name="checkpoint on shared storage: 1 epoch on 2 nodes, resumed on 2 nodes, equals 2 epochs"
 if why=$(same "$S/host.json" "$S/e2.json" 2>&1); then ok "$name"; else not_ok "$name" "$why" "$(cat "$S/err")"; fi
+
+# The same checkpoint resumed by a job given one node instead of two (2 ranks, not 4):
+# from the mean of the 4 ranks' models, warned once, the job's update count carried on.
+vmpi -np 2 --host node1:2 "$LEASH" "${B[@]}" -e 2 --checkpoint "$S/fewer.ck" \
+    --resume "$S/fewer.ck" --output "$S/fewer.json" 2> "$S/err"
+name="checkpoint of 4 ranks on 2 nodes resumed by 2 ranks on 1 node: from their mean, warned once, every epoch"
+warned=$(grep -c "^leash: warning: checkpoint $S/fewer.ck: written by 4 ranks with -n 1, resumed by 2 ranks with -n 1: every rank starts from the mean of its ranks' models" "$S/err")
+if [ "$warned" = 1 ] && why=$(py "$S/e1.json" "$S/fewer.json" 2>&1 <<'EOF'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+c = b["checkpoints"]
+got = (b["status"], len(b["epochs"]), len(b["per_rank"]), c["resumed_ranks"], b["provenance"]["hosts"])
+if got != ("complete", 2, 2, {"from": 4, "to": 2}, ["node1", "node1"]): sys.exit(f"status, epochs, ranks, resumed_ranks, hosts: {got}")
+total = lambda d: sum(r["updates"] for r in d["per_rank"])
+if b["epochs"][0] != a["epochs"][0] or total(b) != total(a) + b["epochs"][1]["updates"]:
+    sys.exit(f"epoch 1 or the update count differ: {total(b)} updates, {total(a)} before")
+acc = b["epochs"][1]["test_accuracy"]
+if acc < 0.8: sys.exit(f"accuracy {acc}")
+print(f"accuracy {acc:.3f}, {total(b)} updates")
+EOF
+); then ok "$name ($why)"; else not_ok "$name" "warned $warned time(s)" "${why:-}" "$(cat "$S/err")"; fi
 
 # Node-local scratch: rank 0 alone reads and writes checkpoints, so a checkpoint there
 # resumes while rank 0 runs on the node that holds it, and is refused, naming the

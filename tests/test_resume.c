@@ -174,6 +174,59 @@ static void test_stop_before_start(void)
     unlink(ckpt);
 }
 
+/* What the progress callback saw. */
+typedef struct progress_log {
+    pthread_t trainer;
+    int calls, elsewhere;
+    int epoch[512];
+    uint64_t updates[512], per_epoch;
+} progress_log;
+
+static void log_progress(const leash_progress_info *p, void *arg)
+{
+    progress_log *l = arg;
+    if (!pthread_equal(pthread_self(), l->trainer)) l->elsewhere = 1;
+    if (l->calls < 512) {
+        l->epoch[l->calls] = p->epoch;
+        l->updates[l->calls] = p->updates;
+    }
+    ++l->calls;
+    l->per_epoch = p->updates_per_epoch;
+}
+
+/* Progress reports while 8 LSH workers run on 2 cores and --checkpoint-period pauses
+ * them: on the training thread, the epoch in progress, updates that never go back
+ * within an epoch nor pass its count; the checkpoints' deadlines still pause the
+ * workers with the reports' deadlines in between. */
+static void test_progress_reports(void)
+{
+    leash_config c;
+    config(&c, LEASH_ALGO_LSH, 8);
+    c.rounds = 2500;
+    c.checkpoint = ckpt;
+    c.checkpoint_period = 0.05;
+    progress_log log = {.trainer = pthread_self()};
+    c.progress_every = 0.01;
+    c.on_progress = log_progress;
+    c.progress_arg = &log;
+    leash_result res;
+    ASSERT_INT_EQ(leash_train(&c, &train_set, &test_set, &res, NULL, NULL), 0);
+    tap_diag("%d reports, %llu checkpoints, %.2f s", log.calls,
+             (unsigned long long)res.checkpoints, res.time_s);
+    ASSERT_INT_LE(3, log.calls);
+    ASSERT_INT_EQ(log.elsewhere, 0);
+    ASSERT_INT_EQ(log.per_epoch, 2500);
+    ASSERT_TRUE(res.checkpoints >= 1 + (uint64_t)(res.time_s / 0.05) / 2);
+    for (int k = 0; k < log.calls && k < 512; ++k) {
+        ASSERT_TRUE(log.epoch[k] >= 1 && log.epoch[k] <= c.epochs);
+        ASSERT_TRUE(log.updates[k] <= 2500);
+        if (k > 0) ASSERT_TRUE(log.epoch[k] > log.epoch[k - 1] ||
+                               (log.epoch[k] == log.epoch[k - 1] && log.updates[k] >= log.updates[k - 1]));
+    }
+    leash_result_free(&res);
+    unlink(ckpt);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir) || leash_synth_generate(&train_set, &test_set, 1600, 200, 28, 28, 5) != 0) {
@@ -181,10 +234,11 @@ int main(void)
         return 1;
     }
     snprintf(ckpt, sizeof ckpt, "%s/ck", dir);
-    tap_plan(3);
+    tap_plan(4);
     TAP_RUN(test_sync_pauses_change_nothing);
     TAP_RUN(test_stop_and_resume);
     TAP_RUN(test_stop_before_start);
+    TAP_RUN(test_progress_reports);
     leash_dataset_free(&train_set);
     leash_dataset_free(&test_set);
     rmdir(dir);

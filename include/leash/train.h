@@ -36,6 +36,19 @@ struct leash_placement;
 /* leash_config.trace_every: about 20 points of the loss trace per epoch. */
 #define LEASH_TRACE_AUTO (-1L)
 
+/* Where this rank stands in the epoch in progress, for a progress line. */
+typedef struct leash_progress_info {
+    int epoch;                  /* 1-based */
+    uint64_t updates;           /* this rank's updates in the epoch so far */
+    uint64_t updates_per_epoch; /* this rank's updates in a whole epoch (about) */
+    double elapsed_s;           /* the epoch's training time so far */
+    double loss; /* mean mini-batch loss since the previous call; NaN without a loss trace */
+} leash_progress_info;
+
+/* Called from the training thread of the rank whose leash_config asks for it, every
+ * progress_every seconds while workers run; it must not call back into the trainer. */
+typedef void (*leash_progress_callback)(const leash_progress_info *where, void *arg);
+
 typedef struct leash_config {
     leash_algorithm algorithm; /* -a */
     int threads;               /* -n, worker threads per rank */
@@ -70,7 +83,8 @@ typedef struct leash_config {
      * checkpoint_every updates and/or every checkpoint_period seconds (0: not by that
      * measure), at the end of a run stopped early, and at the end of a complete run.
      * resume (NULL: none) is a checkpoint to continue from; it must have been written for
-     * the same configuration, data and rank count. */
+     * the same configuration and data (on another rank count or threads, every rank
+     * starts from the mean of its ranks' models: doc/design.md). */
     const char *checkpoint;
     long checkpoint_every;
     double checkpoint_period;
@@ -87,6 +101,11 @@ typedef struct leash_config {
     /* Bind worker i to placement->workers[i] (best-effort) on topology; NULL: unbound. */
     const struct leash_placement *placement;
     struct hwloc_topology *topology;
+    /* on_progress(where, progress_arg) every progress_every seconds inside epochs (0 or
+     * NULL: never). */
+    double progress_every;
+    leash_progress_callback on_progress;
+    void *progress_arg;
 } leash_config;
 
 /* Defaults: SEQ, 1 thread, MLP 3 x 128 ReLU, N(0, 0.01^2) init, B = inf, 10 epochs,

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,6 +366,9 @@ typedef struct report_ctx {
     const leash_options *o;
     leash_run_info info;
     leash_provenance prov;
+    /* The progress line: redrawn in place (a terminal), or plain lines (--progress-every);
+     * drawn: a live line is on the screen, to be erased before the next message. */
+    int progress_live, progress_drawn;
 } report_ctx;
 
 /* Collective: gather the ranks' figures and, on rank 0, write the document for the run
@@ -394,11 +398,48 @@ static int write_report(report_ctx *c, const leash_result *res, leash_run_status
     return rc;
 }
 
-/* After each epoch: the progress line, and the document so far. */
+/* Inside an epoch (rank 0, workers running): where it stands, its speed, the loss since
+ * the previous line, and the time left at that speed. */
+static void on_progress(const leash_progress_info *p, void *arg)
+{
+    report_ctx *c = arg;
+    const double rate = p->elapsed_s > 0 ? (double)p->updates / p->elapsed_s : 0.0;
+    char loss[32] = "-", eta[32] = "-";
+    if (!isnan(p->loss)) snprintf(loss, sizeof loss, "%.4f", p->loss);
+    if (rate > 0 && p->updates_per_epoch >= p->updates)
+        snprintf(eta, sizeof eta, "%.0f s", (double)(p->updates_per_epoch - p->updates) / rate);
+    fprintf(stderr, "%sepoch %d/%d  updates %llu/%llu  updates/s %.1f  loss %s  eta %s%s",
+            c->progress_live ? "\r" : "", p->epoch, c->o->cfg.epochs, (unsigned long long)p->updates,
+            (unsigned long long)p->updates_per_epoch, rate, loss, eta,
+            c->progress_live ? "\033[K" : "\n");
+    c->progress_drawn = c->progress_live;
+}
+
+/* Erase a live progress line, so that the next message starts a clean line. */
+static void erase_progress(report_ctx *c)
+{
+    if (c->progress_drawn) fputs("\r\033[K", stderr);
+    c->progress_drawn = 0;
+}
+
+/* Progress inside epochs, on rank 0 unless -q: live on a terminal, plain lines with
+ * --progress-every, none in a log. */
+static void want_progress(leash_options *o, report_ctx *c)
+{
+    if (o->quiet || leash_dist_rank() != 0 || (o->progress_every <= 0 && !isatty(STDERR_FILENO)))
+        return;
+    c->progress_live = o->progress_every <= 0;
+    o->cfg.progress_every = c->progress_live ? 0.25 : o->progress_every;
+    o->cfg.on_progress = on_progress;
+    o->cfg.progress_arg = c;
+}
+
+/* After each epoch: the epoch's line, and the document so far. */
 static int on_epoch(const leash_result *res, void *arg)
 {
     report_ctx *c = arg;
     const leash_epoch_stats *s = &res->epochs[res->nepochs - 1];
+    erase_progress(c);
     if (!c->o->quiet && leash_dist_rank() == 0)
         fprintf(stderr,
                 "epoch %d/%d  train_loss %.4f  test_loss %.4f  test_acc %.4f  time %.2f s  "
@@ -636,8 +677,12 @@ static int train_run(leash_options *o, machine *mc, int argc, char **argv)
         report_ctx ctx = {o,
                           {abs_dir, train.n, test.n, 0, mc->topo, mc->cpuset,
                            mc->plan.nworkers ? &mc->plan : NULL, o->placement},
-                          {argc, argv, hosts, abs_dir}};
+                          {argc, argv, hosts, abs_dir},
+                          0,
+                          0};
+        want_progress(o, &ctx);
         rc = leash_train(&o->cfg, &train, &test, &res, on_epoch, &ctx);
+        erase_progress(&ctx);
         status = report_run(&ctx, &res, rc, &map);
     }
     /* Other ranks may wait for this one in a collective that it left: end them all. */

@@ -39,6 +39,7 @@ enum {
     OPT_DESCRIBE,
     OPT_CLASSES,
     OPT_STALL_WARN,
+    OPT_PROGRESS_EVERY,
     OPT_HELP,
     OPT_VERSION
 };
@@ -85,6 +86,7 @@ static const struct option long_options[] = {
     {"describe", no_argument, NULL, OPT_DESCRIBE},
     {"classes", required_argument, NULL, OPT_CLASSES},
     {"stall-warn", required_argument, NULL, OPT_STALL_WARN},
+    {"progress-every", required_argument, NULL, OPT_PROGRESS_EVERY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -168,6 +170,8 @@ void leash_options_usage(FILE *out)
         "                      ranks average: SEQ and SYNC then repeat bit for bit)\n"
         "  --stall-warn S      a rank that waits S seconds for the others says so, and a\n"
         "                      stop ends such a wait (default 60; 0: never warn)\n"
+        "  --progress-every S  print a progress line every S seconds inside epochs (for\n"
+        "                      logs; on a terminal a live line is redrawn without it)\n"
         "  --output FILE       write the JSON result document to FILE (default stdout),\n"
         "                      rewritten after every epoch\n"
         "  --checkpoint FILE   write checkpoints to FILE: at the end of the run, when it is\n"
@@ -457,6 +461,9 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
         case OPT_DESCRIBE: o->describe = 1; break;
         case OPT_CLASSES: rc = parse_int(opt, optarg, 2, 256, &o->classes); break;
         case OPT_STALL_WARN: rc = parse_double(opt, optarg, 0.0, 1, 1e9, 1, &o->stall_warn); break;
+        case OPT_PROGRESS_EVERY:
+            rc = parse_double(opt, optarg, 0.0, 0, 1e9, 1, &o->progress_every);
+            break;
         case OPT_HELP: o->help = 1; break;
         case OPT_VERSION: o->version = 1; break;
         case ':': rc = bad_option(argv[optind - 1], optopt, "missing value"); break;

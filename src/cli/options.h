@@ -28,6 +28,7 @@ typedef struct leash_options {
     long synth_train, synth_test;
     int placement;      /* --placement: LEASH_PLACE_COMPACT/SCATTER, or -1 for none */
     double stall_warn;  /* --stall-warn: seconds before a waiting rank says so; 0: never */
+    double progress_every; /* --progress-every: seconds between plain progress lines; 0: none */
     int topology;       /* --topology: print the topology and the plan, then exit */
     int describe;       /* --describe: print -A's layers and shapes, then exit */
     char *layers;       /* -A's canonical layer list (leash_options_free releases it) */

@@ -225,21 +225,55 @@ static struct timespec to_timespec(double at)
     return ts;
 }
 
+/* The earlier of two deadlines, < 0 meaning none. */
+static double earliest(double a, double b) { return a < 0 ? b : b < 0 ? a : fmin(a, b); }
+
+/* The progress callback, when it is due (main thread, not under the lock). */
+static void report_progress(trainer *t)
+{
+    const leash_config *c = t->cfg;
+    const double now = leash_now();
+    if (t->next_progress < 0 || now < t->next_progress) return;
+    t->next_progress = now + c->progress_every;
+    double sum = 0.0;
+    uint64_t n = 0;
+    for (int i = 0; i < c->threads; ++i) {
+        n += atomic_load_explicit(&t->workers[i].trace_n, memory_order_relaxed);
+        sum += atomic_load_explicit(&t->workers[i].trace_sum, memory_order_relaxed);
+    }
+    const leash_progress_info p = {
+        .epoch = t->res->nepochs + 1,
+        .updates = atomic_load(&t->published) - t->prog.updates_before,
+        .updates_per_epoch = (uint64_t)(t->ops->lockstep ? t->rounds / c->threads : t->rounds),
+        .elapsed_s = t->prog.elapsed + (now - t->seg_start),
+        .loss = n > t->progress_losses ? (sum - t->progress_loss) / (double)(n - t->progress_losses)
+                                       : NAN,
+    };
+    t->progress_loss = sum;
+    t->progress_losses = n;
+    c->on_progress(&p, c->progress_arg);
+}
+
 /* Sleep until the workers finish the segment; at --checkpoint-period's deadline ask them
- * to pause (they then finish within a mini-batch). */
+ * to pause (they then finish within a mini-batch); report progress when it is due. */
 static void wait_workers(trainer *t)
 {
     const double due = t->cfg->checkpoint && t->cfg->checkpoint_period > 0 ? t->prog.next_ckpt_time
                                                                             : -1.0;
-    struct timespec deadline = to_timespec(due);
     pthread_mutex_lock(&t->lock);
     while (t->finished < t->cfg->threads) {
-        if (due >= 0 && !atomic_load_explicit(&t->pause, memory_order_relaxed)) {
-            if (pthread_cond_timedwait(&t->finished_cv, &t->lock, &deadline) != 0)
-                atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
-        } else {
+        const int ckpt = due >= 0 && !atomic_load_explicit(&t->pause, memory_order_relaxed);
+        const double at = earliest(ckpt ? due : -1.0, t->next_progress);
+        if (at < 0) {
             pthread_cond_wait(&t->finished_cv, &t->lock);
+            continue;
         }
+        struct timespec deadline = to_timespec(at);
+        if (pthread_cond_timedwait(&t->finished_cv, &t->lock, &deadline) == 0) continue;
+        if (ckpt && leash_now() >= due) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&t->lock);
+        report_progress(t);
+        pthread_mutex_lock(&t->lock);
     }
     pthread_mutex_unlock(&t->lock);
 }
@@ -265,6 +299,7 @@ static int wait_for_round(trainer *t, const leash_averager *av)
     if (ckpt >= 0 && !atomic_load_explicit(&t->pause, memory_order_relaxed) &&
         (at < 0 || ckpt < at))
         at = ckpt;
+    at = earliest(at, t->next_progress);
     struct timespec deadline = to_timespec(at);
     pthread_mutex_lock(&t->lock);
     if (t->count_wakeups) atomic_store(&t->wake_at, av->next_updates);
@@ -280,6 +315,7 @@ static int wait_for_round(trainer *t, const leash_averager *av)
     int done = t->finished == t->cfg->threads;
     pthread_mutex_unlock(&t->lock);
     if (ckpt >= 0 && leash_now() >= ckpt) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
+    report_progress(t);
     return done;
 }
 
@@ -908,6 +944,7 @@ static void trainer_init(trainer *t, const leash_config *cfg, const leash_datase
     t->count_wakeups = cfg->avg_every > 0;
     t->averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
     t->pause_at = UINT64_MAX;
+    t->next_progress = -1.0;
     t->blocking = cfg->avg_blocking && cfg->avg_every > 0;
 }
 
@@ -1035,6 +1072,7 @@ static int start_run(trainer *t, leash_resume *resume, int *gate, int *started)
     res->timestamp = resume->timestamp;
     atomic_store(&t->published, leash_trainer_updates(t));
     schedule_checkpoints(t);
+    if (cfg->on_progress && cfg->progress_every > 0) t->next_progress = leash_now() + cfg->progress_every;
     if ((rc = make_gate(t)) != 0) return rc;
     *gate = 1;
     for (; *started < cfg->threads; ++*started)

@@ -78,6 +78,11 @@ struct trainer {
     size_t trace_cap;
     leash_trace_raw *trace;
     double time_base, seg_start;
+    /* cfg->on_progress: the next call's leash_now() (< 0: none), and the trace's loss
+     * sums at the previous call, for the mean since. */
+    double next_progress;
+    double progress_loss;
+    uint64_t progress_losses;
     /* Cumulative contention counters of this rank at the end of the previous epoch, for
      * the next epoch's own figures. */
     uint64_t *prev_hist; /* tau_max + 1 bins */

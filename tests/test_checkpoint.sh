@@ -76,7 +76,7 @@ wait_for() { while [ ! -e "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 0.01; don
 # litter DIR: temporary files left in DIR.
 litter() { ls -A "$1" | grep '^\.leash-' || true; }
 
-echo "1..23"
+echo "1..25"
 
 S=(-D SYNTH --synth-train 4000 --synth-test 400 -b 40 -q -l 0.1 -m 0.5)
 
@@ -365,6 +365,34 @@ if got != ("0", "complete", 3, {"from": 2, "to": 1}): sys.exit(f"exit, status, e
 if abs(d["epochs"][0]["updates"] - expected) > 4 or acc < 0.85:
     sys.exit(f"epoch 1: {d['epochs'][0]['updates']} updates, expected {expected}; accuracy {acc}")
 print(f"epoch 1: {d['epochs'][0]['updates']} updates ({g0} before the stop), accuracy {acc:.3f}")
+EOF
+# More ranks after several epochs: each rank's epochs hold fewer trace points than the
+# checkpoint's did, and the trace goes on past them (60 points of 1000-update epochs at
+# 50 apart, then 500 updates on rank 0: 70).
+"$LEASH" "${R[@]}" -e 3 --checkpoint "$T/mpi/grow.ck" --output /dev/null 2> /dev/null
+"$MPIRUN" -np 2 --oversubscribe "$LEASH" "${R[@]}" -e 4 --checkpoint "$T/mpi/grow.ck" \
+    --resume "$T/mpi/grow.ck" --output "$T/mpi/grow.json" 2> "$T/mpi/stderr"
+check "a 3-epoch checkpoint of 1 rank resumed by 2: the loss trace goes on (60 points, then 70)" \
+    py "$T/mpi/grow.json" "$(tail -1 "$T/mpi/stderr")" <<'EOF'
+import json, os, sys
+if not os.path.exists(sys.argv[1]): sys.exit(f"no result: {sys.argv[2]}")
+d = json.load(open(sys.argv[1]))
+got = (d["status"], len(d["epochs"]), d["checkpoints"]["resumed_ranks"], d["trace"]["every"], len(d["trace"]["points"]))
+if got != ("complete", 4, {"from": 1, "to": 2}, 50, 70): sys.exit(f"status, epochs, resumed_ranks, every, points: {got}")
+EOF
+# Another -n under TAIL, whose sample of staleness is sized by the threads: it starts afresh.
+TAIL=(-a ASYNC -t TAIL -D SYNTH --synth-train 16000 --synth-test 400 -b 16 -l 0.05 -q)
+"$LEASH" "${TAIL[@]}" -n 4 -e 1 --checkpoint "$T/mpi/tail.ck" --output /dev/null 2> /dev/null
+status=0
+"$LEASH" "${TAIL[@]}" -n 2 -e 2 --checkpoint "$T/mpi/tail.ck" --resume "$T/mpi/tail.ck" \
+    --output "$T/mpi/tail.json" 2> "$T/mpi/stderr" || status=$?
+check "TAIL's checkpoint of -n 4 resumed with -n 2: its sample starts afresh, the run completes" \
+    py "$T/mpi/tail.json" "$status" "$(tail -1 "$T/mpi/stderr")" <<'EOF'
+import json, os, sys
+if not os.path.exists(sys.argv[1]): sys.exit(f"exit {sys.argv[2]}, no result: {sys.argv[3]}")
+d = json.load(open(sys.argv[1]))
+got = (sys.argv[2], d["status"], len(d["epochs"]), d["checkpoints"]["resumed_threads"])
+if got != ("0", "complete", 2, {"from": 4, "to": 2}): sys.exit(f"exit, status, epochs, resumed_threads: {got}")
 EOF
 # Any other difference is still refused, whatever the rank count.
 refuse "a checkpoint of 2 ranks and -b 16 is refused by 1 rank with -b 32" \

@@ -852,12 +852,15 @@ static int apply_momentum(trainer *t, leash_resume *rs)
     return r->bad ? malformed(t, "momentum") : 0;
 }
 
-static int apply_stepper(trainer *t, leash_rbuf *r, int bins)
+/* The step-size policy's state: this rank's, on its own -n (TAIL's sample is sized by
+ * the threads); a new rank's, or on another -n, starts afresh. */
+static int apply_stepper(trainer *t, leash_rbuf *r, int bins, int keep)
 {
     uint32_t nbins = leash_rbuf_u32(r);
     const unsigned char *hist = leash_rbuf_take(r, (size_t)bins * sizeof(uint64_t));
     uint64_t samples = leash_rbuf_u64(r);
     if (r->bad || nbins != (uint32_t)bins) return malformed(t, "step sizes");
+    if (!keep) return 0;
     uint64_t *h = malloc((size_t)bins * sizeof *h);
     if (!h) return leash_fail(LEASH_ENOMEM, "out of memory");
     memcpy(h, hist, (size_t)bins * sizeof *h);
@@ -932,8 +935,21 @@ static int apply_workers(trainer *t, leash_resume *rs, int bins)
     return r->bad ? malformed(t, "workers' statistics") : 0;
 }
 
+/* Room for a trace of `points` so far and a whole run's more at this layout's rate. */
+static int grow_trace(trainer *t, uint64_t points)
+{
+    if (points > SIZE_MAX / sizeof *t->trace - t->trace_cap) return malformed(t, "loss trace");
+    const size_t cap = (size_t)points + t->trace_cap;
+    leash_trace_raw *room = calloc(cap, sizeof *room);
+    if (!room) return leash_fail(LEASH_ENOMEM, "out of memory for a loss trace of %zu points", cap);
+    free(t->trace);
+    t->trace = room;
+    t->trace_cap = cap;
+    return 0;
+}
+
 /* The loss trace so far; a new rank's starts empty, at the file's interval. */
-static int apply_trace(trainer *t, leash_rbuf *r, int own)
+static int apply_trace(trainer *t, leash_rbuf *r, int own, int reshaped)
 {
     /* The trace goes on at the checkpointed interval, whatever this run asks for: its
      * points so far are that far apart (a run checkpointed without one stays without). */
@@ -942,7 +958,13 @@ static int apply_trace(trainer *t, leash_rbuf *r, int own)
     if (r->bad || every > (uint64_t)LONG_MAX) return malformed(t, "loss trace");
     if (every != (uint64_t)t->trace_every && (rc = leash_trainer_trace_alloc(t, (long)every)) != 0)
         return rc;
-    if (points > t->trace_cap) return malformed(t, "loss trace");
+    /* A point is 32 bytes: no more than the section holds. */
+    if (points > (r->len - r->pos) / 32) return malformed(t, "loss trace");
+    /* After a resume on another layout, a run's points so far can outnumber what this
+     * layout's epochs would hold. */
+    if (own && every && (reshaped || points > t->trace_cap) && (rc = grow_trace(t, points)) != 0)
+        return rc;
+    if (own && points > t->trace_cap) return malformed(t, "loss trace");
     for (uint64_t k = 0; k < points; ++k) {
         leash_trace_raw p;
         p.time_s = leash_rbuf_f64(r);
@@ -971,10 +993,12 @@ int leash_checkpoint_apply(trainer *t, leash_resume *rs)
     const int bins = t->cfg->tau_max + 1;
     const int own = !rs->reshape.from_ranks || rs->reshape.own;
     int rc = apply_momentum(t, rs);
-    if (!rc) rc = apply_stepper(t, r, bins);
+    if (!rc) rc = apply_stepper(t, r, bins, own && (!rs->reshape.from_ranks ||
+                                                   rs->reshape.from_threads == t->cfg->threads));
     if (rc) return rc;
     apply_averager(t, r, own);
-    if ((rc = apply_workers(t, rs, bins)) != 0 || (rc = apply_trace(t, r, own)) != 0) return rc;
+    if ((rc = apply_workers(t, rs, bins)) != 0 || (rc = apply_trace(t, r, own, rs->reshape.from_ranks > 0)) != 0)
+        return rc;
     apply_epoch_base(t, r, bins, own);
     if (r->bad || r->pos != r->len) return malformed(t, "workers' statistics");
     return 0;

@@ -51,8 +51,9 @@ typedef struct leash_resume {
  * (summed in rank order on rank 0, then scaled), every momentum buffer from the mean of
  * its buffers; the records (epochs, times, trace, resumes) continue, and so do the job's
  * update and sample counts (old rank j's are carried by new rank j mod the new count). A
- * rank the file has carries on its own counters (old workers folded onto new worker
- * i mod -n), a new rank starts its own from zero. The epoch in progress continues at the
+ * rank the file has carries on its own counters and trace (old workers folded onto new
+ * worker i mod -n; the step-size state only on the same -n), a new rank starts its own
+ * from zero. The epoch in progress continues at the
  * same fraction of its rounds, on a fresh permutation of this rank's new shard. Only the
  * shards' total size can be checked against the file (shards of another rank count hold
  * other samples), besides the test set's CRC. Rank 0 warns once. */

@@ -228,6 +228,17 @@ static struct timespec to_timespec(double at)
 /* The earlier of two deadlines, < 0 meaning none. */
 static double earliest(double a, double b) { return a < 0 ? b : b < 0 ? a : fmin(a, b); }
 
+/* The workers' loss sums for the trace (relaxed: see worker.trace_sum). */
+static void trace_sums(const trainer *t, double *sum, uint64_t *n)
+{
+    *sum = 0.0;
+    *n = 0;
+    for (int i = 0; i < t->cfg->threads; ++i) {
+        *n += atomic_load_explicit(&t->workers[i].trace_n, memory_order_relaxed);
+        *sum += atomic_load_explicit(&t->workers[i].trace_sum, memory_order_relaxed);
+    }
+}
+
 /* The progress callback, when it is due (main thread, not under the lock). */
 static void report_progress(trainer *t)
 {
@@ -235,12 +246,9 @@ static void report_progress(trainer *t)
     const double now = leash_now();
     if (t->next_progress < 0 || now < t->next_progress) return;
     t->next_progress = now + c->progress_every;
-    double sum = 0.0;
-    uint64_t n = 0;
-    for (int i = 0; i < c->threads; ++i) {
-        n += atomic_load_explicit(&t->workers[i].trace_n, memory_order_relaxed);
-        sum += atomic_load_explicit(&t->workers[i].trace_sum, memory_order_relaxed);
-    }
+    double sum;
+    uint64_t n;
+    trace_sums(t, &sum, &n);
     const leash_progress_info p = {
         .epoch = t->res->nepochs + 1,
         .updates = atomic_load(&t->published) - t->prog.updates_before,
@@ -1072,7 +1080,10 @@ static int start_run(trainer *t, leash_resume *resume, int *gate, int *started)
     res->timestamp = resume->timestamp;
     atomic_store(&t->published, leash_trainer_updates(t));
     schedule_checkpoints(t);
-    if (cfg->on_progress && cfg->progress_every > 0) t->next_progress = leash_now() + cfg->progress_every;
+    if (cfg->on_progress && cfg->progress_every > 0) {
+        t->next_progress = leash_now() + cfg->progress_every;
+        trace_sums(t, &t->progress_loss, &t->progress_losses); /* a resumed run's so far */
+    }
     if ((rc = make_gate(t)) != 0) return rc;
     *gate = 1;
     for (; *started < cfg->threads; ++*started)

@@ -98,7 +98,8 @@ void leash_options_free(leash_options *o)
     o->layers = NULL;
 }
 
-void leash_options_usage(FILE *out)
+/* --help, in three parts: the training, the data and model around it, the run. */
+static void usage_training(FILE *out)
 {
     fputs(
         "Usage: leash [OPTION]...\n"
@@ -134,7 +135,13 @@ void leash_options_usage(FILE *out)
         "  -t, --step-policy POLICY\n"
         "                      staleness-adaptive step: NONE, INVERSE, TAIL or FLEET\n"
         "                      (default NONE)\n"
-        "  -q, --quiet         no progress lines on stderr\n"
+        "  -q, --quiet         no progress lines on stderr\n",
+        out);
+}
+
+static void usage_data(FILE *out)
+{
+    fputs(
         "  --data-dir DIR      dataset directory (default: FASHION-MNIST\n"
         "                      /usr/share/datasets/fashion-mnist, MNIST\n"
         "                      /usr/share/datasets/mnist, CIFAR10\n"
@@ -161,7 +168,13 @@ void leash_options_usage(FILE *out)
         "  --topology          print the topology, the cpuset and the placement for -n,\n"
         "                      then exit\n"
         "  --describe          print -A's layers for -D's input, each with its output shape\n"
-        "                      and parameter count, then exit\n"
+        "                      and parameter count, then exit\n",
+        out);
+}
+
+static void usage_run(FILE *out)
+{
+    fputs(
         "  --avg-every K       under MPI, average the ranks' models every K local updates\n"
         "                      (default 0: only once, at the end)\n"
         "  --avg-period S      ... and/or every S seconds (default 0: not by time)\n"
@@ -178,9 +191,10 @@ void leash_options_usage(FILE *out)
         "                      stopped by a signal, and as the next two options say\n"
         "  --checkpoint-every N   ... every N updates (of this rank)\n"
         "  --checkpoint-period S  ... every S seconds\n"
-        "  --resume FILE       continue the run a checkpoint holds (same configuration,\n"
-        "                      data and ranks); --resume auto: from --checkpoint's file if\n"
-        "                      it exists, else start afresh (one command line for requeues)\n"
+        "  --resume FILE       continue the run a checkpoint holds (same configuration and\n"
+        "                      data; on other ranks or -n, from the mean of its models);\n"
+        "                      --resume auto: from --checkpoint's file if it exists, else\n"
+        "                      start afresh (one command line for requeues)\n"
         "  --trace-every N     a point of the loss trace every N updates (default: about\n"
         "                      20 an epoch; 0: no trace)\n"
         "  --save-model FILE   save the final model (architecture, parameters, scaling)\n"
@@ -198,6 +212,13 @@ void leash_options_usage(FILE *out)
         "Exit status: 0 success, 1 runtime failure (e.g. the loss diverged),\n"
         "2 bad usage or bad input, 75 stopped early by a signal (resumable).\n",
         out);
+}
+
+void leash_options_usage(FILE *out)
+{
+    usage_training(out);
+    usage_data(out);
+    usage_run(out);
 }
 
 const char *leash_default_data_dir(leash_dataset_kind k)
@@ -342,17 +363,19 @@ static int bad_option(const char *arg, int short_opt, const char *why)
     return leash_fail(LEASH_EINVAL, "%s: unknown option (see leash --help)", flag);
 }
 
-int leash_options_parse(leash_options *o, int argc, char **argv)
-{
-    static const char *const algos[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
-    static const char *const datasets[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
-    static const char *const policies[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
-    static const char *const inits[] = {"NORMAL", "HE", "GLOROT"};
-    static const char *const activations[] = {"RELU", "SIGMOID", "TANH"};
-    static const char *const placements[] = {"compact", "scatter", "none"};
-    static const char *const scalings[] = {"standardize", "unit", "raw"};
-    static const char *const avg_modes[] = {"overlapped", "blocking"};
+/* The choices of the flags that take a name, in their enumerations' order. */
+static const char *const algos[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
+static const char *const datasets[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
+static const char *const policies[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
+static const char *const inits[] = {"NORMAL", "HE", "GLOROT"};
+static const char *const activations[] = {"RELU", "SIGMOID", "TANH"};
+static const char *const placements[] = {"compact", "scatter", "none"};
+static const char *const scalings[] = {"standardize", "unit", "raw"};
+static const char *const avg_modes[] = {"overlapped", "blocking"};
 
+/* What leash runs without options. */
+static void options_defaults(leash_options *o)
+{
     memset(o, 0, sizeof *o);
     leash_config_defaults(&o->cfg);
     o->dataset = LEASH_DATA_FASHION_MNIST;
@@ -360,120 +383,125 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     o->synth_test = 1000;
     o->placement = LEASH_PLACE_COMPACT;
     o->stall_warn = 60.0;
-    leash_config *c = &o->cfg;
+}
 
-    opterr = 0; /* messages are ours, in one format */
-    /* 0, not 1: glibc then resets all of getopt's state, including its pointer into the
-     * previous argv's option cluster, so that a second parse reads only this argv. */
-    optind = 0;
-    int opt, rc = 0, choice = 0;
-    long v = 0;
-    while (rc == 0 && (opt = getopt_long(argc, argv, ":a:n:A:L:U:B:e:r:b:l:m:D:t:q", long_options,
-                                         NULL)) != -1) {
-        switch (opt) {
-        case 'a':
-            if ((rc = parse_choice(opt, optarg, "algorithm", algos, 5, &choice)) == 0)
-                c->algorithm = (leash_algorithm)choice;
-            break;
-        case 'n': rc = parse_int(opt, optarg, 1, 4096, &c->threads); break;
-        case 'A': c->arch = optarg; break;
-        case 'L': rc = parse_int(opt, optarg, 0, 1 << 12, &c->hidden_layers); break;
-        case 'U': rc = parse_int(opt, optarg, 1, 1 << 16, &c->units); break;
-        case 'B':
-            if (strcasecmp(optarg, "inf") == 0)
-                c->persistence = LEASH_PERSIST_INF;
-            else
-                rc = parse_long(opt, optarg, -1, LONG_MAX, &c->persistence);
-            break;
-        case 'e': rc = parse_int(opt, optarg, 1, INT_MAX, &c->epochs); break;
-        case 'r': rc = parse_long(opt, optarg, 1, LONG_MAX, &c->rounds); break;
-        case 'b': rc = parse_int(opt, optarg, 1, 1 << 20, &c->batch); break;
-        case 'l': rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->step); break;
-        case 'm': rc = parse_double(opt, optarg, 0.0, 1, 1.0, 0, &c->momentum); break;
-        case 'D':
-            if (is_npz(optarg)) {
-                o->dataset = LEASH_DATA_NPZ;
-                o->data_file = optarg;
-            } else if ((rc = parse_choice(opt, optarg, "dataset", datasets, 4, &choice)) == 0) {
-                o->dataset = (leash_dataset_kind)choice;
-                o->data_file = NULL;
-            }
-            break;
-        case 't':
-            if ((rc = parse_choice(opt, optarg, "step policy", policies, 4, &choice)) == 0)
-                c->step_policy = (leash_step_policy)choice;
-            break;
-        case 'q': o->quiet = 1; break;
-        case OPT_DATA_DIR: o->data_dir = optarg; break;
-        case OPT_SEED:
-            if ((rc = parse_long(opt, optarg, 0, LONG_MAX, &v)) == 0) c->seed = (uint64_t)v;
-            break;
-        case OPT_AVG_EVERY: rc = parse_long(opt, optarg, 0, LONG_MAX, &c->avg_every); break;
-        case OPT_AVG_MODE:
-            if ((rc = parse_choice(opt, optarg, "averaging mode", avg_modes, 2, &choice)) == 0)
-                c->avg_blocking = choice;
-            break;
-        case OPT_AVG_PERIOD:
-            /* Bounded like --checkpoint-period: a deadline must stay a representable time. */
-            rc = parse_double(opt, optarg, 0.0, 1, 1e9, 1, &c->avg_period);
-            break;
-        case OPT_OUTPUT: o->output = optarg; break;
-        case OPT_HOLDOUT: rc = parse_long(opt, optarg, 1, LONG_MAX, &o->holdout); break;
-        case OPT_INIT:
-            if ((rc = parse_choice(opt, optarg, "initialization", inits, 3, &choice)) == 0)
-                c->init = (leash_init)choice;
-            break;
-        case OPT_ACTIVATION:
-            if ((rc = parse_choice(opt, optarg, "activation", activations, 3, &choice)) == 0)
-                c->activation = (leash_activation)choice;
-            break;
-        case OPT_SYNTH_TRAIN: rc = parse_long(opt, optarg, 1, 1L << 24, &o->synth_train); break;
-        case OPT_SYNTH_TEST: rc = parse_long(opt, optarg, 1, 1L << 24, &o->synth_test); break;
-        case OPT_TAU_MAX: rc = parse_int(opt, optarg, 0, 1 << 20, &c->tau_max); break;
-        case OPT_TAIL_AMPLITUDE:
-            rc = parse_double(opt, optarg, 0.0, 1, 1.0, 1, &c->tail_amplitude);
-            break;
-        case OPT_PLACEMENT:
-            if ((rc = parse_choice(opt, optarg, "placement", placements, 3, &choice)) == 0)
-                o->placement = choice == 2 ? -1 : choice;
-            break;
-        case OPT_TOPOLOGY: o->topology = 1; break;
-        case OPT_CHECKPOINT: c->checkpoint = optarg; break;
-        case OPT_CHECKPOINT_EVERY:
-            rc = parse_long(opt, optarg, 1, LONG_MAX, &c->checkpoint_every);
-            break;
-        case OPT_CHECKPOINT_PERIOD:
-            rc = parse_double(opt, optarg, 0.0, 0, 1e9, 1, &c->checkpoint_period);
-            break;
-        case OPT_RESUME: o->resume = optarg; break;
-        case OPT_SAVE_MODEL: o->save_model = optarg; break;
-        case OPT_EVALUATE: o->evaluate = optarg; break;
-        case OPT_INPUT_SCALE:
-            if ((rc = parse_choice(opt, optarg, "input scaling", scalings, 3, &choice)) == 0)
-                o->input_scale = (leash_input_scale)choice;
-            break;
-        case OPT_TRACE_EVERY:
-            rc = parse_long(opt, optarg, 0, LONG_MAX, &c->trace_every);
-            break;
-        case OPT_TARGET_LOSS:
-            rc = parse_double(opt, optarg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
-            break;
-        case OPT_DESCRIBE: o->describe = 1; break;
-        case OPT_CLASSES: rc = parse_int(opt, optarg, 2, 256, &o->classes); break;
-        case OPT_STALL_WARN: rc = parse_double(opt, optarg, 0.0, 1, 1e9, 1, &o->stall_warn); break;
-        case OPT_PROGRESS_EVERY:
-            rc = parse_double(opt, optarg, 0.0, 0, 1e9, 1, &o->progress_every);
-            break;
-        case OPT_HELP: o->help = 1; break;
-        case OPT_VERSION: o->version = 1; break;
-        case ':': rc = bad_option(argv[optind - 1], optopt, "missing value"); break;
-        default: rc = bad_option(argv[optind - 1], optopt, NULL); break;
+/* A flag with a short form: the training itself. 1 if opt is none of them. */
+static int parse_short_flag(leash_options *o, int opt, const char *arg)
+{
+    leash_config *c = &o->cfg;
+    int rc = 0, choice = 0;
+    switch (opt) {
+    case 'a':
+        if ((rc = parse_choice(opt, arg, "algorithm", algos, 5, &choice)) == 0)
+            c->algorithm = (leash_algorithm)choice;
+        return rc;
+    case 'n': return parse_int(opt, arg, 1, 4096, &c->threads);
+    case 'A': c->arch = arg; return 0;
+    case 'L': return parse_int(opt, arg, 0, 1 << 12, &c->hidden_layers);
+    case 'U': return parse_int(opt, arg, 1, 1 << 16, &c->units);
+    case 'B':
+        if (strcasecmp(arg, "inf") == 0) {
+            c->persistence = LEASH_PERSIST_INF;
+            return 0;
         }
-        if (opt > 0 && opt < LEASH_OPTIONS_MAX) o->given[opt] = 1;
+        return parse_long(opt, arg, -1, LONG_MAX, &c->persistence);
+    case 'e': return parse_int(opt, arg, 1, INT_MAX, &c->epochs);
+    case 'r': return parse_long(opt, arg, 1, LONG_MAX, &c->rounds);
+    case 'b': return parse_int(opt, arg, 1, 1 << 20, &c->batch);
+    case 'l': return parse_double(opt, arg, 0.0, 0, HUGE_VAL, 0, &c->step);
+    case 'm': return parse_double(opt, arg, 0.0, 1, 1.0, 0, &c->momentum);
+    case 'D':
+        if (is_npz(arg)) {
+            o->dataset = LEASH_DATA_NPZ;
+            o->data_file = arg;
+        } else if ((rc = parse_choice(opt, arg, "dataset", datasets, 4, &choice)) == 0) {
+            o->dataset = (leash_dataset_kind)choice;
+            o->data_file = NULL;
+        }
+        return rc;
+    case 't':
+        if ((rc = parse_choice(opt, arg, "step policy", policies, 4, &choice)) == 0)
+            c->step_policy = (leash_step_policy)choice;
+        return rc;
+    case 'q': o->quiet = 1; return 0;
+    default: return 1;
     }
-    if (rc) return rc;
-    if (optind < argc)
-        return leash_fail(LEASH_EINVAL, "%s: unexpected argument (see leash --help)", argv[optind]);
+}
+
+/* A long-only flag about the model, the data and its scaling. 1 if opt is none of them. */
+static int parse_model_flag(leash_options *o, int opt, const char *arg)
+{
+    leash_config *c = &o->cfg;
+    int rc = 0, choice = 0;
+    long v = 0;
+    switch (opt) {
+    case OPT_DATA_DIR: o->data_dir = arg; return 0;
+    case OPT_SEED:
+        if ((rc = parse_long(opt, arg, 0, LONG_MAX, &v)) == 0) c->seed = (uint64_t)v;
+        return rc;
+    case OPT_HOLDOUT: return parse_long(opt, arg, 1, LONG_MAX, &o->holdout);
+    case OPT_INIT:
+        if ((rc = parse_choice(opt, arg, "initialization", inits, 3, &choice)) == 0)
+            c->init = (leash_init)choice;
+        return rc;
+    case OPT_ACTIVATION:
+        if ((rc = parse_choice(opt, arg, "activation", activations, 3, &choice)) == 0)
+            c->activation = (leash_activation)choice;
+        return rc;
+    case OPT_SYNTH_TRAIN: return parse_long(opt, arg, 1, 1L << 24, &o->synth_train);
+    case OPT_SYNTH_TEST: return parse_long(opt, arg, 1, 1L << 24, &o->synth_test);
+    case OPT_TAU_MAX: return parse_int(opt, arg, 0, 1 << 20, &c->tau_max);
+    case OPT_TAIL_AMPLITUDE: return parse_double(opt, arg, 0.0, 1, 1.0, 1, &c->tail_amplitude);
+    case OPT_INPUT_SCALE:
+        if ((rc = parse_choice(opt, arg, "input scaling", scalings, 3, &choice)) == 0)
+            o->input_scale = (leash_input_scale)choice;
+        return rc;
+    case OPT_TARGET_LOSS: return parse_double(opt, arg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
+    case OPT_CLASSES: return parse_int(opt, arg, 2, 256, &o->classes);
+    case OPT_DESCRIBE: o->describe = 1; return 0;
+    default: return 1;
+    }
+}
+
+/* A long-only flag about the run: averaging, placement, files, reporting. 1 if opt is
+ * none of them. */
+static int parse_run_flag(leash_options *o, int opt, const char *arg)
+{
+    leash_config *c = &o->cfg;
+    int rc = 0, choice = 0;
+    switch (opt) {
+    case OPT_AVG_EVERY: return parse_long(opt, arg, 0, LONG_MAX, &c->avg_every);
+    case OPT_AVG_MODE:
+        if ((rc = parse_choice(opt, arg, "averaging mode", avg_modes, 2, &choice)) == 0)
+            c->avg_blocking = choice;
+        return rc;
+    /* Bounded like --checkpoint-period: a deadline must stay a representable time. */
+    case OPT_AVG_PERIOD: return parse_double(opt, arg, 0.0, 1, 1e9, 1, &c->avg_period);
+    case OPT_PLACEMENT:
+        if ((rc = parse_choice(opt, arg, "placement", placements, 3, &choice)) == 0)
+            o->placement = choice == 2 ? -1 : choice;
+        return rc;
+    case OPT_TOPOLOGY: o->topology = 1; return 0;
+    case OPT_OUTPUT: o->output = arg; return 0;
+    case OPT_CHECKPOINT: c->checkpoint = arg; return 0;
+    case OPT_CHECKPOINT_EVERY: return parse_long(opt, arg, 1, LONG_MAX, &c->checkpoint_every);
+    case OPT_CHECKPOINT_PERIOD: return parse_double(opt, arg, 0.0, 0, 1e9, 1, &c->checkpoint_period);
+    case OPT_RESUME: o->resume = arg; return 0;
+    case OPT_SAVE_MODEL: o->save_model = arg; return 0;
+    case OPT_EVALUATE: o->evaluate = arg; return 0;
+    case OPT_TRACE_EVERY: return parse_long(opt, arg, 0, LONG_MAX, &c->trace_every);
+    case OPT_STALL_WARN: return parse_double(opt, arg, 0.0, 1, 1e9, 1, &o->stall_warn);
+    case OPT_PROGRESS_EVERY: return parse_double(opt, arg, 0.0, 0, 1e9, 1, &o->progress_every);
+    case OPT_HELP: o->help = 1; return 0;
+    case OPT_VERSION: o->version = 1; return 0;
+    default: return 1;
+    }
+}
+
+/* The flags together: what no single flag's parse can see. */
+static int check_combinations(leash_options *o)
+{
+    leash_config *c = &o->cfg;
     if (leash_arch_layers(c->arch, c->hidden_layers, c->units, c->activation, &o->layers) != 0) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", leash_last_error());
@@ -499,6 +527,30 @@ int leash_options_parse(leash_options *o, int argc, char **argv)
     for (int i = 0; i < 5; ++i)
         if (files[i] && !files[i][0]) return leash_fail(LEASH_EINVAL, "%s: empty file name", names[i]);
     return 0;
+}
+
+int leash_options_parse(leash_options *o, int argc, char **argv)
+{
+    options_defaults(o);
+    opterr = 0; /* messages are ours, in one format */
+    /* 0, not 1: glibc then resets all of getopt's state, including its pointer into the
+     * previous argv's option cluster, so that a second parse reads only this argv. */
+    optind = 0;
+    int opt, rc = 0;
+    while (rc == 0 && (opt = getopt_long(argc, argv, ":a:n:A:L:U:B:e:r:b:l:m:D:t:q", long_options,
+                                         NULL)) != -1) {
+        if (opt == ':')
+            rc = bad_option(argv[optind - 1], optopt, "missing value");
+        else if ((rc = parse_short_flag(o, opt, optarg)) == 1 &&
+                 (rc = parse_model_flag(o, opt, optarg)) == 1 &&
+                 (rc = parse_run_flag(o, opt, optarg)) == 1)
+            rc = bad_option(argv[optind - 1], optopt, NULL);
+        if (opt > 0 && opt < LEASH_OPTIONS_MAX) o->given[opt] = 1;
+    }
+    if (rc) return rc;
+    if (optind < argc)
+        return leash_fail(LEASH_EINVAL, "%s: unexpected argument (see leash --help)", argv[optind]);
+    return check_combinations(o);
 }
 
 /* A flag the user gave in a run where it changes nothing: said once, so that a typo or a

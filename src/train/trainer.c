@@ -50,17 +50,25 @@ uint64_t leash_trainer_updates(const trainer *t)
     return u;
 }
 
+/* The workers' loss sums for the trace (relaxed: see worker.trace_sum). */
+static void trace_sums(const trainer *t, double *sum, uint64_t *n)
+{
+    *sum = 0.0;
+    *n = 0;
+    for (int i = 0; i < t->cfg->threads; ++i) {
+        *n += atomic_load_explicit(&t->workers[i].trace_n, memory_order_relaxed);
+        *sum += atomic_load_explicit(&t->workers[i].trace_sum, memory_order_relaxed);
+    }
+}
+
 /* Trace point for this rank's update count `updates` (a multiple of trace_every). */
 static void record_trace(trainer *t, uint64_t updates)
 {
     size_t k = (size_t)(updates / (uint64_t)t->trace_every) - 1;
     if (k >= t->trace_cap) return;
-    double sum = 0.0;
-    uint64_t n = 0;
-    for (int i = 0; i < t->cfg->threads; ++i) {
-        n += atomic_load_explicit(&t->workers[i].trace_n, memory_order_relaxed);
-        sum += atomic_load_explicit(&t->workers[i].trace_sum, memory_order_relaxed);
-    }
+    double sum;
+    uint64_t n;
+    trace_sums(t, &sum, &n);
     t->trace[k] = (leash_trace_raw){t->time_base + (leash_now() - t->seg_start), updates, sum, n};
 }
 
@@ -227,17 +235,6 @@ static struct timespec to_timespec(double at)
 
 /* The earlier of two deadlines, < 0 meaning none. */
 static double earliest(double a, double b) { return a < 0 ? b : b < 0 ? a : fmin(a, b); }
-
-/* The workers' loss sums for the trace (relaxed: see worker.trace_sum). */
-static void trace_sums(const trainer *t, double *sum, uint64_t *n)
-{
-    *sum = 0.0;
-    *n = 0;
-    for (int i = 0; i < t->cfg->threads; ++i) {
-        *n += atomic_load_explicit(&t->workers[i].trace_n, memory_order_relaxed);
-        *sum += atomic_load_explicit(&t->workers[i].trace_sum, memory_order_relaxed);
-    }
-}
 
 /* The progress callback, when it is due (main thread, not under the lock). */
 static void report_progress(trainer *t)

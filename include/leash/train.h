@@ -49,6 +49,10 @@ typedef struct leash_progress_info {
  * progress_every seconds while workers run; it must not call back into the trainer. */
 typedef void (*leash_progress_callback)(const leash_progress_info *where, void *arg);
 
+/* The timeline's defaults: 1 update in 10 per worker, half a million events per rank. */
+#define LEASH_TIMELINE_EVERY 10
+#define LEASH_TIMELINE_MAX_EVENTS 500000L
+
 typedef struct leash_config {
     leash_algorithm algorithm; /* -a */
     int threads;               /* -n, worker threads per rank */
@@ -106,11 +110,28 @@ typedef struct leash_config {
     double progress_every;
     leash_progress_callback on_progress;
     void *progress_arg;
+    /* The timeline (doc/output.md): a Chrome trace of every worker's and main thread's
+     * spans, written by rank 0 to `timeline` at the end of the run (NULL: none). Workers
+     * record 1 update in timeline_every; each rank keeps at most timeline_max_events
+     * events, and the file says so when that cut it short. */
+    const char *timeline;
+    long timeline_every;
+    long timeline_max_events;
 } leash_config;
 
 /* Defaults: SEQ, 1 thread, MLP 3 x 128 ReLU, N(0, 0.01^2) init, B = inf, 10 epochs,
  * one pass over the data per epoch, batch 512, step 0.5, no momentum, seed 1. */
 void leash_config_defaults(leash_config *cfg);
+
+/* Where workers' time went during an epoch, as fractions of its time_s. The phases do
+ * not overlap, and idle is what is left, so they sum to 1. */
+typedef struct leash_time_split {
+    double compute; /* gathering the mini-batch, forward and backward */
+    double read;    /* reading a version (a pin or a copy), lock waits excluded */
+    double publish; /* applying the gradient (CAS attempts, updates, the mean), waits excluded */
+    double wait;    /* for a lock or a barrier, or paused between segments by the run */
+    double idle;    /* the rest: done with a segment's rounds before the other workers */
+} leash_time_split;
 
 /* With several ranks, train_loss and updates cover all ranks, the test figures are those
  * of the ranks' mean model, and time_s runs until every rank has finished the epoch. */
@@ -127,6 +148,10 @@ typedef struct leash_epoch_stats {
     int staleness_max;
     double failed_cas_rate;
     uint64_t live_versions;
+    /* The mean over every worker of every rank; split_known is 0 for an epoch a resumed
+     * run finished before its checkpoint (the breakdown is not kept in checkpoints). */
+    int split_known;
+    leash_time_split split;
 } leash_epoch_stats;
 
 /* One point of the loss trace: after `updates` updates of this rank, `time_s` seconds of
@@ -158,7 +183,8 @@ typedef struct leash_result {
     double eval_time_s;
     uint64_t updates;
     uint64_t samples; /* samples whose gradients were applied */
-    double time_compute_s; /* summed over workers: forward + backward */
+    double time_compute_s; /* summed over workers: batch gathering, forward, backward */
+    double time_read_s;    /* summed over workers: reading versions (since this process started) */
     double time_publish_s; /* summed over workers: applying gradients */
     double time_wait_s;    /* summed over workers: waiting for others or for locks */
     uint64_t gradients;    /* mini-batch gradients computed */
@@ -172,6 +198,12 @@ typedef struct leash_result {
     uint64_t *attempts_hist; /* [k] = updates after k failed CAS; the last bin counts more */
     int threads;
     uint64_t *updates_per_thread;
+    /* This rank's workers' breakdown, [epoch * threads + worker], for the epochs whose
+     * split_known is set. */
+    leash_time_split *worker_splits;
+    /* The timeline: events this rank recorded, and whether any rank ran out of room. */
+    uint64_t timeline_events;
+    int timeline_cut;
     int *bound; /* per worker: 1 if its thread was bound to its planned PU */
     /* The averaging layer (this rank): rounds, time in MPI_Allreduce, time of the rounds
      * in all, and the workers' time spent carrying out its requests (SEQ, SYNC only). */

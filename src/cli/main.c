@@ -556,6 +556,7 @@ static int check_output_paths(const leash_options *o)
     int rc = check_result_path(o);
     if (!rc && o->save_model) rc = leash_check_writable(o->save_model, "--save-model");
     if (!rc && o->cfg.checkpoint) rc = leash_check_writable(o->cfg.checkpoint, "--checkpoint");
+    if (!rc && o->cfg.timeline) rc = leash_check_output(o->cfg.timeline, "--timeline");
     return rc;
 }
 

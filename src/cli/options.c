@@ -40,6 +40,9 @@ enum {
     OPT_CLASSES,
     OPT_STALL_WARN,
     OPT_PROGRESS_EVERY,
+    OPT_TIMELINE,
+    OPT_TIMELINE_EVERY,
+    OPT_TIMELINE_MAX_EVENTS,
     OPT_HELP,
     OPT_VERSION
 };
@@ -87,6 +90,9 @@ static const struct option long_options[] = {
     {"classes", required_argument, NULL, OPT_CLASSES},
     {"stall-warn", required_argument, NULL, OPT_STALL_WARN},
     {"progress-every", required_argument, NULL, OPT_PROGRESS_EVERY},
+    {"timeline", required_argument, NULL, OPT_TIMELINE},
+    {"timeline-every", required_argument, NULL, OPT_TIMELINE_EVERY},
+    {"timeline-max-events", required_argument, NULL, OPT_TIMELINE_MAX_EVENTS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -197,6 +203,11 @@ static void usage_run(FILE *out)
         "                      start afresh (one command line for requeues)\n"
         "  --trace-every N     a point of the loss trace every N updates (default: about\n"
         "                      20 an epoch; 0: no trace)\n"
+        "  --timeline FILE     write a timeline of every worker and rank (Chrome trace\n"
+        "                      format: Perfetto, chrome://tracing, leash-report --timeline)\n"
+        "  --timeline-every N  ... recording 1 update in N per worker (default 10)\n"
+        "  --timeline-max-events N  ... keeping at most N events per rank (default\n"
+        "                      500000; the file says where it was cut)\n"
         "  --save-model FILE   save the final model (architecture, parameters, scaling)\n"
         "  --evaluate FILE     score a saved model or a checkpoint on the test set of -D\n"
         "                      and --data-dir, print {test_loss, test_accuracy}, and exit\n"
@@ -492,6 +503,10 @@ static int parse_run_flag(leash_options *o, int opt, const char *arg)
     case OPT_TRACE_EVERY: return parse_long(opt, arg, 0, LONG_MAX, &c->trace_every);
     case OPT_STALL_WARN: return parse_double(opt, arg, 0.0, 1, 1e9, 1, &o->stall_warn);
     case OPT_PROGRESS_EVERY: return parse_double(opt, arg, 0.0, 0, 1e9, 1, &o->progress_every);
+    case OPT_TIMELINE: c->timeline = arg; return 0;
+    case OPT_TIMELINE_EVERY: return parse_long(opt, arg, 1, LONG_MAX, &c->timeline_every);
+    /* At least a few events per track; at most about half a gigabyte of them in memory. */
+    case OPT_TIMELINE_MAX_EVENTS: return parse_long(opt, arg, 1000, 20000000, &c->timeline_max_events);
     case OPT_HELP: o->help = 1; return 0;
     case OPT_VERSION: o->version = 1; return 0;
     default: return 1;
@@ -580,6 +595,9 @@ int leash_options_warn(const leash_options *o, int ranks, FILE *err)
         if (g['U']) unused(err, &count, "-U", "without -A MLP");
         if (g[OPT_ACTIVATION]) unused(err, &count, "--activation", "without -A MLP");
     }
+    if (!c->timeline && g[OPT_TIMELINE_EVERY]) unused(err, &count, "--timeline-every", "without --timeline");
+    if (!c->timeline && g[OPT_TIMELINE_MAX_EVENTS])
+        unused(err, &count, "--timeline-max-events", "without --timeline");
     if (c->step_policy != LEASH_STEP_TAIL && g[OPT_TAIL_AMPLITUDE])
         unused(err, &count, "--tail-amplitude", "without -t TAIL");
     if (c->step_policy != LEASH_STEP_NONE &&

@@ -47,6 +47,7 @@ int leash_report_gather(leash_rank_table *t, const leash_result *res, const leas
         [LEASH_RANK_TIME] = res->time_s,
         [LEASH_RANK_SAMPLES] = (double)res->samples,
         [LEASH_RANK_COMPUTE] = res->time_compute_s,
+        [LEASH_RANK_READ] = res->time_read_s,
         [LEASH_RANK_PUBLISH] = res->time_publish_s,
         [LEASH_RANK_WAIT] = res->time_wait_s,
         [LEASH_RANK_MIX] = res->time_mix_s,
@@ -247,6 +248,7 @@ static void write_sync(leash_json *j, const leash_options *o, const leash_result
     for (int i = 0; i < res->threads; ++i) leash_json_uint(j, res->updates_per_thread[i]);
     leash_json_end_array(j);
     leash_json_kv_double(j, "time_compute_s", ranks_sum(t, LEASH_RANK_COMPUTE));
+    leash_json_kv_double(j, "time_read_s", ranks_sum(t, LEASH_RANK_READ));
     leash_json_kv_double(j, "time_publish_s", ranks_sum(t, LEASH_RANK_PUBLISH));
     leash_json_kv_double(j, "time_wait_s", ranks_sum(t, LEASH_RANK_WAIT));
     leash_json_end_object(j);
@@ -272,7 +274,7 @@ static void write_ranks(leash_json *j, const leash_rank_table *t)
 {
     static const char *const names[LEASH_RANK_DIGEST_HI] = {
         "train_samples", "updates", "gradients", "dropped_gradients", "failed_cas",
-        "peak_live_versions", "time_s", "samples", "time_compute_s", "time_publish_s",
+        "peak_live_versions", "time_s", "samples", "time_compute_s", "time_read_s", "time_publish_s",
         "time_wait_s", "worker_wait_s", "averagings", "time_mpi_s", "time_averaging_s",
         "peak_rss_bytes", "rounds_behind"};
     enum { NAMED = LEASH_RANK_DIGEST_HI };
@@ -419,6 +421,39 @@ static void write_blas(leash_json *j)
     leash_json_end_object(j);
 }
 
+static void split_fields(leash_json *j, const leash_time_split *s)
+{
+    leash_json_kv_double(j, "compute", s->compute);
+    leash_json_kv_double(j, "read", s->read);
+    leash_json_kv_double(j, "publish", s->publish);
+    leash_json_kv_double(j, "wait", s->wait);
+    leash_json_kv_double(j, "idle", s->idle);
+}
+
+/* Epoch e's time breakdown: the mean over all workers, then rank 0's workers; null for
+ * an epoch finished before a resume. */
+static void write_split(leash_json *j, const leash_result *res, int e)
+{
+    const leash_epoch_stats *s = &res->epochs[e];
+    leash_json_key(j, "time_split");
+    if (!s->split_known) {
+        leash_json_null(j);
+        return;
+    }
+    leash_json_begin_object(j);
+    split_fields(j, &s->split);
+    leash_json_key(j, "workers");
+    leash_json_begin_array(j);
+    for (int w = 0; w < res->threads; ++w) {
+        leash_json_begin_object(j);
+        leash_json_kv_int(j, "worker", w);
+        split_fields(j, &res->worker_splits[(size_t)e * (size_t)res->threads + (size_t)w]);
+        leash_json_end_object(j);
+    }
+    leash_json_end_array(j);
+    leash_json_end_object(j);
+}
+
 static void write_epochs(leash_json *j, const leash_result *res)
 {
     leash_json_key(j, "epochs");
@@ -436,6 +471,7 @@ static void write_epochs(leash_json *j, const leash_result *res)
         leash_json_kv_int(j, "staleness_max", s->staleness_max);
         leash_json_kv_double(j, "failed_cas_rate", s->failed_cas_rate);
         leash_json_kv_uint(j, "live_versions", s->live_versions);
+        write_split(j, res, e);
         leash_json_end_object(j);
     }
     leash_json_end_array(j);

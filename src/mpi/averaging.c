@@ -35,6 +35,12 @@ void leash_averager_free(leash_averager *a)
     a->snapshot = a->sum = NULL;
 }
 
+/* A span on the main thread's timeline track, if there is one. */
+static void span(leash_averager *a, leash_tl_kind kind, double t0, double t1)
+{
+    if (a->track) leash_tl_add(a->track, kind, t0, t1, (uint32_t)a->rounds);
+}
+
 int leash_averager_due(const leash_averager *a, uint64_t updates, double now)
 {
     return updates >= a->next_updates || (a->next_time >= 0 && now >= a->next_time);
@@ -83,8 +89,11 @@ int leash_averager_exchange(leash_averager *a, uint64_t updates, int (*idle)(voi
     if (rc == 1) complete(a, idle, arg);
     memcpy(a->sum, a->snapshot, a->n * sizeof *a->sum);
     double t1 = leash_now();
+    span(a, LEASH_TL_SNAPSHOT, t0, t1);
     if ((rc = leash_comm_allreduce_sum_f(a->sum, a->n)) != 0) return rc;
-    a->time_mpi += leash_now() - t1;
+    const double t2 = leash_now();
+    a->time_mpi += t2 - t1;
+    span(a, LEASH_TL_EXCHANGE, t1, t2);
     /* The correction, in place: average - snapshot. With one rank it is zero, and
      * publishing it would only cost an update (and, for HOG, race the workers' own). */
     if (ranks > 1) {
@@ -93,9 +102,11 @@ int leash_averager_exchange(leash_averager *a, uint64_t updates, int (*idle)(voi
         rc = a->ops->mix_apply(a->strategy, a->sum);
         if (rc < 0) return rc;
         if (rc == 1) complete(a, idle, arg);
+        span(a, LEASH_TL_CORRECTION, t2, leash_now());
     }
-    ++a->rounds;
     double now = leash_now();
+    span(a, LEASH_TL_ROUND, t0, now); /* numbered like its parts: from 0 */
+    ++a->rounds;
     a->time_total += now - t0;
     if (a->every > 0) a->next_updates = updates + (uint64_t)a->every;
     if (a->period > 0) a->next_time = now + a->period;

@@ -38,6 +38,7 @@ typedef struct leash_averager {
     uint64_t behind;
     double time_mpi;   /* in MPI_Allreduce */
     double time_total; /* in rounds: copies, MPI, corrections */
+    leash_tl_track *track; /* the main thread's timeline track; NULL: none */
 } leash_averager;
 
 /* every/period as in leash_config (at least one nonzero). */

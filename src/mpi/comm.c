@@ -384,3 +384,62 @@ int leash_comm_scatter_bytes(const unsigned char *all, const size_t *lens, unsig
     }
     return rc;
 }
+
+/* Clock offsets: ping-pongs between rank 0 and each other rank in turn. */
+enum { CLOCK_TAG = 8, CLOCK_PINGS = 16 };
+
+/* Rank 0's side with peer: the offset from the round trip with the least delay. */
+static int clock_ping(int peer, double *offset, double *uncertainty)
+{
+    double best = INFINITY;
+    for (int k = 0; k < CLOCK_PINGS; ++k) {
+        double sent = leash_now(), theirs = 0.0;
+        MPI_Request req;
+        int rc = wait_gently(&req, MPI_Isend(&sent, 1, MPI_DOUBLE, peer, CLOCK_TAG, MPI_COMM_WORLD, &req),
+                             "MPI_Send");
+        if (rc == 0)
+            rc = wait_gently(&req, MPI_Irecv(&theirs, 1, MPI_DOUBLE, peer, CLOCK_TAG, MPI_COMM_WORLD, &req),
+                             "MPI_Recv");
+        if (rc) return rc;
+        const double back = leash_now();
+        /* The peer read its clock somewhere within the round trip: at its middle, the
+         * error is at most half of it. */
+        if (back - sent < best) {
+            best = back - sent;
+            *offset = theirs - 0.5 * (sent + back);
+        }
+    }
+    *uncertainty = 0.5 * best;
+    return 0;
+}
+
+/* The other side: answer every ping with this rank's clock. */
+static int clock_pong(void)
+{
+    for (int k = 0; k < CLOCK_PINGS; ++k) {
+        double ping = 0.0;
+        MPI_Request req;
+        int rc = wait_gently(&req, MPI_Irecv(&ping, 1, MPI_DOUBLE, 0, CLOCK_TAG, MPI_COMM_WORLD, &req),
+                             "MPI_Recv");
+        double now = leash_now();
+        if (rc == 0)
+            rc = wait_gently(&req, MPI_Isend(&now, 1, MPI_DOUBLE, 0, CLOCK_TAG, MPI_COMM_WORLD, &req),
+                             "MPI_Send");
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int leash_comm_clock_offsets(double *offset, double *uncertainty)
+{
+    if (my_rank == 0) offset[0] = uncertainty[0] = 0.0;
+    if (!active()) return 0;
+    int rc = 0;
+    for (int r = 1; r < nranks && rc == 0; ++r) {
+        if (my_rank == 0)
+            rc = clock_ping(r, &offset[r], &uncertainty[r]);
+        else if (my_rank == r)
+            rc = clock_pong();
+    }
+    return leash_dist_agree(rc);
+}

@@ -34,6 +34,11 @@ int leash_comm_gather_bytes(const void *mine, size_t len, unsigned char **all, s
 int leash_comm_scatter_bytes(const unsigned char *all, const size_t *lens, unsigned char **mine,
                              size_t *len);
 
+/* Collective: on rank 0, each rank's monotonic clock minus rank 0's (offset, seconds)
+ * and the most that estimate can be off (uncertainty), size() entries each; other ranks
+ * pass arrays they ignore (NULL is fine). */
+int leash_comm_clock_offsets(double *offset, double *uncertainty);
+
 /* This rank left the collective sequence (see leash_dist_broken). */
 void leash_comm_mark_broken(void);
 

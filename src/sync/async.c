@@ -60,20 +60,30 @@ static int async_create(leash_strategy **out, const leash_strategy_args *a)
     return 0;
 }
 
-static void lock(leash_strategy *s, leash_worker_stats *st)
+/* Take the lock for a worker; returns when it got it. */
+static double lock(leash_strategy *s, leash_worker_stats *st)
 {
     double t0 = leash_now();
     pthread_mutex_lock(&s->lock);
-    st->time_wait += leash_now() - t0;
+    const double t1 = leash_now();
+    st->time_wait += t1 - t0;
+    leash_stats_span(st, LEASH_TL_LOCK_WAIT, t0, t1, 0);
+    return t1;
+}
+
+static void unlock(leash_strategy *s, leash_worker_stats *st, double since)
+{
+    pthread_mutex_unlock(&s->lock);
+    leash_stats_span(st, LEASH_TL_LOCK_HELD, since, st->tl ? leash_now() : 0.0, 0);
 }
 
 static const float *async_read(leash_strategy *s, int w, uint64_t *timestamp,
                                leash_worker_stats *st)
 {
-    lock(s, st);
+    const double since = lock(s, st);
     memcpy(s->copy[w], s->theta, s->n * sizeof *s->theta);
     *timestamp = s->timestamp;
-    pthread_mutex_unlock(&s->lock);
+    unlock(s, st, since);
     return s->copy[w];
 }
 
@@ -85,12 +95,12 @@ static int async_publish(leash_strategy *s, int w, const float *grad, uint64_t t
     const float *step =
         leash_momentum_step(s->velocity && w < s->nthreads - 1 ? s->velocity[w] : NULL, grad,
                             s->momentum, s->n);
-    lock(s, st);
+    const double since = lock(s, st);
     uint64_t tau = s->timestamp - ts;
     leash_axpy_inplace(s->theta, step, leash_stepper_eta(s->stepper, tau), s->n);
     leash_stepper_observe(s->stepper, s->timestamp, tau);
     ++s->timestamp;
-    pthread_mutex_unlock(&s->lock);
+    unlock(s, st, since);
     leash_stats_record_update(st, s->stepper, tau, 0);
     return 1;
 }

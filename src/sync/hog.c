@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock_internal.h"
 #include "core/error_internal.h"
 #include "sync/strategy_internal.h"
 
@@ -82,10 +83,12 @@ static int hog_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
     uint64_t index = atomic_fetch_add_explicit(&s->timestamp, 1, memory_order_relaxed);
     uint64_t tau = index - ts;
     float eta = leash_stepper_eta(s->stepper, tau);
+    const double t0 = st->tl ? leash_now() : 0.0;
     for (size_t i = 0; i < s->n; ++i) {
         float v = atomic_load_explicit(&s->theta[i], memory_order_relaxed);
         atomic_store_explicit(&s->theta[i], v - eta * step[i], memory_order_relaxed);
     }
+    if (st->tl) leash_tl_add(st->tl, LEASH_TL_UPDATE, t0, leash_now(), 0);
     leash_stepper_observe(s->stepper, index, tau);
     leash_stats_record_update(st, s->stepper, tau, 0);
     return 1;

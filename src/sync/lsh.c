@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock_internal.h"
 #include "core/error_internal.h"
 #include "sync/strategy_internal.h"
 #include "sync/version_pool_internal.h"
@@ -115,6 +116,13 @@ static void lsh_release(leash_strategy *s, int w, const float *version)
     leash_vpool_unref(s->pool, i);
 }
 
+/* The timeline's count of live versions, just after this worker's update. */
+static void record_live(leash_strategy *s, leash_worker_stats *st)
+{
+    const double now = leash_now();
+    leash_tl_add(st->tl, LEASH_TL_LIVE, now, now, leash_vpool_live(s->pool));
+}
+
 /* Returns LEASH_ENOMEM, leaving the gradient neither applied nor dropped, if the pool
  * has to grow and cannot. */
 static int lsh_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
@@ -128,6 +136,7 @@ static int lsh_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
     if (rc) return rc;
     leash_vslot *draft = &pool->slots[d];
     for (uint64_t failed = 0;; ++failed) {
+        const double a0 = st->tl ? leash_now() : 0.0;
         uint64_t base = leash_vpool_pin_latest(pool);
         const leash_vslot *b = &pool->slots[leash_vp_index(base)];
         const uint64_t t1 = b->timestamp;
@@ -135,9 +144,12 @@ static int lsh_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
         leash_axpy_into(draft->data, b->data, grad, leash_stepper_eta(s->stepper, tau), n);
         draft->timestamp = t1 + 1;
         /* On success our pin of the retired base is dropped with `latest`'s reference. */
-        if (leash_vpool_install(pool, base, d, 1)) {
+        const int won = leash_vpool_install(pool, base, d, 1);
+        if (st->tl) leash_tl_add(st->tl, LEASH_TL_CAS, a0, leash_now(), !won);
+        if (won) {
             leash_stats_record_update(st, s->stepper, tau, failed);
             leash_stepper_observe(s->stepper, t1, tau);
+            if (st->tl) record_live(s, st);
             return 1;
         }
         leash_vpool_unref(pool, leash_vp_index(base));
@@ -145,6 +157,10 @@ static int lsh_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
         if (s->persistence != LEASH_PERSIST_INF && failed >= (uint64_t)s->persistence) {
             ++st->dropped;
             leash_vpool_unref(pool, d); /* back to the free list */
+            if (st->tl) {
+                const double now = leash_now();
+                leash_tl_add(st->tl, LEASH_TL_DROPPED, now, now, 0);
+            }
             return 0;
         }
     }

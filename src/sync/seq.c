@@ -56,14 +56,18 @@ static void seq_release(leash_strategy *s, int w, const float *version) {}
 static int seq_publish(leash_strategy *s, int w, const float *grad, uint64_t ts,
                        leash_worker_stats *st)
 {
+    const double u0 = st->tl ? leash_now() : 0.0;
     const float *step = leash_momentum_step(s->velocity, grad, s->momentum, s->n);
     leash_axpy_inplace(s->theta, step, leash_stepper_eta(s->stepper, 0), s->n);
+    leash_stats_span(st, LEASH_TL_UPDATE, u0, st->tl ? leash_now() : 0.0, 0);
     leash_stats_record_update(st, s->stepper, 0, 0);
     ++s->timestamp;
     if (leash_mixbox_pending(&s->mix)) {
         double t0 = leash_now();
         leash_mixbox_serve(&s->mix, s->theta, s->n, &s->timestamp);
-        st->time_mix += leash_now() - t0;
+        const double t1 = leash_now();
+        st->time_mix += t1 - t0;
+        leash_stats_span(st, LEASH_TL_MIX, t0, t1, 0);
     }
     return 1;
 }

@@ -1,6 +1,7 @@
 /* What all strategies share: the registry, the fused update pass, update statistics. */
 #include <stdlib.h>
 
+#include "core/clock_internal.h"
 #include "core/simd_internal.h"
 #include "sync/strategy_internal.h"
 
@@ -23,6 +24,10 @@ void leash_stats_record_update(leash_worker_stats *st, const leash_stepper *step
     ++st->updates;
     ++st->staleness[tau < tau_max ? tau : tau_max];
     ++st->attempts[failed < LEASH_ATTEMPT_BINS - 1 ? failed : LEASH_ATTEMPT_BINS - 1];
+    if (st->tl) {
+        const double now = leash_now();
+        leash_tl_add(st->tl, LEASH_TL_STALENESS, now, now, (uint32_t)(tau < UINT32_MAX ? tau : UINT32_MAX));
+    }
 }
 
 LEASH_VECTOR_CLONES

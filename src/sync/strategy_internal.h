@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "core/timeline_internal.h"
 #include "leash/train.h"
 #include "sync/stepsize_internal.h"
 
@@ -32,11 +33,24 @@ typedef struct leash_worker_stats {
     uint64_t gradients;   /* gradients computed */
     uint64_t *staleness;  /* tau_max + 1 bins, the last for tau >= tau_max */
     uint64_t attempts[LEASH_ATTEMPT_BINS];
-    double time_compute;  /* forward + backward */
-    double time_publish;  /* applying gradients, CAS retries included */
+    /* Where the worker's time went, in seconds; the phases do not overlap. */
+    double time_compute;  /* gathering the mini-batch, forward, backward */
+    double time_read;     /* reading and releasing a version, lock waits excluded */
+    double time_publish;  /* applying gradients (CAS retries included), waits excluded */
     double time_wait;     /* waiting on a lock or a barrier */
-    double time_mix;      /* carrying out the averaging layer's requests (SEQ, SYNC) */
+    double time_mix;      /* carrying out the averaging layer's requests (SEQ, SYNC), a
+                           * part of time_publish */
+    /* The worker's timeline track while the update in progress is one the timeline
+     * samples; NULL otherwise (and always without a timeline). */
+    leash_tl_track *tl;
 } leash_worker_stats;
+
+/* A span (or instant) on the worker's track, if this update is sampled. */
+static inline void leash_stats_span(leash_worker_stats *st, leash_tl_kind k, double t0, double t1,
+                                    uint32_t arg)
+{
+    if (st->tl) leash_tl_add(st->tl, k, t0, t1, arg);
+}
 
 /* Everything a strategy is created from. */
 typedef struct leash_strategy_args {

@@ -91,7 +91,9 @@ static int barrier_wait(leash_strategy *s, leash_worker_stats *st)
 {
     double t0 = leash_now();
     int serial = pthread_barrier_wait(&s->barrier) == PTHREAD_BARRIER_SERIAL_THREAD;
-    st->time_wait += leash_now() - t0;
+    const double t1 = leash_now();
+    st->time_wait += t1 - t0;
+    leash_stats_span(st, LEASH_TL_BARRIER, t0, t1, 0);
     return serial;
 }
 
@@ -123,10 +125,12 @@ static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts
     /* Worker w's slice of the parameters; the slices of all workers cover them. */
     size_t first = s->n * (size_t)w / (size_t)s->m, last = s->n * (size_t)(w + 1) / (size_t)s->m;
     size_t len = last - first;
+    const double m0 = st->tl ? leash_now() : 0.0;
     memcpy(s->sum + first, s->grads[0] + first, len * sizeof *s->sum);
     for (int k = 1; k < s->m; ++k) add_into(s->sum + first, s->grads[k] + first, len);
     apply_mean(s->theta + first, s->velocity ? s->velocity + first : NULL, s->sum + first,
                1.0f / (float)s->m, s->momentum, leash_stepper_eta(s->stepper, 0), len);
+    leash_stats_span(st, LEASH_TL_MEAN, m0, st->tl ? leash_now() : 0.0, 0);
     const int mix = s->round_mix;
     if (mix != LEASH_MIX_NONE) {
         double t0 = leash_now();
@@ -134,7 +138,9 @@ static int sync_publish(leash_strategy *s, int w, const float *grad, uint64_t ts
             memcpy(s->mix.out + first, s->theta + first, len * sizeof *s->theta);
         else
             leash_axpy_inplace(s->theta + first, s->mix.delta + first, -1.0f, len);
-        st->time_mix += leash_now() - t0;
+        const double t1 = leash_now();
+        st->time_mix += t1 - t0;
+        leash_stats_span(st, LEASH_TL_MIX, t0, t1, 0);
     }
     if (serial) {
         leash_stats_record_update(st, s->stepper, 0, 0);

@@ -239,6 +239,17 @@ uint32_t leash_vpool_peak(const leash_vpool *p)
     return atomic_load_explicit(&p->grown, memory_order_relaxed);
 }
 
+uint32_t leash_vpool_live(const leash_vpool *p)
+{
+    /* relaxed: a sample for the timeline while other threads run, not a synchronization;
+     * a slot counts if anyone held a reference to it when its state word was read. */
+    uint32_t live = 0;
+    const uint32_t grown = atomic_load_explicit(&p->grown, memory_order_relaxed);
+    for (uint32_t i = 0; i < grown; ++i)
+        live += leash_vp_refs(atomic_load_explicit(&p->slots[i].state, memory_order_relaxed)) > 0;
+    return live;
+}
+
 uint32_t leash_vpool_free_count(const leash_vpool *p)
 {
     /* relaxed: the pool is quiescent (caller's contract); thread joins order the pushes. */

@@ -77,6 +77,9 @@ int leash_vpool_install(leash_vpool *p, uint64_t expected, uint32_t d, uint32_t 
  * versions held at once (the pool can grow while another thread is between dropping a
  * slot's last reference and pushing it onto the free list). */
 uint32_t leash_vpool_peak(const leash_vpool *p);
+/* Slots referenced now (latest, pins, drafts), read slot by slot while others may run:
+ * a sample, not an atomic snapshot. */
+uint32_t leash_vpool_live(const leash_vpool *p);
 /* Length of the free list; only meaningful while no thread uses the pool (tests). */
 uint32_t leash_vpool_free_count(const leash_vpool *p);
 

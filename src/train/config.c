@@ -26,6 +26,8 @@ void leash_config_defaults(leash_config *cfg)
     cfg->seed = 1;
     cfg->dataset = LEASH_DATA_FASHION_MNIST;
     cfg->trace_every = LEASH_TRACE_AUTO;
+    cfg->timeline_every = LEASH_TIMELINE_EVERY;
+    cfg->timeline_max_events = LEASH_TIMELINE_MAX_EVENTS;
 }
 
 const char *leash_algorithm_name(leash_algorithm a)

@@ -31,6 +31,7 @@
 #include "leash/dist.h"
 #include "leash/placement.h"
 #include "mpi/comm_internal.h"
+#include "train/breakdown_internal.h"
 #include "train/checkpoint_internal.h"
 #include "train/evaluate_internal.h"
 #include "train/trainer_internal.h"
@@ -134,25 +135,76 @@ static void count_update(void *arg)
     }
 }
 
+/* The instants that divide a round into its phases, and the waits inside them. */
+typedef struct round_clock {
+    double start, read, gradient, release, publish, end;
+    double wait_read, wait_publish; /* the strategy's lock or barrier waits */
+} round_clock;
+
+/* Whether the timeline records this round: 1 in timeline_every of the worker's. */
+static leash_tl_track *sampled(worker *w)
+{
+    if (!w->track) return NULL;
+    if (w->tl_skip-- > 0) return NULL;
+    w->tl_skip = w->t->timeline.tl.every - 1;
+    return w->track;
+}
+
+/* The round's phases into the worker's time breakdown, and onto its track if sampled. */
+static void account_round(worker *w, const round_clock *c)
+{
+    leash_worker_stats *st = &w->stats;
+    st->time_compute += (c->read - c->start) + (c->release - c->gradient);
+    st->time_read += (c->gradient - c->read) + (c->publish - c->release) - c->wait_read;
+    st->time_publish += (c->end - c->publish) - c->wait_publish;
+    if (!st->tl) return;
+    leash_tl_add(st->tl, LEASH_TL_BATCH, c->start, c->read, 0);
+    leash_tl_add(st->tl, LEASH_TL_READ, c->read, c->gradient, 0);
+    leash_tl_add(st->tl, LEASH_TL_GRADIENT, c->gradient, c->release, 0);
+    leash_tl_add(st->tl, LEASH_TL_PUBLISH, c->publish, c->end, 0);
+    st->tl = NULL;
+}
+
+/* The gradient on theta; the test hook's worker takes longer over it. */
+static float gradient(worker *w, const float *theta)
+{
+    trainer *t = w->t;
+    float loss = leash_model_gradient(t->model, theta, w->grad, w->ws, t->cfg->batch);
+    if (w->id == t->slow_worker) {
+        const struct timespec d = {(time_t)t->slow_s, (long)(fmod(t->slow_s, 1.0) * 1e9)};
+        nanosleep(&d, NULL);
+    }
+    return loss;
+}
+
 /* One mini-batch: gather round r's samples, compute the gradient on a pinned version,
  * publish it. Returns 0, or -1 if the loss was not finite or the publish failed. */
 static int do_round(worker *w, long r)
 {
     trainer *t = w->t;
+    leash_worker_stats *st = &w->stats;
+    round_clock c = {.start = leash_now()};
+    st->tl = sampled(w);
     gather_round(w, r);
-    double t0 = leash_now();
     uint64_t ts;
-    const float *theta = t->ops->read(t->strategy, w->id, &ts, &w->stats);
-    float loss = leash_model_gradient(t->model, theta, w->grad, w->ws, t->cfg->batch);
+    double waited = st->time_wait;
+    c.read = leash_now();
+    const float *theta = t->ops->read(t->strategy, w->id, &ts, st);
+    c.gradient = leash_now();
+    float loss = gradient(w, theta);
+    c.release = leash_now();
     t->ops->release(t->strategy, w->id, theta);
-    double t1 = leash_now();
-    w->stats.time_compute += t1 - t0;
-    ++w->stats.gradients;
+    c.wait_read = st->time_wait - waited;
+    waited = st->time_wait;
+    c.publish = leash_now();
+    ++st->gradients;
     const int ok = count_loss(w, loss, ts);
     /* A lockstep strategy needs every worker at every barrier, so even a diverged
      * gradient is published there; the run stops at the end of the epoch. */
-    int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, &w->stats) : 0;
-    w->stats.time_publish += leash_now() - t1;
+    int rc = ok || t->ops->lockstep ? t->ops->publish(t->strategy, w->id, w->grad, ts, st) : 0;
+    c.end = leash_now();
+    c.wait_publish = st->time_wait - waited;
+    account_round(w, &c);
     if (rc == 1 && !t->ops->lockstep) count_update(t);
     if (rc < 0) {
         int none = 0;
@@ -205,7 +257,10 @@ static void *worker_main(void *arg)
         int quit = t->quit;
         pthread_mutex_unlock(&t->lock);
         if (quit) return NULL;
+        if (w->track && w->segment_end > 0)
+            leash_tl_add(w->track, LEASH_TL_PAUSED, w->segment_end, leash_now(), 0);
         run_segment(w);
+        w->segment_end = leash_now();
         pthread_mutex_lock(&t->lock);
         if (++t->finished == t->cfg->threads) pthread_cond_signal(&t->finished_cv);
         pthread_mutex_unlock(&t->lock);
@@ -503,7 +558,8 @@ static int collect_stats(leash_result *res, const trainer *t)
     memset(res->staleness_hist, 0, ((size_t)res->tau_max + 1) * sizeof *res->staleness_hist);
     memset(res->attempts_hist, 0, LEASH_ATTEMPT_BINS * sizeof *res->attempts_hist);
     res->gradients = res->dropped = res->failed_cas = 0;
-    res->time_compute_s = res->time_publish_s = res->time_wait_s = res->time_mix_s = 0.0;
+    res->time_compute_s = res->time_read_s = res->time_publish_s = res->time_wait_s = 0.0;
+    res->time_mix_s = 0.0;
     for (int i = 0; i < m; ++i) {
         const leash_worker_stats *st = &t->workers[i].stats;
         res->updates_per_thread[i] = st->updates;
@@ -512,6 +568,7 @@ static int collect_stats(leash_result *res, const trainer *t)
         res->dropped += st->dropped;
         res->failed_cas += st->failed_cas;
         res->time_compute_s += st->time_compute;
+        res->time_read_s += st->time_read;
         res->time_publish_s += st->time_publish;
         res->time_wait_s += st->time_wait;
         res->time_mix_s += st->time_mix;
@@ -583,6 +640,13 @@ fail:
     return leash_fail(LEASH_ENOMEM, "cannot create the workers' gate");
 }
 
+/* A span on the main thread's timeline track, if there is one. */
+static void main_span(trainer *t, leash_tl_kind kind, double t0, double t1)
+{
+    leash_tl_track *tr = leash_tl_run_track(&t->timeline, t->cfg->threads);
+    if (tr) leash_tl_add(tr, kind, t0, t1, 0);
+}
+
 /* Whether the run has nothing left to train: its epochs are done or the target reached. */
 static int run_finished(const trainer *t)
 {
@@ -613,7 +677,9 @@ static int take_checkpoint(trainer *t)
     if (c->checkpoint_every > 0) pg->next_ckpt_updates = leash_trainer_updates(t) + (uint64_t)c->checkpoint_every;
     if (c->checkpoint_period > 0) pg->next_ckpt_time = leash_now() + c->checkpoint_period;
     ++t->res->checkpoints;
-    t->res->time_checkpoint_s += leash_now() - t0;
+    const double t1 = leash_now();
+    t->res->time_checkpoint_s += t1 - t0;
+    main_span(t, LEASH_TL_CHECKPOINT, t0, t1);
     return 0;
 }
 
@@ -686,6 +752,7 @@ static int drive_segment(trainer *t)
     } else {
         wait_workers(t);
     }
+    t->split.segments += leash_now() - t->seg_start;
     const int m = t->cfg->threads;
     long done = t->ops->lockstep ? atomic_load_explicit(&t->lockstep_end, memory_order_relaxed) * m
                                  : atomic_load_explicit(&t->next_round, memory_order_relaxed);
@@ -859,7 +926,9 @@ static int evaluate_epoch(trainer *t, leash_epoch_stats *st, int *stop, int *ckp
     if ((rc = leash_comm_allreduce_sum_d(scores, 4)) != 0) return rc;
     st->test_loss = scores[0] / (double)t->test->n;
     st->test_accuracy = scores[1] / (double)t->test->n;
-    res->eval_time_s += leash_now() - t_eval;
+    const double t_end = leash_now();
+    res->eval_time_s += t_end - t_eval;
+    main_span(t, LEASH_TL_EVALUATION, t_eval, t_end);
     *stop = scores[2] > 0;
     *ckpt = scores[3] > 0;
     return 0;
@@ -875,6 +944,7 @@ static int end_epoch(trainer *t, leash_epoch_callback on_epoch, void *arg, int *
     leash_epoch_stats *st = &res->epochs[res->nepochs];
     st->epoch = res->nepochs + 1;
     int rc = epoch_figures(t, st);
+    if (rc == 0) rc = leash_breakdown_epoch(t, st);
     if (rc == 0) rc = evaluate_epoch(t, st, stop, ckpt);
     if (rc) return rc;
     ++res->nepochs;
@@ -905,6 +975,7 @@ static void begin_epoch(trainer *t)
         t->workers[i].loss_sum = 0.0;
         t->workers[i].losses = 0;
     }
+    leash_breakdown_begin(t);
 }
 
 /* The epochs, from wherever the run stands. Returns 0 when the run is complete,
@@ -932,6 +1003,20 @@ static double wall_clock(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* LEASH_TEST_SLOW_WORKER=W:SECONDS, for the tests of the time breakdown: worker W
+ * sleeps that long after each gradient. Anything else leaves every worker alone. */
+static void slow_worker_hook(trainer *t)
+{
+    t->slow_worker = -1;
+    const char *hook = getenv("LEASH_TEST_SLOW_WORKER");
+    int w;
+    double s;
+    if (hook && sscanf(hook, "%d:%lf", &w, &s) == 2 && w >= 0 && s > 0 && s < 10) {
+        t->slow_worker = w;
+        t->slow_s = s;
+    }
+}
+
 /* A trainer for cfg before anything is allocated: no worker, nothing published. */
 static void trainer_init(trainer *t, const leash_config *cfg, const leash_dataset *train,
                          const leash_dataset *test, leash_result *res)
@@ -951,6 +1036,7 @@ static void trainer_init(trainer *t, const leash_config *cfg, const leash_datase
     t->pause_at = UINT64_MAX;
     t->next_progress = -1.0;
     t->blocking = cfg->avg_blocking && cfg->avg_every > 0;
+    slow_worker_hook(t);
 }
 
 /* The epoch's rounds (lockstep: whole groups of one gradient per thread) and the loss
@@ -981,7 +1067,10 @@ static int alloc_buffers(trainer *t)
     t->perm = malloc(t->train->n * sizeof *t->perm);
     res->params = leash_params_alloc(res->model.nparams);
     res->epochs = calloc((size_t)t->cfg->epochs, sizeof *res->epochs);
-    if (!t->perm || !res->params || !res->epochs)
+    const size_t m = (size_t)t->cfg->threads;
+    res->worker_splits = calloc((size_t)t->cfg->epochs * m, sizeof *res->worker_splits);
+    t->split.base = calloc(m, sizeof *t->split.base);
+    if (!t->perm || !res->params || !res->epochs || !res->worker_splits || !t->split.base)
         return leash_fail(LEASH_ENOMEM, "out of memory for training buffers");
     return 0;
 }
@@ -1077,6 +1166,10 @@ static int start_run(trainer *t, leash_resume *resume, int *gate, int *started)
     res->timestamp = resume->timestamp;
     atomic_store(&t->published, leash_trainer_updates(t));
     schedule_checkpoints(t);
+    leash_breakdown_begin(t); /* a resumed epoch's breakdown covers what is left of it */
+    if ((rc = leash_tl_run_start(&t->timeline, cfg)) != 0) return rc;
+    for (int i = 0; i < cfg->threads; ++i) t->workers[i].track = leash_tl_run_track(&t->timeline, i);
+    if (t->averaging) t->av.track = leash_tl_run_track(&t->timeline, cfg->threads);
     if (cfg->on_progress && cfg->progress_every > 0) {
         t->next_progress = leash_now() + cfg->progress_every;
         trace_sums(t, &t->progress_loss, &t->progress_losses); /* a resumed run's so far */
@@ -1109,6 +1202,7 @@ static int finish_run(trainer *t, int rc)
     if (rc == 0 || rc == LEASH_ESTOPPED || diverged) {
         int kept = rc;
         rc = leash_dist_agree(collect_stats(res, t));
+        if (rc == 0) rc = leash_tl_run_write(&t->timeline, t->cfg, res);
         if (rc == 0) rc = kept;
     }
     return rc;
@@ -1133,6 +1227,8 @@ static void tear_down(trainer *t, int gate, int started)
     free(t->perm);
     free(t->trace);
     free(t->prev_hist);
+    free(t->split.base);
+    leash_tl_run_free(&t->timeline);
 }
 
 int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
@@ -1169,6 +1265,7 @@ void leash_result_free(leash_result *res)
     leash_params_free(res->params);
     leash_model_free(&res->model);
     free(res->epochs);
+    free(res->worker_splits);
     free(res->trace);
     free(res->staleness_hist);
     free(res->attempts_hist);

@@ -9,6 +9,7 @@
 #include "leash/rng.h"
 #include "mpi/averaging_internal.h"
 #include "sync/strategy_internal.h"
+#include "train/timeline_run_internal.h"
 
 typedef struct trainer trainer;
 
@@ -32,6 +33,11 @@ typedef struct worker {
     _Atomic double trace_sum;
     _Atomic uint64_t trace_n;
     leash_worker_stats stats; /* whole run */
+    /* The timeline: this worker's track (NULL: none), the gradients left until the next
+     * one it records, and when it last left a segment. */
+    leash_tl_track *track;
+    long tl_skip;
+    double segment_end;
 } worker;
 
 /* A trace point as recorded: cumulative losses over all workers when this rank's update
@@ -135,6 +141,19 @@ struct trainer {
     int count_wakeups; /* avg_every > 0 */
     int wake;          /* under lock */
     worker *workers;
+    /* The time breakdown (breakdown.c), main thread only: each worker's phase times at
+     * the window's start, the epoch's time then, and the time the workers ran segments,
+     * in all and at the window's start. */
+    struct {
+        leash_time_split *base; /* threads */
+        double elapsed0;
+        double segments, segments0;
+    } split;
+    leash_tl_run timeline;
+    /* A test hook (LEASH_TEST_SLOW_WORKER=W:SECONDS): worker W takes that much longer
+     * over each gradient; slow_worker < 0: none. */
+    int slow_worker;
+    double slow_s;
 };
 
 /* The sum of the workers' update counts. */

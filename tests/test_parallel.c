@@ -1,6 +1,8 @@
 /* The trainer with worker threads: every strategy learns, and the instrumentation adds
  * up (small synthetic data, so it also runs under ThreadSanitizer). */
+#include <math.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "leash/leash.h"
 #include "tap.h"
@@ -143,13 +145,51 @@ static void divergence_stops_every_strategy(void)
     }
 }
 
+/* The timeline records every sampled event on the workers' own tracks while they run:
+ * LSH with 4 workers and every update sampled (under ThreadSanitizer too). Per gradient
+ * 4 phase spans, a CAS span per attempt, a staleness and a live-versions counter; per
+ * worker a pause between epochs; per epoch an evaluation on the main thread. The epoch's
+ * breakdown has no negative share and sums to 1. */
+static void timeline_counts_every_event(void)
+{
+    char path[] = "/tmp/leash-timeline-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    leash_config c;
+    leash_config_defaults(&c);
+    c.algorithm = LEASH_ALGO_LSH;
+    c.threads = 4;
+    c.batch = 32;
+    c.epochs = 2;
+    c.step = 0.1;
+    c.init = LEASH_INIT_HE;
+    c.timeline = path;
+    c.timeline_every = 1;
+    leash_result r;
+    ASSERT_INT_EQ(leash_train(&c, &train_set, &test_set, &r, NULL, NULL), 0);
+    unlink(path);
+    ASSERT_INT_EQ(r.timeline_cut, 0);
+    const uint64_t paused = (uint64_t)(c.epochs - 1) * (uint64_t)c.threads;
+    ASSERT_TRUE(r.timeline_events == 7 * r.gradients + r.failed_cas + paused + (uint64_t)c.epochs);
+    for (int e = 0; e < r.nepochs; ++e) {
+        ASSERT_INT_EQ(r.epochs[e].split_known, 1);
+        for (int w = 0; w < c.threads; ++w) {
+            const leash_time_split *s = &r.worker_splits[e * c.threads + w];
+            ASSERT_DBL_GE(fmin(fmin(s->compute, s->read), fmin(s->publish, s->wait)), 0.0);
+            ASSERT_DBL_NEAR(s->compute + s->read + s->publish + s->wait + s->idle, 1.0, 1e-9);
+        }
+    }
+    leash_result_free(&r);
+}
+
 int main(void)
 {
     if (leash_synth_generate(&train_set, &test_set, 2000, 500, 28, 28, 11) != 0) {
         printf("Bail out! cannot generate data: %s\n", leash_last_error());
         return 1;
     }
-    tap_plan(10);
+    tap_plan(11);
     TAP_RUN(sync_learns);
     TAP_RUN(async_learns);
     TAP_RUN(hog_learns);
@@ -160,6 +200,7 @@ int main(void)
     TAP_RUN(async_fleet_learns);
     TAP_RUN(seq_refuses_threads);
     TAP_RUN(divergence_stops_every_strategy);
+    TAP_RUN(timeline_counts_every_event);
     leash_dataset_free(&train_set);
     leash_dataset_free(&test_set);
     return tap_done();

@@ -3,7 +3,8 @@ tests/test_timeline.sh. Each check prints what it measured and exits non-zero wi
 reason when the timeline is wrong.
 
   timeline_check.py valid TIMELINE RESULT EVERY STRATEGY
-  timeline_check.py ranks TIMELINE MODE        (MODE: blocking or overlapped)
+  timeline_check.py ranks TIMELINE MODE [SKEW] (MODE: blocking or overlapped; SKEW:
+                                                 seconds rank 1's clock runs ahead)
   timeline_check.py cut TIMELINE MAX_EVENTS
   timeline_check.py split RESULT [SLOW_WORKER]
 """
@@ -119,7 +120,7 @@ def overlaps(a, b):
     return a["ts"] < b["ts"] + b["dur"] and b["ts"] < a["ts"] + a["dur"]
 
 
-def ranks(path, mode):
+def ranks(path, mode, skew=0.0):
     doc = load(path)
     events = doc["traceEvents"]
     check_fields(events)
@@ -146,8 +147,11 @@ def ranks(path, mode):
     median = gaps[len(gaps) // 2]
     if median > 5:
         fail(f"rounds end {median:.3f} ms apart on the two ranks (median of {len(gaps)})")
+    offset = doc["otherData"]["clock_offset_us"][1]
+    if abs(offset - skew * 1e6) > 5000:
+        fail(f"rank 1's clock offset {offset} us, expected {skew * 1e6} us")
     offsets = doc["otherData"]["clock_uncertainty_us"]
-    print(f"{len(rounds[0])} rounds, {inside} overlapping workers' spans; ends apart by median "
+    print(f"rank 1's clock {offset / 1e6:.6f} s ahead; "f"{len(rounds[0])} rounds, {inside} overlapping workers' spans; ends apart by median "
           f"{median:.3f} ms, max {gaps[-1]:.3f} ms; clock uncertainty {offsets} us")
 
 
@@ -195,7 +199,7 @@ if __name__ == "__main__":
     if what == "valid":
         valid(args[0], args[1], int(args[2]), args[3])
     elif what == "ranks":
-        ranks(args[0], args[1])
+        ranks(args[0], args[1], float(args[2]) if len(args) > 2 else 0.0)
     elif what == "cut":
         cut(args[0], int(args[1]))
     elif what == "split":

@@ -413,15 +413,16 @@ static int clock_ping(int peer, double *offset, double *uncertainty)
     return 0;
 }
 
-/* The other side: answer every ping with this rank's clock. */
-static int clock_pong(void)
+/* The other side: answer every ping with this rank's clock (plus skew: see
+ * leash_comm_clock_offsets). */
+static int clock_pong(double skew)
 {
     for (int k = 0; k < CLOCK_PINGS; ++k) {
         double ping = 0.0;
         MPI_Request req;
         int rc = wait_gently(&req, MPI_Irecv(&ping, 1, MPI_DOUBLE, 0, CLOCK_TAG, MPI_COMM_WORLD, &req),
                              "MPI_Recv");
-        double now = leash_now();
+        double now = leash_now() + skew;
         if (rc == 0)
             rc = wait_gently(&req, MPI_Isend(&now, 1, MPI_DOUBLE, 0, CLOCK_TAG, MPI_COMM_WORLD, &req),
                              "MPI_Send");
@@ -430,7 +431,7 @@ static int clock_pong(void)
     return 0;
 }
 
-int leash_comm_clock_offsets(double *offset, double *uncertainty)
+int leash_comm_clock_offsets(double *offset, double *uncertainty, double skew)
 {
     if (my_rank == 0) offset[0] = uncertainty[0] = 0.0;
     if (!active()) return 0;
@@ -439,7 +440,7 @@ int leash_comm_clock_offsets(double *offset, double *uncertainty)
         if (my_rank == 0)
             rc = clock_ping(r, &offset[r], &uncertainty[r]);
         else if (my_rank == r)
-            rc = clock_pong();
+            rc = clock_pong(skew);
     }
     return leash_dist_agree(rc);
 }

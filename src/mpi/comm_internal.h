@@ -36,8 +36,9 @@ int leash_comm_scatter_bytes(const unsigned char *all, const size_t *lens, unsig
 
 /* Collective: on rank 0, each rank's monotonic clock minus rank 0's (offset, seconds)
  * and the most that estimate can be off (uncertainty), size() entries each; other ranks
- * pass arrays they ignore (NULL is fine). */
-int leash_comm_clock_offsets(double *offset, double *uncertainty);
+ * pass arrays they ignore (NULL is fine). skew (0 but in tests) is added to this rank's
+ * clock, as if it ran that much ahead. */
+int leash_comm_clock_offsets(double *offset, double *uncertainty, double skew);
 
 /* This rank left the collective sequence (see leash_dist_broken). */
 void leash_comm_mark_broken(void);

@@ -26,6 +26,19 @@ typedef struct track_header {
     double cut_at; /* this rank's clock, or < 0 */
 } track_header;
 
+/* A test hook (LEASH_TEST_CLOCK_SKEW=RANK:SECONDS): that rank's timeline runs on a clock
+ * that far ahead of its real one, as another node's clock would, so that tests can see
+ * the alignment undo it. 0 everywhere else. */
+static double test_skew(void)
+{
+    const char *hook = getenv("LEASH_TEST_CLOCK_SKEW");
+    int rank;
+    double s;
+    if (hook && sscanf(hook, "%d:%lf", &rank, &s) == 2 && rank == leash_dist_rank() && fabs(s) < 1e6)
+        return s;
+    return 0.0;
+}
+
 int leash_tl_run_start(leash_tl_run *r, const leash_config *cfg)
 {
     memset(r, 0, sizeof *r);
@@ -37,8 +50,10 @@ int leash_tl_run_start(leash_tl_run *r, const leash_config *cfg)
         r->uncertainty = calloc((size_t)ranks, sizeof *r->uncertainty);
         if (!r->offset || !r->uncertainty) rc = leash_fail(LEASH_ENOMEM, "timeline: out of memory");
     }
-    if ((rc = leash_dist_agree(rc)) == 0) rc = leash_comm_clock_offsets(r->offset, r->uncertainty);
-    r->origin = leash_now();
+    r->skew = test_skew();
+    if ((rc = leash_dist_agree(rc)) == 0)
+        rc = leash_comm_clock_offsets(r->offset, r->uncertainty, r->skew);
+    r->origin = leash_now() + r->skew;
     return rc;
 }
 
@@ -55,8 +70,8 @@ void leash_tl_run_free(leash_tl_run *r)
     memset(r, 0, sizeof *r);
 }
 
-/* This rank's part (malloc'd), as laid out above. */
-static unsigned char *pack(const leash_timeline *tl, size_t *len)
+/* This rank's part (malloc'd), as laid out above, its times on the (test-skewed) clock. */
+static unsigned char *pack(const leash_timeline *tl, double skew, size_t *len)
 {
     size_t bytes = sizeof(part_header) + (size_t)tl->ntracks * sizeof(track_header);
     for (int i = 0; i < tl->ntracks; ++i) bytes += tl->tracks[i].n * sizeof(leash_tl_event);
@@ -67,13 +82,17 @@ static unsigned char *pack(const leash_timeline *tl, size_t *len)
     memcpy(p, &h, sizeof h);
     size_t at = sizeof h;
     for (int i = 0; i < tl->ntracks; ++i, at += sizeof(track_header)) {
-        const track_header th = {.n = tl->tracks[i].n, .cut_at = tl->tracks[i].cut_at};
+        const double cut_at = tl->tracks[i].cut_at;
+        const track_header th = {.n = tl->tracks[i].n, .cut_at = cut_at < 0 ? cut_at : cut_at + skew};
         memcpy(p + at, &th, sizeof th);
     }
-    for (int i = 0; i < tl->ntracks; ++i) {
-        memcpy(p + at, tl->tracks[i].ev, tl->tracks[i].n * sizeof(leash_tl_event));
-        at += tl->tracks[i].n * sizeof(leash_tl_event);
-    }
+    for (int i = 0; i < tl->ntracks; ++i)
+        for (uint32_t k = 0; k < tl->tracks[i].n; ++k, at += sizeof(leash_tl_event)) {
+            leash_tl_event e = tl->tracks[i].ev[k];
+            e.t0 += skew;
+            e.t1 += skew;
+            memcpy(p + at, &e, sizeof e);
+        }
     *len = bytes;
     return p;
 }
@@ -248,7 +267,7 @@ int leash_tl_run_write(leash_tl_run *r, const leash_config *cfg, leash_result *r
     if (!r->tl.tracks) return 0;
     res->timeline_events = leash_timeline_events(&r->tl);
     size_t len = 0, *lens = NULL;
-    unsigned char *mine = pack(&r->tl, &len), *all = NULL;
+    unsigned char *mine = pack(&r->tl, r->skew, &len), *all = NULL;
     int rc = mine ? 0 : leash_fail(LEASH_ENOMEM, "timeline: out of memory");
     if (rc == 0 && leash_dist_rank() == 0 &&
         !(lens = calloc((size_t)leash_dist_size(), sizeof *lens)))

@@ -8,7 +8,8 @@
 
 typedef struct leash_tl_run {
     leash_timeline tl; /* tl.tracks NULL: no timeline */
-    double origin;     /* this rank's leash_now() when the timeline started */
+    double origin;     /* this rank's clock when the timeline started */
+    double skew;       /* added to this rank's clock: 0 but in tests (timeline_run.c) */
     /* Rank 0: each rank's clock minus rank 0's, and how far off that may be. */
     double *offset, *uncertainty;
 } leash_tl_run;

@@ -173,7 +173,7 @@ static void timeline_counts_every_event(void)
     const uint64_t paused = (uint64_t)(c.epochs - 1) * (uint64_t)c.threads;
     ASSERT_TRUE(r.timeline_events == 7 * r.gradients + r.failed_cas + paused + (uint64_t)c.epochs);
     for (int e = 0; e < r.nepochs; ++e) {
-        ASSERT_INT_EQ(r.epochs[e].split_known, 1);
+        ASSERT_INT_EQ(r.epochs[e].split_known, LEASH_SPLIT_WORKERS);
         for (int w = 0; w < c.threads; ++w) {
             const leash_time_split *s = &r.worker_splits[e * c.threads + w];
             ASSERT_DBL_GE(fmin(fmin(s->compute, s->read), fmin(s->publish, s->wait)), 0.0);

@@ -10,7 +10,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/leash-timeline.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/mpi_env.sh"
-echo "1..15"
+echo "1..16"
 
 SMALL=(-D SYNTH --synth-train 2000 --synth-test 200 -b 16 -l 0.05 -e 2 -q)
 
@@ -74,6 +74,28 @@ if LEASH_TEST_CLOCK_SKEW=1:5 "$MPIRUN" -np 2 --oversubscribe -x LEASH_TEST_CLOCK
     check "rank 1's clock 5 s ahead: measured, and its rounds still end within 5 ms of rank 0's" \
         $CHECK ranks "$T/skew.json" blocking 5
 else not_ok "mpirun -np 2 with a skewed clock" "$(cat "$T/skew.err")"; fi
+
+# The breakdown in checkpoints: a finished run resumed keeps its epochs' breakdowns, and
+# a checkpoint written before there was one (by leash a0b8d80, 1 epoch of SEQ) resumes,
+# its epoch's breakdown unknown (null) and the next one's measured.
+OLD=(-a SEQ -D SYNTH --synth-train 400 --synth-test 100 -L 1 -U 2 -b 20 -q)
+"$LEASH" "${OLD[@]}" -e 1 --checkpoint "$T/kept.ck" --output "$T/kept1.json" 2> "$T/kept.err" &&
+    "$LEASH" "${OLD[@]}" -e 1 --resume "$T/kept.ck" --output "$T/kept2.json" 2>> "$T/kept.err" &&
+    "$LEASH" "${OLD[@]}" -e 2 --resume "$(dirname "$0")/data/seq-before-split.ck" \
+        --output "$T/old.json" 2>> "$T/kept.err"
+status=$?
+if [ $status -eq 0 ] && out=$(/usr/bin/python3 - "$T/kept1.json" "$T/kept2.json" "$T/old.json" <<'PY'
+import json, sys
+a, b, old = (json.load(open(f)) for f in sys.argv[1:4])
+if a["epochs"][0]["time_split"] != b["epochs"][0]["time_split"] or b["resumes"] != 1:
+    sys.exit(f"resumed: {b['epochs'][0]['time_split']} vs {a['epochs'][0]['time_split']}")
+splits = [e["time_split"] for e in old["epochs"]]
+if old["resumes"] != 1 or splits[0] is not None or not splits[1] or len(splits[1]["workers"]) != 1:
+    sys.exit(f"old checkpoint: resumes {old['resumes']}, splits {splits}")
+print("compute %.3f kept; the old file's epoch null" % a["epochs"][0]["time_split"]["compute"])
+PY
+); then ok "breakdowns kept by checkpoints; a checkpoint from before them resumes ($out)"
+else not_ok "breakdowns in checkpoints" "exit $status" "${out:-}" "$(cat "$T/kept.err")"; fi
 
 # Bad input: one line naming the flag, before any training; nothing written.
 out=$("$LEASH" -a LSH "${SMALL[@]}" --timeline "$T/no/such/dir/t.json" 2>&1); status=$?

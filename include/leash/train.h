@@ -133,6 +133,12 @@ typedef struct leash_time_split {
     double idle;    /* the rest: done with a segment's rounds before the other workers */
 } leash_time_split;
 
+typedef enum leash_split_known {
+    LEASH_SPLIT_NONE,   /* unknown */
+    LEASH_SPLIT_MEAN,   /* the mean over all workers */
+    LEASH_SPLIT_WORKERS /* the mean, and rank 0's workers' in leash_result.worker_splits */
+} leash_split_known;
+
 /* With several ranks, train_loss and updates cover all ranks, the test figures are those
  * of the ranks' mean model, and time_s runs until every rank has finished the epoch. */
 typedef struct leash_epoch_stats {
@@ -148,9 +154,10 @@ typedef struct leash_epoch_stats {
     int staleness_max;
     double failed_cas_rate;
     uint64_t live_versions;
-    /* The mean over every worker of every rank; split_known is 0 for an epoch a resumed
-     * run finished before its checkpoint (the breakdown is not kept in checkpoints). */
-    int split_known;
+    /* The mean over every worker of every rank, and what is known of it: an epoch run
+     * before a resume has what the checkpoint kept (none from files of leash 0.x before
+     * the breakdown; only the mean when -n changed since). */
+    leash_split_known split_known;
     leash_time_split split;
 } leash_epoch_stats;
 
@@ -199,7 +206,7 @@ typedef struct leash_result {
     int threads;
     uint64_t *updates_per_thread;
     /* This rank's workers' breakdown, [epoch * threads + worker], for the epochs whose
-     * split_known is set. */
+     * split_known is LEASH_SPLIT_WORKERS. */
     leash_time_split *worker_splits;
     /* The timeline: events this rank recorded, and whether any rank ran out of room. */
     uint64_t timeline_events;

@@ -430,19 +430,24 @@ static void split_fields(leash_json *j, const leash_time_split *s)
     leash_json_kv_double(j, "idle", s->idle);
 }
 
-/* Epoch e's time breakdown: the mean over all workers, then rank 0's workers; null for
- * an epoch finished before a resume. */
+/* Epoch e's time breakdown: the mean over all workers, then rank 0's workers (null when
+ * a resume changed -n since); null when unknown. */
 static void write_split(leash_json *j, const leash_result *res, int e)
 {
     const leash_epoch_stats *s = &res->epochs[e];
     leash_json_key(j, "time_split");
-    if (!s->split_known) {
+    if (s->split_known == LEASH_SPLIT_NONE) {
         leash_json_null(j);
         return;
     }
     leash_json_begin_object(j);
     split_fields(j, &s->split);
     leash_json_key(j, "workers");
+    if (s->split_known != LEASH_SPLIT_WORKERS) {
+        leash_json_null(j);
+        leash_json_end_object(j);
+        return;
+    }
     leash_json_begin_array(j);
     for (int w = 0; w < res->threads; ++w) {
         leash_json_begin_object(j);

@@ -64,6 +64,65 @@ int leash_breakdown_epoch(trainer *t, leash_epoch_stats *st)
     const double k = 1.0 / all.workers;
     st->split = (leash_time_split){all.sum.compute * k, all.sum.read * k, all.sum.publish * k,
                                    all.sum.wait * k, all.sum.idle * k};
-    st->split_known = 1;
+    st->split_known = LEASH_SPLIT_WORKERS;
     return 0;
+}
+
+static void put_split(leash_wbuf *b, const leash_time_split *s)
+{
+    leash_wbuf_f64(b, s->compute);
+    leash_wbuf_f64(b, s->read);
+    leash_wbuf_f64(b, s->publish);
+    leash_wbuf_f64(b, s->wait);
+    leash_wbuf_f64(b, s->idle);
+}
+
+static leash_time_split get_split(leash_rbuf *r)
+{
+    leash_time_split s;
+    s.compute = leash_rbuf_f64(r);
+    s.read = leash_rbuf_f64(r);
+    s.publish = leash_rbuf_f64(r);
+    s.wait = leash_rbuf_f64(r);
+    s.idle = leash_rbuf_f64(r);
+    return s;
+}
+
+void leash_breakdown_save(leash_wbuf *b, const trainer *t)
+{
+    const leash_result *res = t->res;
+    const int m = t->cfg->threads;
+    leash_wbuf_begin(b, "SPLT");
+    leash_wbuf_u32(b, (uint32_t)res->nepochs);
+    leash_wbuf_u32(b, (uint32_t)m);
+    for (int e = 0; e < res->nepochs; ++e) {
+        const leash_epoch_stats *s = &res->epochs[e];
+        leash_wbuf_u32(b, (uint32_t)s->split_known);
+        put_split(b, &s->split);
+        for (int w = 0; s->split_known == LEASH_SPLIT_WORKERS && w < m; ++w)
+            put_split(b, &res->worker_splits[(size_t)e * (size_t)m + (size_t)w]);
+    }
+    leash_wbuf_end(b);
+}
+
+void leash_breakdown_load(trainer *t, leash_rbuf r)
+{
+    leash_result *res = t->res;
+    const int m = t->cfg->threads;
+    const uint32_t nepochs = leash_rbuf_u32(&r), threads = leash_rbuf_u32(&r);
+    for (uint32_t e = 0; e < nepochs && e < (uint32_t)t->cfg->epochs && !r.bad; ++e) {
+        leash_epoch_stats *s = &res->epochs[e];
+        uint32_t known = leash_rbuf_u32(&r);
+        s->split = get_split(&r);
+        for (uint32_t w = 0; known == LEASH_SPLIT_WORKERS && w < threads; ++w) {
+            const leash_time_split ws = get_split(&r);
+            if (threads == (uint32_t)m) res->worker_splits[(size_t)e * (size_t)m + w] = ws;
+        }
+        /* Workers of another -n: their shares are not this run's workers'. */
+        s->split_known = known == LEASH_SPLIT_WORKERS && threads != (uint32_t)m ? LEASH_SPLIT_MEAN
+                         : known <= LEASH_SPLIT_WORKERS                        ? (int)known
+                                                                                : LEASH_SPLIT_NONE;
+    }
+    if (r.bad)
+        for (int e = 0; e < t->cfg->epochs; ++e) res->epochs[e].split_known = LEASH_SPLIT_NONE;
 }

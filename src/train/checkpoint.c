@@ -13,6 +13,7 @@
 #include "core/error_internal.h"
 #include "leash/dist.h"
 #include "mpi/comm_internal.h"
+#include "train/breakdown_internal.h"
 #include "train/checkpoint_internal.h"
 #include "train/model_io_internal.h"
 
@@ -407,6 +408,7 @@ int leash_checkpoint_write(trainer *t)
             leash_wbuf_end(&b);
             off += lens[r];
         }
+        leash_breakdown_save(&b, t);
         rc = leash_wbuf_finish(&b);
         if (!rc) rc = leash_write_atomic(t->cfg->checkpoint, b.data, b.len, "--checkpoint");
         leash_wbuf_free(&b);
@@ -653,6 +655,7 @@ static int read_for_ranks(trainer *t, unsigned char **all, size_t *lens, reshape
         leash_store_section(&s, "RANK", (int)k < from_ranks ? (int)k : 0, &r);
         memcpy(*all + off, r.p, r.len);
     }
+    if (leash_store_section(&s, "SPLT", 0, &r) == 0) leash_breakdown_load(t, r);
 out:
     leash_store_free(&s);
     return rc;

@@ -112,6 +112,10 @@ def valid(path, result_path, every, strategy):
         fail(f"{failed} failed cas spans, failed_cas {sync['failed_cas']}")
     if doc["otherData"]["cut"]:
         fail("cut although the run was small")
+    counted = sum(1 for e in events if e["ph"] != "M" and e["name"] != "start")
+    if not result["timeline"]["events"] == doc["otherData"]["events"] == counted:
+        fail(f"events: {counted} in the file, {doc['otherData']['events']} in its otherData, "
+             f"{result['timeline']['events']} in the result")
     print(f"{len(events)} events, {sum(per_worker.values())} gradients, {len(cas)} cas "
           f"({failed} failed, failed_cas {sync['failed_cas']})")
 

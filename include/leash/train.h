@@ -208,7 +208,8 @@ typedef struct leash_result {
     /* This rank's workers' breakdown, [epoch * threads + worker], for the epochs whose
      * split_known is LEASH_SPLIT_WORKERS. */
     leash_time_split *worker_splits;
-    /* The timeline: events this rank recorded, and whether any rank ran out of room. */
+    /* The timeline once written: its events (rank 0: every rank's; another rank: its
+     * own), and (rank 0) whether any rank ran out of room. */
     uint64_t timeline_events;
     int timeline_cut;
     int *bound; /* per worker: 1 if its thread was bound to its planned PU */

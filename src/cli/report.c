@@ -538,6 +538,29 @@ static void write_checkpoints(leash_json *j, const leash_options *o, const leash
     leash_json_end_object(j);
 }
 
+/* The timeline's file and what it holds (once written, at the end of the run). */
+static void write_timeline(leash_json *j, const leash_config *c, leash_run_status status,
+                           const leash_result *res)
+{
+    leash_json_key(j, "timeline");
+    if (!c->timeline) {
+        leash_json_null(j);
+        return;
+    }
+    leash_json_begin_object(j);
+    leash_json_kv_string(j, "file", c->timeline);
+    leash_json_kv_int(j, "every", c->timeline_every);
+    leash_json_kv_int(j, "max_events_per_rank", c->timeline_max_events);
+    if (status == LEASH_RUN_RUNNING) {
+        leash_json_kv_null(j, "events");
+        leash_json_kv_null(j, "cut");
+    } else {
+        leash_json_kv_uint(j, "events", res->timeline_events);
+        leash_json_kv_bool(j, "cut", res->timeline_cut);
+    }
+    leash_json_end_object(j);
+}
+
 void leash_report_write(FILE *out, const leash_options *o, const leash_run_info *info,
                         const leash_provenance *prov, leash_run_status status,
                         const leash_result *res, const leash_rank_table *t)
@@ -562,6 +585,7 @@ void leash_report_write(FILE *out, const leash_options *o, const leash_run_info 
     write_sync(&j, o, res, t);
     write_mpi(&j, o, t);
     write_checkpoints(&j, o, res, t->ranks);
+    write_timeline(&j, &o->cfg, status, res);
     write_ranks(&j, t);
     leash_json_end_object(&j);
 }

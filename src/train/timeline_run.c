@@ -256,6 +256,7 @@ static int write_doc(leash_tl_run *r, const leash_config *cfg, const unsigned ch
                      res, &events) != 0)
             rc = leash_fail(LEASH_EFORMAT, "timeline: rank %d's events are malformed", k);
     put_other(f, r, cfg, ranks, events, res->timeline_cut);
+    res->timeline_events = events;
     if (fclose(f) != 0 && rc == 0) rc = leash_fail(LEASH_ENOMEM, "timeline: out of memory");
     if (rc == 0) rc = leash_write_output(cfg->timeline, doc, len, "timeline");
     free(doc);

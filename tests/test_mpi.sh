@@ -21,7 +21,7 @@ field() { grep -o "\"$2\": [^,}]*" "$1" | sed 's/^[^:]*: //; s/"//g'; }
 # final FILE KEY: KEY of the document's "final" object.
 final() { sed -n '/"final": {/,/}/p' "$1" | grep -m1 -o "\"$2\": [^,]*" | awk '{print $2}'; }
 
-echo "1..29"
+echo "1..32"
 
 for np in 2 3; do
     if out=$(mpi "$np" "$SHARDS" 2>&1); then ok "$np ranks: shards disjoint and covering ($out)"
@@ -317,3 +317,76 @@ else skip "a failed averaging round under SYNC ends the job" "no $FAULT"; fi
 if [ -x "$FAULT" ] && grep -q 'MPI_Allreduce failed' "$T/err" && ! grep -q 'MPI_ERRORS_ARE_FATAL' "$T/err"; then
     ok "MPI errors return to leash (no MPI_ERRORS_ARE_FATAL abort)"
 else not_ok "MPI errors return to leash" "$(cat "$T/err")"; fi
+
+# A rank held back at start (the fault hook sleeps on rank 2 before its first
+# MPI_Iallreduce, the options' agreement): after --stall-warn 2 the waiting ranks 0 and 1
+# ask the others and say, within --stall-warn + 1 s of their wait's start, that 0 and 1
+# have arrived and 2 has not, with their hosts; then that the wait ended. Every stderr
+# line is stamped on arrival, and each rank's wait starts when the hook says it enters
+# the call. Rank 2 itself waited for nobody; the job ends normally, though rank 2 is
+# also deaf (its MPI_Iprobe finds nothing): the queries sent to it stay unreceived, and
+# must not hold up MPI_Finalize.
+# held HOLD_S WARN: the run, rank 2 held HOLD_S seconds; stamped stderr in $T/held.err.
+held() {
+    local hold=$1 warn=$2
+    LEASH_TEST_MPI_HOLD_RANK=2 LEASH_TEST_MPI_HOLD_S=$hold LEASH_TEST_MPI_DEAF_RANK=2 timeout -k 5 120 \
+        "$MPIRUN" -np 3 --oversubscribe -x LEASH_TEST_MPI_HOLD_RANK -x LEASH_TEST_MPI_HOLD_S \
+        -x LEASH_TEST_MPI_DEAF_RANK "$FAULT" -q -D SYNTH --synth-train 300 \
+        --synth-test 30 -b 10 -e 1 --stall-warn "$warn" --output "$T/held.json" 2>&1 > /dev/null |
+        while IFS= read -r l; do printf '%s %s\n' "${EPOCHREALTIME/,/.}" "$l"; done > "$T/held.err"
+    status=${PIPESTATUS[0]}
+}
+held_check() {
+    python3 - "$T/held.err" "$(hostname)" "$@" <<'EOF'
+import re, sys
+path, host, warn, want = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+entered, stalls, ended = {}, {}, {}
+for line in open(path).read().splitlines():
+    stamp, _, text = line.partition(" ")
+    if m := re.fullmatch(r"leash_mpifault: rank (\d) enters its first MPI_Iallreduce at ([0-9.]+)", text):
+        entered[int(m[1])] = float(m[2])
+    elif m := re.match(r"leash: rank (\d) \(.*\): waiting ", text):
+        stalls.setdefault(int(m[1]), []).append((float(stamp), text))
+    elif m := re.fullmatch(r"leash: rank (\d) \(.*\): MPI_Allreduce completed after \d+ s", text):
+        ended.setdefault(int(m[1]), []).append(float(stamp))
+if sorted(entered) != [0, 1, 2]: sys.exit(f"the hook's lines came from ranks {sorted(entered)}")
+if want == "none":
+    if stalls or ended: sys.exit(f"stall lines without a stall: {stalls} {ended}")
+    sys.exit(0)
+if sorted(stalls) != [0, 1]: sys.exit(f"stall lines from ranks {sorted(stalls)}, not 0 and 1")
+said = []
+for r in (0, 1):
+    if len(stalls[r]) != 1: sys.exit(f"rank {r} said {len(stalls[r])} times that it waits")
+    at, text = stalls[r][0]
+    m = re.fullmatch(rf"leash: rank {r} \((.*)\): waiting \d+ s for the other ranks in MPI_Allreduce "
+                     r"\(main thread and workers wait\); arrived: 0 \((.*)\), 1 \((.*)\); not arrived: 2 \((.*)\)", text)
+    if not m or set(m.groups()) != {host}: sys.exit(f"rank {r}: {text!r}")
+    took = at - entered[r]
+    if not warn <= took <= warn + 1: sys.exit(f"rank {r} said it {took:.2f} s after its wait started")
+    if want == "ended" and (len(ended.get(r, [])) != 1 or ended[r][0] < at):
+        sys.exit(f"rank {r}: no single line saying that the wait ended after the stall line")
+    said.append(f"{took:.2f}")
+print(f"after {' and '.join(said)} s")
+EOF
+}
+if [ -x "$FAULT" ]; then
+    start=$(date +%s)
+    held 6 2
+    took=$(( $(date +%s) - start ))
+    name="rank 2 of 3 held back 6 s, --stall-warn 2: ranks 0 and 1 say within 3 s that 0 and 1 have arrived, 2 (its host) not"
+    if why=$(held_check 2 stalled 2>&1); then ok "$name ($why)"; else not_ok "$name" "$why" "$(cat "$T/held.err")"; fi
+    name="rank 2 held back 6 s: ranks 0 and 1 say when the wait ends, rank 2 nothing; exit 0 within $((6 + bound)) s"
+    if [ "$status" -ne 0 ] || [ "$took" -gt $((6 + bound)) ]; then
+        not_ok "$name" "status $status after $took s" "$(cat "$T/held.err")"
+    elif why=$(held_check 2 ended 2>&1); then ok "$name (in $took s)"
+    else not_ok "$name" "$why" "$(cat "$T/held.err")"; fi
+    held 1 3
+    name="rank 2 held back 1 s, --stall-warn 3: no stall line, exit 0"
+    if [ "$status" -ne 0 ]; then not_ok "$name" "status $status" "$(cat "$T/held.err")"
+    elif why=$(held_check 3 none 2>&1); then ok "$name"
+    else not_ok "$name" "$why" "$(cat "$T/held.err")"; fi
+else
+    skip "a rank held back at start: the others name it" "no $FAULT"
+    skip "a rank held back at start: the wait's end" "no $FAULT"
+    skip "a rank held back shorter than --stall-warn: no stall line" "no $FAULT"
+fi

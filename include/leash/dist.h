@@ -30,11 +30,13 @@ int leash_dist_rank(void);
 int leash_dist_size(void);
 
 /* A rank that waits longer than `seconds` for the others in a collective (an averaging
- * round, a safe point, an agreement) says so once on stderr, naming its rank, its host
- * and the call, and again when the wait ends; 0: never. Default 60. A stop asked for
- * (leash_request_stop) during such a wait ends it once the stop is max(10, seconds)
- * seconds old (60 with no warning): the others had the stop too and would have come,
- * so this rank fails with LEASH_ESTOPPED and leash_dist_broken(), instead of hanging. */
+ * round, a safe point, an agreement) asks them where they are and says once on stderr,
+ * within half a second, naming its rank, its host and the call, which ranks have arrived
+ * and which not, with their hosts; and again when the wait ends; 0: never. Default 60.
+ * A stop asked for (leash_request_stop) during such a wait ends it once the stop is
+ * max(10, seconds) seconds old (60 with no warning): the others had the stop too and
+ * would have come, so this rank fails with LEASH_ESTOPPED and leash_dist_broken(),
+ * instead of hanging. */
 void leash_dist_set_stall_warning(double seconds);
 
 /* Finalize MPI if leash_dist_init started it. */

@@ -702,6 +702,8 @@ static int train_run(leash_options *o, machine *mc, int argc, char **argv)
 static int agree_on_options(leash_options *o, int argc, char **argv)
 {
     int rc = leash_options_parse(o, argc, argv);
+    /* Before the first agreement: a rank held back at start is reported there too. */
+    if (rc == 0) leash_dist_set_stall_warning(o->stall_warn);
     if ((rc = leash_dist_agree(rc)) != 0) return rc;
     const int mode = o->help       ? 1
                      : o->version  ? 2
@@ -760,7 +762,6 @@ static int run(int argc, char **argv)
 {
     leash_options o;
     int rc = agree_on_options(&o, argc, argv);
-    if (rc == 0) leash_dist_set_stall_warning(o.stall_warn);
     int status = rc ? fail_agreed(rc) : run_parsed(&o, argc, argv);
     leash_options_free(&o);
     return status;

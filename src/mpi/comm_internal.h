@@ -40,6 +40,14 @@ int leash_comm_scatter_bytes(const unsigned char *all, const size_t *lens, unsig
  * clock, as if it ran that much ahead. */
 int leash_comm_clock_offsets(double *offset, double *uncertainty, double skew);
 
+/* Who waits with the main thread, for the stall line of leash_dist_set_stall_warning:
+ * 1 while this rank's workers go on training during the collectives that follow (an
+ * overlapped averaging segment: the line then says "main thread waits, workers go on"),
+ * 0 (the default) while they are paused or done, so that the whole rank waits ("main
+ * thread and workers wait"). Called by the thread that makes the collectives (the
+ * training thread), between them; it changes only the line's wording. */
+void leash_comm_set_workers_running(int running);
+
 /* This rank left the collective sequence (see leash_dist_broken). */
 void leash_comm_mark_broken(void);
 

@@ -10,6 +10,8 @@
  * at start). Every rank then prints, on entering its first MPI_Iallreduce, the line
  * "leash_mpifault: rank N enters its first MPI_Iallreduce at T" (T: CLOCK_REALTIME in
  * seconds), so that tests can time what the waiting ranks say from their wait's start.
+ * With LEASH_TEST_MPI_HOLD_FLOAT set, the hold (and the line) come at the first
+ * MPI_Iallreduce of floats instead: the first averaging round's.
  *
  * LEASH_TEST_MPI_DEAF_RANK=R: MPI_Iprobe on rank R never finds a message, so that what
  * the others send it outside collectives (stall queries) stays unreceived up to
@@ -44,7 +46,7 @@ int MPI_Iallreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype d
     const char *fail_rank = getenv("LEASH_TEST_MPI_FAIL_RANK");
     int rank = -1;
     MPI_Comm_rank(comm, &rank);
-    if (!entered) {
+    if (!entered && (!getenv("LEASH_TEST_MPI_HOLD_FLOAT") || datatype == MPI_FLOAT)) {
         entered = 1;
         hold_first(rank);
     }

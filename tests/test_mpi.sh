@@ -21,7 +21,7 @@ field() { grep -o "\"$2\": [^,}]*" "$1" | sed 's/^[^:]*: //; s/"//g'; }
 # final FILE KEY: KEY of the document's "final" object.
 final() { sed -n '/"final": {/,/}/p' "$1" | grep -m1 -o "\"$2\": [^,]*" | awk '{print $2}'; }
 
-echo "1..32"
+echo "1..33"
 
 for np in 2 3; do
     if out=$(mpi "$np" "$SHARDS" 2>&1); then ok "$np ranks: shards disjoint and covering ($out)"
@@ -385,8 +385,22 @@ if [ -x "$FAULT" ]; then
     if [ "$status" -ne 0 ]; then not_ok "$name" "status $status" "$(cat "$T/held.err")"
     elif why=$(held_check 3 none 2>&1); then ok "$name"
     else not_ok "$name" "$why" "$(cat "$T/held.err")"; fi
+    # Held at its first averaging round instead, in overlapped mode: the others' workers
+    # go on training while their main threads wait, and the line says so.
+    LEASH_TEST_MPI_HOLD_RANK=2 LEASH_TEST_MPI_HOLD_S=4 LEASH_TEST_MPI_HOLD_FLOAT=1 timeout -k 5 120 \
+        "$MPIRUN" -np 3 --oversubscribe -x LEASH_TEST_MPI_HOLD_RANK -x LEASH_TEST_MPI_HOLD_S \
+        -x LEASH_TEST_MPI_HOLD_FLOAT "$FAULT" -q -a LSH -n 1 -D SYNTH --synth-train 3000 \
+        --synth-test 30 -b 10 -l 0.05 -r 12000 -e 1 --avg-every 50 --stall-warn 1 --output "$T/held.json" \
+        2> "$T/round.err" > /dev/null
+    status=$?
+    name="rank 2 held at its first overlapped round: ranks 0 and 1 say their workers go on, and name it"
+    pattern='^leash: rank [01] \(.*\): waiting [0-9]+ s for the other ranks in MPI_Allreduce \(main thread waits, workers go on\); arrived: 0 \(.*\), 1 \(.*\); not arrived: 2 \(.*\)$'
+    lines=$(grep -c -E "$pattern" "$T/round.err")
+    if [ "$status" -eq 0 ] && [ "$lines" -eq 2 ]; then ok "$name"
+    else not_ok "$name" "status $status, $lines lines" "$(cat "$T/round.err")"; fi
 else
     skip "a rank held back at start: the others name it" "no $FAULT"
     skip "a rank held back at start: the wait's end" "no $FAULT"
     skip "a rank held back shorter than --stall-warn: no stall line" "no $FAULT"
+    skip "a rank held at an overlapped round: the others' workers go on" "no $FAULT"
 fi

@@ -385,18 +385,21 @@ static int wait_for_round(trainer *t, const leash_averager *av)
  * in the next round, and they pause too. */
 static int averaging_segment(trainer *t, leash_averager *av)
 {
-    int all_finished = 0, any_pause = 0, rc;
-    while (!wait_for_round(t, av)) {
+    int all_finished = 0, any_pause = 0, rc = 0;
+    /* A stall line says who waits: the workers go on while this rank's own run, then
+     * the whole rank waits for the others to finish the segment. */
+    leash_comm_set_workers_running(1);
+    while (rc == 0 && !wait_for_round(t, av)) {
         uint64_t updates = atomic_load(&t->published);
         const int pause = pause_asked(t);
         if ((pause && leash_dist_size() > 1) || leash_averager_due(av, updates, leash_now())) {
-            if ((rc = leash_averager_round(av, updates, 0, pause, workers_idle, t, &all_finished,
-                                           &any_pause)) != 0)
-                return rc;
+            rc = leash_averager_round(av, updates, 0, pause, workers_idle, t, &all_finished,
+                                      &any_pause);
             if (any_pause) atomic_store_explicit(&t->pause, 1, memory_order_relaxed);
         }
     }
-    if (leash_dist_size() == 1) return 0;
+    leash_comm_set_workers_running(0);
+    if (rc || leash_dist_size() == 1) return rc;
     while (!all_finished) {
         if ((rc = leash_averager_round(av, atomic_load(&t->published), 1, pause_asked(t),
                                        workers_idle, t, &all_finished, &any_pause)) != 0)

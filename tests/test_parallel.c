@@ -9,22 +9,29 @@
 
 static leash_dataset train_set, test_set;
 
-static int train_with(leash_algorithm algo, int threads, long persistence, leash_step_policy policy,
-                      leash_result *r)
+/* The tests' configuration: 4 epochs at batch 32, step 0.1, He initialization. */
+static leash_config config(leash_algorithm algo, int threads)
 {
     leash_config c;
     leash_config_defaults(&c);
     c.algorithm = algo;
     c.threads = threads;
-    c.persistence = persistence;
-    c.step_policy = policy;
     c.batch = 32;
     c.epochs = 4;
+    c.step = 0.1;
+    c.init = LEASH_INIT_HE;
+    return c;
+}
+
+static int train_with(leash_algorithm algo, int threads, long persistence, leash_step_policy policy,
+                      leash_result *r)
+{
+    leash_config c = config(algo, threads);
+    c.persistence = persistence;
+    c.step_policy = policy;
     /* TAIL with amplitude A scales steps by 1 - A .. 1 + A: halve it to keep the range
      * of steps comparable to the other policies'. */
-    c.step = 0.1;
     c.tail_amplitude = 0.5;
-    c.init = LEASH_INIT_HE;
     return leash_train(&c, &train_set, &test_set, r, NULL, NULL);
 }
 
@@ -156,14 +163,8 @@ static void timeline_counts_every_event(void)
     int fd = mkstemp(path);
     ASSERT_TRUE(fd >= 0);
     close(fd);
-    leash_config c;
-    leash_config_defaults(&c);
-    c.algorithm = LEASH_ALGO_LSH;
-    c.threads = 4;
-    c.batch = 32;
+    leash_config c = config(LEASH_ALGO_LSH, 4);
     c.epochs = 2;
-    c.step = 0.1;
-    c.init = LEASH_INIT_HE;
     c.timeline = path;
     c.timeline_every = 1;
     leash_result r;

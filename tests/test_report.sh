@@ -22,7 +22,7 @@ check() {
 }
 # The report under limits, so that a hang or a runaway read fails the test instead.
 report() { (ulimit -v 4000000; timeout 60 "$REPORT" "$@"); }
-echo "1..24"
+echo "1..28"
 
 # Two groups: LSH (B = inf, 2 threads) with 5 seeds, whose times to target are 1, 2, 3,
 # never, and one that diverged; ASYNC (2 threads) with 3 seeds and times 4, 5, 6. SYNC
@@ -693,3 +693,71 @@ if [ $status -eq 0 ] && [ -s "$T/old-report/loss_vs_time.png" ] &&
 else not_ok "documents without a time breakdown" "status $status: $(cat "$T/old.err")" "$(ls "$T/old-report")" \
     "$(grep -A3 'Where the time' "$T/old-report/report.md")"; fi
 
+# --timeline: LSH and ASYNC at 4 threads, every update recorded.
+mkdir -p "$T/tl"
+for algo in LSH ASYNC; do
+    "$LEASH" -q -a $algo -n 4 -D SYNTH --synth-train 600 --synth-test 100 -b 16 -e 1 --timeline "$T/tl/$algo.json" \
+        --timeline-every 1 --output "$T/tl/$algo-result.json" 2>> "$T/leash.err"
+done
+# ASYNC's 5 ms from its first gradient on (to the 0.1 ms).
+window=$("$PY" -c 'import json, sys
+t0 = min(e["ts"] for e in json.load(open(sys.argv[1]))["traceEvents"] if e["name"] == "gradient") // 100 / 10
+print(f"{t0}:{t0 + 5}")' "$T/tl/ASYNC.json")
+s1=0; report --timeline "$T/tl/LSH.json" 2> "$T/tl/lsh.err" || s1=$?
+s2=0; report --timeline "$T/tl/ASYNC.json" --window "$window" -o "$T/tl/async-5ms.png" 2> "$T/tl/async.err" || s2=$?
+check "--timeline draws a real run's timeline: a row per worker and the main thread, its spans, FILE.png" \
+    "$PY" - "$T/tl" "$s1" "$s2" "$window" <<'EOF'
+import json, os, sys
+import matplotlib.image as mpimg
+d, s1, s2, window = sys.argv[1:]
+window = tuple(map(float, window.split(":")))
+for trace, png, err, status, window in (("LSH.json", "LSH.png", "lsh.err", s1, None),
+                                        ("ASYNC.json", "async-5ms.png", "async.err", s2, window)):
+    events = json.load(open(os.path.join(d, trace)))["traceEvents"]
+    spans = [(e["ts"] / 1000, (e["ts"] + e["dur"]) / 1000) for e in events if e["ph"] == "X"]
+    lo, hi = window or (0, max(b for a, b in spans))
+    shown = sum(a <= hi and b >= lo for a, b in spans)
+    want = f"leash-report: 5 tracks, {shown} spans from {lo:.6g} to {hi:.6g} ms: {os.path.join(d, png)}\n"
+    got = open(os.path.join(d, err)).read()
+    if status != "0" or got != want: sys.exit(f"status {status}: {got!r}, want {want!r}")
+    if not shown or shown == len(spans) and window: sys.exit(f"{trace}: {shown} of {len(spans)} spans: a poor test")
+    data = open(os.path.join(d, png), "rb").read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n": sys.exit(f"{png}: not a PNG")
+    img = mpimg.imread(os.path.join(d, png))[:, :, :3] * 255
+    if (abs(img - (0x4c, 0x72, 0xb0)).max(axis=2) < 3).sum() < 2000: sys.exit(f"{png}: few gradient spans drawn")
+EOF
+
+printf 'no JSON here\n' > "$T/tl/notes.txt"
+echo keep > "$T/tl/keep.png"
+s1=0; report --timeline "$T/tl/notes.txt" 2> "$T/tl/e1" || s1=$?
+s2=0; report --timeline "$T/tl/LSH-result.json" -o "$T/tl/keep.png" 2> "$T/tl/e2" || s2=$?
+s3=0; report --timeline "$T/tl/LSH.json" --window 5:2 -o "$T/tl/keep.png" 2> "$T/tl/e3" || s3=$?
+want1="leash-report: --timeline $T/tl/notes.txt: not JSON: Expecting value: line 1 column 1 (char 0)"
+want2="leash-report: --timeline $T/tl/LSH-result.json: no \"traceEvents\": not a Chrome trace (leash --timeline FILE"
+want2="$want2 writes one)"
+want3="leash-report: --window 5:2: want T0:T1, milliseconds from the trace's start, 0 <= T0 < T1 (either may be"
+want3="$want3 left out)"
+if [ $s1 -eq 2 ] && [ $s2 -eq 2 ] && [ $s3 -eq 2 ] && [ "$(cat "$T/tl/e1")" = "$want1" ] &&
+   [ "$(cat "$T/tl/e2")" = "$want2" ] && [ "$(cat "$T/tl/e3")" = "$want3" ] &&
+   [ "$(cat "$T/tl/keep.png")" = keep ] && [ ! -e "$T/tl/notes.txt.png" ] &&
+   [ -z "$(ls -A "$T/tl" | grep '^\.leash-report-')" ]; then
+    ok "--timeline refuses a non-JSON file, one without traceEvents, a bad --window: one line, status 2, nothing written"
+else not_ok "--timeline's errors" "$s1: $(cat "$T/tl/e1")" "$s2: $(cat "$T/tl/e2")" "$s3: $(cat "$T/tl/e3")" \
+    "$(ls -A "$T/tl")"; fi
+
+status=0
+(ulimit -f 10; report --timeline "$T/tl/LSH.json" -o "$T/tl/keep.png") 2> "$T/tl/full.err" || status=$?
+if [ $status -eq 1 ] && [ "$(cat "$T/tl/full.err")" = "leash-report: $T/tl/keep.png: cannot write: File too large" ] &&
+   [ "$(cat "$T/tl/keep.png")" = keep ] && [ -z "$(ls -A "$T/tl" | grep '^\.leash-report-')" ]; then
+    ok "--timeline on a full disk: one line, status 1, the earlier file kept, nothing temporary left"
+else not_ok "--timeline on a full disk" "status $status: $(cat "$T/tl/full.err")" "$(ls -A "$T/tl")"; fi
+
+check "--help describes --timeline, --window, the default output name and the rows and spans drawn" \
+    "$PY" - "$REPORT" <<'EOF'
+import subprocess, sys
+out = " ".join(subprocess.run([sys.argv[1], "--help"], capture_output=True, text=True).stdout.split())
+for want in ("--timeline FILE", "--window T0:T1", "t.json gives t.png", '"rank R worker W"', '"cas (failed)"',
+             "thinner on top", "512 MiB", "time_split_nN.png", "time_{compute,read,publish,wait,idle}_frac",
+             "weighted by its time_s"):
+    if want not in out: sys.exit(f"nothing about {want!r}")
+EOF

@@ -22,7 +22,7 @@ check() {
 }
 # The report under limits, so that a hang or a runaway read fails the test instead.
 report() { (ulimit -v 4000000; timeout 60 "$REPORT" "$@"); }
-echo "1..21"
+echo "1..28"
 
 # Two groups: LSH (B = inf, 2 threads) with 5 seeds, whose times to target are 1, 2, 3,
 # never, and one that diverged; ASYNC (2 threads) with 3 seeds and times 4, 5, 6. SYNC
@@ -238,7 +238,8 @@ want = ["data set SYNTH (600 training, 100 test samples)", "model MLP 3 x 128", 
         f"machine {real['provenance']['hosts'][0]} ({real['topology']['cores']} cores)",
         f"BLAS kernels {real['blas']['core']}", "target loss 0.5", "Best configuration: "]
 for name, fig in plots.items():
-    missing = [w for w in want if w not in fig["caption"]]
+    # The time breakdown's bars are per group: no best configuration is chosen there.
+    missing = [w for w in want if w not in fig["caption"] and not (name.startswith("time_split_") and w == want[-1])]
     if missing: sys.exit(f"{name}: the caption lacks {missing}: {fig['caption']}")
 EOF
 
@@ -278,7 +279,7 @@ def put(path, value):
 def drop(path):
     def edit(d):
         keys = path.split(".")
-        for k in keys[:-1]: d = d[k]
+        for k in keys[:-1]: d = d[int(k)] if isinstance(d, list) else d[k]
         del d[keys[-1]]
     return edit
 NAN, INF, NINF = float("nan"), float("inf"), float("-inf")
@@ -333,6 +334,17 @@ cases = [  # (name, edit, what the line says)
     ("hosts-text", put("provenance.hosts", "vm"), '"provenance.hosts" is "vm"'),
     ("core-number", put("blas.core", 5), '"blas.core" is 5'),
     ("cores-text", put("topology.cores", "two"), '"topology.cores" is "two"'),
+    ("split-text", put("epochs.0.time_split", "x"), '"epochs[0].time_split" is "x", not an object or null'),
+    ("split-array", put("epochs.0.time_split", [0.5]), '"epochs[0].time_split" is an array of 1'),
+    ("split-compute-null", put("epochs.0.time_split.compute", None), '"epochs[0].time_split.compute" is null'),
+    ("split-wait-negative", put("epochs.0.time_split.wait", -0.1), '"epochs[0].time_split.wait" is -0.1'),
+    ("split-idle-missing", drop("epochs.0.time_split.idle"), '"epochs[0].time_split.idle" is missing'),
+    ("split-workers-object", put("epochs.0.time_split.workers", {}), '"epochs[0].time_split.workers" is an object'),
+    ("split-worker-read-text", put("epochs.0.time_split.workers.1.read", "0"),
+     '"epochs[0].time_split.workers[1].read" is "0"'),
+    ("sync-read-text", put("sync.time_read_s", "1"), '"sync.time_read_s" is "1"'),
+    ("rank-read-negative", put("per_rank.0.time_read_s", -1), '"per_rank[0].time_read_s" is -1'),
+    ("per-rank-object", put("per_rank", {}), '"per_rank" is an object, not an array'),
 ]
 for name, edit, says in cases:
     d = copy.deepcopy(real)
@@ -373,12 +385,14 @@ for name, says in want.items():
 if len(lines) != len(want) + 1 or "2 documents, 1 groups" not in lines[-1]: sys.exit(f"the last line: {lines[-1]}")
 EOF
 
-check "plots a report does not draw are removed (one step, no target: no time-to-target plots)" \
+# The grid's report drew time_split_n2.png and time_split_n4.png; these documents are all
+# at 2 threads.
+check "plots a report does not draw are removed (one step, no target: no time-to-target plots; no 4 threads)" \
     "$PY" - "$T/bad-report" <<'EOF'
 import json, os, sys
 have = sorted(f for f in os.listdir(sys.argv[1]) if f.endswith(".png"))
 want = ["accuracy_vs_time.png", "cas_attempts_hist.png", "loss_vs_time.png", "staleness_hist.png",
-        "throughput_vs_threads.png"]
+        "throughput_vs_threads.png", "time_split_n2.png"]
 if have != want: sys.exit(f"{have}")
 if sorted(json.load(open(os.path.join(sys.argv[1], "plots.json")))) != want: sys.exit("plots.json")
 EOF
@@ -534,5 +548,216 @@ check "--help tells how a layer list is labelled" "$PY" - "$REPORT" <<'EOF'
 import subprocess, sys
 out = " ".join(subprocess.run([sys.argv[1], "--help"], capture_output=True, text=True).stdout.split())
 for want in ("conv:C:K[:sS][:pP] as cCkK[sS][pP]", "longer than 32 characters", "6 hex digits", "layers column"):
+    if want not in out: sys.exit(f"nothing about {want!r}")
+EOF
+
+# Where the time went: real runs at 1 and 2 threads, and documents made from them whose
+# breakdown is known: ASYNC again with its first epoch's breakdown null (as a resumed
+# run's) and its second three times as long; ASYNC diverged (left out); SYNC from a leash
+# without breakdowns; HOG with fractions far apart in epochs of 1, 3 and 2 seconds (its
+# second repetition's second epoch null), where weighting by time matters.
+mkdir -p "$T/split"
+while read -r algo threads seed; do
+    "$LEASH" -q -a "$algo" -n "$threads" --seed "$seed" -D SYNTH --synth-train 600 --synth-test 100 -b 16 -e 2 \
+        --output "$T/split/$algo-$threads-$seed.json" 2>> "$T/leash.err"
+done <<'EOF'
+LSH 1 1
+LSH 2 1
+LSH 2 2
+ASYNC 2 1
+SYNC 2 1
+EOF
+"$PY" - "$T/split" <<'EOF'
+import copy, json, sys
+d = sys.argv[1]
+load = lambda name: json.load(open(f"{d}/{name}.json"))
+def save(doc, name): json.dump(doc, open(f"{d}/{name}.json", "w"))
+sync = load("SYNC-2-1")
+for e in sync["epochs"]: del e["time_split"]
+del sync["sync"]["time_read_s"]
+for r in sync["per_rank"]: del r["time_read_s"]
+save(sync, "SYNC-2-1")
+a = load("ASYNC-2-1")
+resumed = copy.deepcopy(a)
+resumed["config"]["seed"] = 2
+resumed["epochs"][0]["time_split"] = None
+resumed["epochs"][1]["time_s"] *= 3
+save(resumed, "ASYNC-2-2")
+diverged = copy.deepcopy(a)
+diverged["config"]["seed"] = 3
+diverged["status"] = "diverged"
+for e in diverged["epochs"]: e["time_split"].update(compute=0, read=0, publish=0, wait=0, idle=1)
+save(diverged, "ASYNC-2-3")
+split = lambda c, r, p, w, i: {"compute": c, "read": r, "publish": p, "wait": w, "idle": i, "workers": []}
+for seed, times, splits in ((1, (1.0, 3.0), (split(0.5, 0.1, 0.2, 0.1, 0.1), split(0.9, 0.02, 0.04, 0.02, 0.02))),
+                            (2, (2.0, 5.0), (split(0.2, 0.2, 0.2, 0.2, 0.2), None))):
+    hog = load("LSH-2-1")
+    hog["config"].update(algorithm="HOG", seed=seed)
+    for e, t, s in zip(hog["epochs"], times, splits): e.update(time_s=t, time_split=s)
+    save(hog, f"HOG-2-{seed}")
+EOF
+status=0
+report "$T/split" -o "$T/split-report" 2> "$T/split.err" || status=$?
+[ $status -eq 0 ] || echo "# the time breakdown's report: status $status: $(head -3 "$T/split.err")"
+
+check "report.md's and report.csv's time breakdown: the epochs' fractions weighted by time_s, computed here" \
+    "$PY" - "$T/split" "$T/split-report" <<'EOF'
+import csv, glob, json, os, sys
+PH = ["compute", "read", "publish", "wait", "idle"]
+docs, out = sys.argv[1:]
+want = {}
+for f in glob.glob(os.path.join(docs, "*.json")):
+    doc = json.load(open(f))
+    c = doc["config"]
+    key = (f"LSH B={c['persistence']}" if c["algorithm"] == "LSH" else c["algorithm"], c["threads"])
+    w = want.setdefault(key, {"seconds": 0.0, "runs": 0, "epochs": 0, **dict.fromkeys(PH, 0.0)})
+    epochs = [e for e in doc["epochs"] if e.get("time_split")] if doc["status"] == "complete" else []
+    w["runs"] += bool(epochs)
+    for e in epochs:
+        w["epochs"] += 1
+        w["seconds"] += e["time_s"]
+        for p in PH: w[p] += e["time_s"] * e["time_split"][p]
+if sorted(want) != [("ASYNC", 2), ("HOG", 2), ("LSH B=inf", 1), ("LSH B=inf", 2), ("SYNC", 2)]:
+    sys.exit(f"the test's documents: {sorted(want)}")
+rows = {(r["strategy"], int(r["threads"])): r for r in csv.DictReader(open(os.path.join(out, "report.csv")))}
+md = open(os.path.join(out, "report.md")).read().split("\n## Where the time went\n", 1)
+if len(md) != 2: sys.exit("report.md has no section 'Where the time went'")
+table = [l for l in md[1].split("\n## ")[0].splitlines() if l.startswith("| ")]
+if table[0] != "| group | runs | epochs | compute | read | publish | wait | idle |": sys.exit(f"header {table[0]}")
+cells = {c[0]: c[1:] for c in ([x.strip() for x in l.strip("|").split("|")] for l in table[1:])}
+if len(cells) != len(want): sys.exit(f"{len(cells)} rows, want {len(want)}")
+for key, w in want.items():
+    r = rows[key]
+    got = cells.get(r["group"])
+    if got is None: sys.exit(f"no row for {r['group']}")
+    if got[:2] != [str(w["runs"]), str(w["epochs"])] or [r["time_split_runs"], r["time_split_epochs"]] != got[:2]:
+        sys.exit(f"{r['group']}: runs, epochs {got[:2]} (csv {r['time_split_runs']}, {r['time_split_epochs']}), "
+                 f"want {w['runs']}, {w['epochs']}")
+    if not w["seconds"]:
+        if got[2:] != ["-"] * 5 or any(r[f"time_{p}_frac"] for p in PH): sys.exit(f"{r['group']}: {got}")
+        continue
+    frac = [w[p] / w["seconds"] for p in PH]
+    md_frac = [float(x) for x in got[2:]]
+    csv_frac = [float(r[f"time_{p}_frac"]) for p in PH]
+    if any(abs(a - b) > 0.0006 for a, b in zip(md_frac, frac)):
+        sys.exit(f"{r['group']}: report.md {md_frac}, want {frac}")
+    if any(abs(a - b) > 1e-9 for a, b in zip(csv_frac, frac)):
+        sys.exit(f"{r['group']}: report.csv {csv_frac}, want {frac}")
+    if abs(sum(md_frac) - 1) > 0.01 or abs(sum(csv_frac) - 1) > 0.01: sys.exit(f"{r['group']}: sums to {sum(md_frac)}")
+if abs(float(rows[("HOG", 2)]["time_compute_frac"]) - 0.6) > 1e-9: sys.exit("HOG's compute, (0.5 + 2.7 + 0.4) / 6")
+EOF
+
+check "one stacked-bar PNG per thread count: a bar per group, a segment per phase in its colour" \
+    "$PY" - "$T/split-report" <<'EOF'
+import csv, json, os, re, sys
+import matplotlib.image as mpimg
+PH = {"compute": (0x4c, 0x72, 0xb0), "read": (0x55, 0xa8, 0x68), "publish": (0xc4, 0x4e, 0x52),
+      "wait": (0x81, 0x72, 0xb2), "idle": (0xcf, 0xcf, 0xcf)}
+out = sys.argv[1]
+pngs = sorted(f for f in os.listdir(out) if f.startswith("time_split"))
+if pngs != ["time_split_n1.png", "time_split_n2.png"]: sys.exit(f"{pngs}")
+plots = json.load(open(os.path.join(out, "plots.json")))
+rows = list(csv.DictReader(open(os.path.join(out, "report.csv"))))
+md = open(os.path.join(out, "report.md")).read()
+for name in pngs:
+    path = os.path.join(out, name)
+    data = open(path, "rb").read()
+    if len(data) < 1000 or data[:8] != b"\x89PNG\r\n\x1a\n": sys.exit(f"{name}: not a PNG ({len(data)} bytes)")
+    if f"[{name}]({name})" not in md: sys.exit(f"report.md does not link {name}")
+    img = mpimg.imread(path)[:, :, :3] * 255
+    if [img.shape[1], img.shape[0]] != plots[name]["size"]: sys.exit(f"{name}: {img.shape}, {plots[name]['size']}")
+    n = int(re.search(r"_n(\d+)\.png$", name)[1])
+    panel = plots[name]["panels"][0]
+    if f"{n} thread" not in panel["title"]: sys.exit(f"{name}: {panel['title']}")
+    here = [r for r in rows if int(r["threads"]) == n and r["time_compute_frac"]]
+    if len(panel["categories"]) != len(here): sys.exit(f"{name}: bars {panel['categories']}, groups {len(here)}")
+    if [s["label"] for s in panel["series"]] != list(PH): sys.exit(f"{name}: {[s['label'] for s in panel['series']]}")
+    for s in panel["series"]:
+        want = [float(r[f"time_{s['label']}_frac"]) for r in here]
+        if any(abs(a - b) > 1e-9 for a, b in zip(s["values"], want)) or len(s["values"]) != len(want):
+            sys.exit(f"{name} {s['label']}: {s['values']}, want {want}")
+        if max(want) >= 0.1 and (abs(img - PH[s["label"]]).max(axis=2) < 3).sum() < 400:
+            sys.exit(f"{name}: little of {s['label']}'s colour")
+EOF
+
+# The first documents have no breakdown, as those of a leash from before it.
+status=0
+report "$T/runs" -o "$T/old-report" 2> "$T/old.err" || status=$?
+if [ $status -eq 0 ] && [ -s "$T/old-report/loss_vs_time.png" ] &&
+   [ -z "$(ls "$T/old-report" | grep '^time_split')" ] &&
+   grep -q '^No complete repetition has a time breakdown' "$T/old-report/report.md" &&
+   "$PY" -c 'import csv, sys; sys.exit(any(r["time_compute_frac"] or r["time_split_runs"] != "0"
+                                            for r in csv.DictReader(open(sys.argv[1]))))' \
+       "$T/old-report/report.csv"; then
+    ok "documents without a time breakdown still make a report: no bars, report.md says so, empty columns"
+else not_ok "documents without a time breakdown" "status $status: $(cat "$T/old.err")" "$(ls "$T/old-report")" \
+    "$(grep -A3 'Where the time' "$T/old-report/report.md")"; fi
+
+# --timeline: LSH and ASYNC at 4 threads, every update recorded.
+mkdir -p "$T/tl"
+for algo in LSH ASYNC; do
+    "$LEASH" -q -a $algo -n 4 -D SYNTH --synth-train 600 --synth-test 100 -b 16 -e 1 --timeline "$T/tl/$algo.json" \
+        --timeline-every 1 --output "$T/tl/$algo-result.json" 2>> "$T/leash.err"
+done
+# ASYNC's 5 ms from its first gradient on (to the 0.1 ms).
+window=$("$PY" -c 'import json, sys
+t0 = min(e["ts"] for e in json.load(open(sys.argv[1]))["traceEvents"] if e["name"] == "gradient") // 100 / 10
+print(f"{t0}:{t0 + 5}")' "$T/tl/ASYNC.json")
+s1=0; report --timeline "$T/tl/LSH.json" 2> "$T/tl/lsh.err" || s1=$?
+s2=0; report --timeline "$T/tl/ASYNC.json" --window "$window" -o "$T/tl/async-5ms.png" 2> "$T/tl/async.err" || s2=$?
+check "--timeline draws a real run's timeline: a row per worker and the main thread, its spans, FILE.png" \
+    "$PY" - "$T/tl" "$s1" "$s2" "$window" <<'EOF'
+import json, os, sys
+import matplotlib.image as mpimg
+d, s1, s2, window = sys.argv[1:]
+window = tuple(map(float, window.split(":")))
+for trace, png, err, status, window in (("LSH.json", "LSH.png", "lsh.err", s1, None),
+                                        ("ASYNC.json", "async-5ms.png", "async.err", s2, window)):
+    events = json.load(open(os.path.join(d, trace)))["traceEvents"]
+    spans = [(e["ts"] / 1000, (e["ts"] + e["dur"]) / 1000) for e in events if e["ph"] == "X"]
+    lo, hi = window or (0, max(b for a, b in spans))
+    shown = sum(a <= hi and b >= lo for a, b in spans)
+    want = f"leash-report: 5 tracks, {shown} spans from {lo:.6g} to {hi:.6g} ms: {os.path.join(d, png)}\n"
+    got = open(os.path.join(d, err)).read()
+    if status != "0" or got != want: sys.exit(f"status {status}: {got!r}, want {want!r}")
+    if not shown or shown == len(spans) and window: sys.exit(f"{trace}: {shown} of {len(spans)} spans: a poor test")
+    data = open(os.path.join(d, png), "rb").read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n": sys.exit(f"{png}: not a PNG")
+    img = mpimg.imread(os.path.join(d, png))[:, :, :3] * 255
+    if (abs(img - (0x4c, 0x72, 0xb0)).max(axis=2) < 3).sum() < 2000: sys.exit(f"{png}: few gradient spans drawn")
+EOF
+
+printf 'no JSON here\n' > "$T/tl/notes.txt"
+echo keep > "$T/tl/keep.png"
+s1=0; report --timeline "$T/tl/notes.txt" 2> "$T/tl/e1" || s1=$?
+s2=0; report --timeline "$T/tl/LSH-result.json" -o "$T/tl/keep.png" 2> "$T/tl/e2" || s2=$?
+s3=0; report --timeline "$T/tl/LSH.json" --window 5:2 -o "$T/tl/keep.png" 2> "$T/tl/e3" || s3=$?
+want1="leash-report: --timeline $T/tl/notes.txt: not JSON: Expecting value: line 1 column 1 (char 0)"
+want2="leash-report: --timeline $T/tl/LSH-result.json: no \"traceEvents\": not a Chrome trace (leash --timeline FILE"
+want2="$want2 writes one)"
+want3="leash-report: --window 5:2: want T0:T1, milliseconds from the trace's start, 0 <= T0 < T1 (either may be"
+want3="$want3 left out)"
+if [ $s1 -eq 2 ] && [ $s2 -eq 2 ] && [ $s3 -eq 2 ] && [ "$(cat "$T/tl/e1")" = "$want1" ] &&
+   [ "$(cat "$T/tl/e2")" = "$want2" ] && [ "$(cat "$T/tl/e3")" = "$want3" ] &&
+   [ "$(cat "$T/tl/keep.png")" = keep ] && [ ! -e "$T/tl/notes.txt.png" ] &&
+   [ -z "$(ls -A "$T/tl" | grep '^\.leash-report-')" ]; then
+    ok "--timeline refuses a non-JSON file, one without traceEvents, a bad --window: one line, status 2, nothing written"
+else not_ok "--timeline's errors" "$s1: $(cat "$T/tl/e1")" "$s2: $(cat "$T/tl/e2")" "$s3: $(cat "$T/tl/e3")" \
+    "$(ls -A "$T/tl")"; fi
+
+status=0
+(ulimit -f 10; report --timeline "$T/tl/LSH.json" -o "$T/tl/keep.png") 2> "$T/tl/full.err" || status=$?
+if [ $status -eq 1 ] && [ "$(cat "$T/tl/full.err")" = "leash-report: $T/tl/keep.png: cannot write: File too large" ] &&
+   [ "$(cat "$T/tl/keep.png")" = keep ] && [ -z "$(ls -A "$T/tl" | grep '^\.leash-report-')" ]; then
+    ok "--timeline on a full disk: one line, status 1, the earlier file kept, nothing temporary left"
+else not_ok "--timeline on a full disk" "status $status: $(cat "$T/tl/full.err")" "$(ls -A "$T/tl")"; fi
+
+check "--help describes --timeline, --window, the default output name and the rows and spans drawn" \
+    "$PY" - "$REPORT" <<'EOF'
+import subprocess, sys
+out = " ".join(subprocess.run([sys.argv[1], "--help"], capture_output=True, text=True).stdout.split())
+for want in ("--timeline FILE", "--window T0:T1", "t.json gives t.png", '"rank R worker W"', '"cas (failed)"',
+             "thinner on top", "512 MiB", "time_split_nN.png", "time_{compute,read,publish,wait,idle}_frac",
+             "weighted by its time_s"):
     if want not in out: sys.exit(f"nothing about {want!r}")
 EOF

@@ -10,7 +10,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/leash-timeline.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/mpi_env.sh"
-echo "1..16"
+echo "1..19"
 
 SMALL=(-D SYNTH --synth-train 2000 --synth-test 200 -b 16 -l 0.05 -e 2 -q)
 
@@ -107,6 +107,34 @@ if [ $status -eq 2 ] && [ "$out" = "leash: --timeline-every 0: must be between 1
     [ ! -e "$T/t0.json" ]; then
     ok "--timeline-every 0: exit 2, one line, no file"
 else not_ok "--timeline-every 0" "exit $status" "$out"; fi
+
+# Too few events for the threads: refused before training, nothing written.
+"$LEASH" -a LSH -n 10 "${SMALL[@]}" --timeline "$T/few.json" --timeline-max-events 1000 \
+    --output "$T/few.r.json" 2> "$T/few.err"; status=$?
+out=$(grep -v oversubscribed "$T/few.err")
+if [ $status -eq 2 ] && [ ! -e "$T/few.json" ] && [ ! -e "$T/few.r.json" ] &&
+    [ "$out" = "leash: --timeline-max-events 1000: fewer than 100 events a thread (1 rank(s) x 11 threads: give at least 1100)" ]; then
+    ok "--timeline-max-events too small for -n 10: exit 2, one line, nothing written"
+else not_ok "--timeline-max-events too small for -n 10" "exit $status" "$out"; fi
+
+# A timeline that cannot be written (a full device) leaves the run's outcome alone.
+out=$("$LEASH" -a LSH -n 2 "${SMALL[@]}" --timeline /dev/full --output "$T/full.r.json" 2>&1); status=$?
+if [ $status -eq 0 ] && [ "$out" = "leash: warning: no timeline: --timeline /dev/full: cannot write: No space left on device" ] &&
+    /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["timeline"]
+assert d["status"] == "complete" and t["events"] is None and "No space left" in t["error"], t' "$T/full.r.json"; then
+    ok "--timeline /dev/full: the run completes (exit 0), one warning, the document says why"
+else not_ok "--timeline /dev/full" "exit $status" "$out"; fi
+
+# Every rank records or none: --timeline for one rank of two is refused.
+out=$("$MPIRUN" -np 1 --oversubscribe "$LEASH" -a SEQ "${SMALL[@]}" --timeline "$T/one.json" \
+    --output "$T/one.r.json" : -np 1 --oversubscribe "$LEASH" -a SEQ "${SMALL[@]}" --output "$T/one.r.json" 2>&1)
+if echo "$out" | grep -q -x "leash: rank 0: --timeline: given to some ranks only (every rank records its part; rank 0 writes the file)" &&
+    [ ! -e "$T/one.json" ]; then
+    ok "--timeline given to one rank of two: refused in one line before training"
+else not_ok "--timeline given to one rank of two" "$out"; fi
 
 # A run stopped by a signal keeps its timeline: written at the stop, valid, nothing left over.
 mkdir "$T/stop"

@@ -49,9 +49,14 @@ typedef struct leash_progress_info {
  * progress_every seconds while workers run; it must not call back into the trainer. */
 typedef void (*leash_progress_callback)(const leash_progress_info *where, void *arg);
 
-/* The timeline's defaults: 1 update in 10 per worker, half a million events per rank. */
+/* The timeline's defaults: 1 update in 10 per worker, half a million events in the file
+ * (about 75 MB of JSON, and as much of rank 0's memory while it writes). Its limits: 1000
+ * to 20 million events, at least 100 for each thread of each rank. */
 #define LEASH_TIMELINE_EVERY 10
 #define LEASH_TIMELINE_MAX_EVENTS 500000L
+#define LEASH_TIMELINE_MIN_EVENTS 1000L
+#define LEASH_TIMELINE_MAX_EVENTS_LIMIT 20000000L
+#define LEASH_TIMELINE_MIN_TRACK 100
 
 typedef struct leash_config {
     leash_algorithm algorithm; /* -a */
@@ -111,9 +116,10 @@ typedef struct leash_config {
     leash_progress_callback on_progress;
     void *progress_arg;
     /* The timeline (doc/output.md): a Chrome trace of every worker's and main thread's
-     * spans, written by rank 0 to `timeline` at the end of the run (NULL: none). Workers
-     * record 1 update in timeline_every; each rank keeps at most timeline_max_events
-     * events, and the file says so when that cut it short. */
+     * spans, written by rank 0 to `timeline` at the end of the run (NULL: none; every
+     * rank or none). Workers record 1 update in timeline_every; the file holds at most
+     * timeline_max_events events, shared evenly by every thread of every rank, and says
+     * so when that cut it short. */
     const char *timeline;
     long timeline_every;
     long timeline_max_events;
@@ -123,8 +129,9 @@ typedef struct leash_config {
  * one pass over the data per epoch, batch 512, step 0.5, no momentum, seed 1. */
 void leash_config_defaults(leash_config *cfg);
 
-/* Where workers' time went during an epoch, as fractions of its time_s. The phases do
- * not overlap, and idle is what is left, so they sum to 1. */
+/* Where workers' time went during an epoch, as fractions of its time (for the epoch a
+ * run resumed in, of the part run after the resume). The phases do not overlap, and idle
+ * is what is left, so they sum to 1. */
 typedef struct leash_time_split {
     double compute; /* gathering the mini-batch, forward and backward */
     double read;    /* reading a version (a pin or a copy), lock waits excluded */
@@ -136,7 +143,8 @@ typedef struct leash_time_split {
 typedef enum leash_split_known {
     LEASH_SPLIT_NONE,   /* unknown */
     LEASH_SPLIT_MEAN,   /* the mean over all workers */
-    LEASH_SPLIT_WORKERS /* the mean, and rank 0's workers' in leash_result.worker_splits */
+    LEASH_SPLIT_WORKERS /* the mean, and this rank's workers' in leash_result.worker_splits
+                         * (for epochs before a resume, rank 0 alone has them) */
 } leash_split_known;
 
 /* With several ranks, train_loss and updates cover all ranks, the test figures are those
@@ -209,9 +217,13 @@ typedef struct leash_result {
      * split_known is LEASH_SPLIT_WORKERS. */
     leash_time_split *worker_splits;
     /* The timeline once written: its events (rank 0: every rank's; another rank: its
-     * own), and (rank 0) whether any rank ran out of room. */
+     * own), and (rank 0) whether any rank ran out of room. A file rank 0 could not write
+     * does not fail the run: timeline_error is then its LEASH_E* code and
+     * timeline_message the reason (0 and "" otherwise). */
     uint64_t timeline_events;
     int timeline_cut;
+    int timeline_error;
+    char timeline_message[256];
     int *bound; /* per worker: 1 if its thread was bound to its planned PU */
     /* The averaging layer (this rank): rounds, time in MPI_Allreduce, time of the rounds
      * in all, and the workers' time spent carrying out its requests (SEQ, SYNC only). */

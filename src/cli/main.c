@@ -684,6 +684,9 @@ static int train_run(leash_options *o, machine *mc, int argc, char **argv)
         want_progress(o, &ctx);
         rc = leash_train(&o->cfg, &train, &test, &res, on_epoch, &ctx);
         erase_progress(&ctx);
+        /* The run's outcome stands; its document says the timeline is missing. */
+        if (res.timeline_error)
+            fprintf(stderr, "leash: warning: no timeline: %s\n", res.timeline_message);
         status = report_run(&ctx, &res, rc, &map);
     }
     /* Other ranks may wait for this one in a collective that it left: end them all. */
@@ -714,6 +717,10 @@ static int agree_on_options(leash_options *o, int argc, char **argv)
     if ((rc = leash_dist_check_same(mode)) > 0)
         rc = leash_fail(LEASH_EINVAL, "the ranks were given different modes (--help, --version, "
                                       "--evaluate, --topology, --describe or training)");
+    /* The timeline's start and end are collective: every rank records, or none. */
+    if (rc == 0 && leash_dist_check_same(o->cfg.timeline != NULL) > 0)
+        rc = leash_fail(LEASH_EINVAL, "--timeline: given to some ranks only (every rank records "
+                                      "its part; rank 0 writes the file)");
     if (rc == 0 && mode == 0) rc = leash_blas_check_threads(o->cfg.threads);
     return leash_dist_agree(rc);
 }

@@ -206,7 +206,7 @@ static void usage_run(FILE *out)
         "  --timeline FILE     write a timeline of every worker and rank (Chrome trace\n"
         "                      format: Perfetto, chrome://tracing, leash-report --timeline)\n"
         "  --timeline-every N  ... recording 1 update in N per worker (default 10)\n"
-        "  --timeline-max-events N  ... keeping at most N events per rank (default\n"
+        "  --timeline-max-events N  ... keeping at most N events in all (default\n"
         "                      500000; the file says where it was cut)\n"
         "  --save-model FILE   save the final model (architecture, parameters, scaling)\n"
         "  --evaluate FILE     score a saved model or a checkpoint on the test set of -D\n"
@@ -505,8 +505,11 @@ static int parse_run_flag(leash_options *o, int opt, const char *arg)
     case OPT_PROGRESS_EVERY: return parse_double(opt, arg, 0.0, 0, 1e9, 1, &o->progress_every);
     case OPT_TIMELINE: c->timeline = arg; return 0;
     case OPT_TIMELINE_EVERY: return parse_long(opt, arg, 1, LONG_MAX, &c->timeline_every);
-    /* At least a few events per track; at most about half a gigabyte of them in memory. */
-    case OPT_TIMELINE_MAX_EVENTS: return parse_long(opt, arg, 1000, 20000000, &c->timeline_max_events);
+    /* The file's events: rank 0 holds them all as JSON while it writes (about 150 bytes
+     * each), and each thread of each rank must get 100 (checked when the run starts). */
+    case OPT_TIMELINE_MAX_EVENTS:
+        return parse_long(opt, arg, LEASH_TIMELINE_MIN_EVENTS, LEASH_TIMELINE_MAX_EVENTS_LIMIT,
+                          &c->timeline_max_events);
     case OPT_HELP: o->help = 1; return 0;
     case OPT_VERSION: o->version = 1; return 0;
     default: return 1;

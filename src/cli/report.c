@@ -550,14 +550,21 @@ static void write_timeline(leash_json *j, const leash_config *c, leash_run_statu
     leash_json_begin_object(j);
     leash_json_kv_string(j, "file", c->timeline);
     leash_json_kv_int(j, "every", c->timeline_every);
-    leash_json_kv_int(j, "max_events_per_rank", c->timeline_max_events);
+    leash_json_kv_int(j, "max_events", c->timeline_max_events);
     if (status == LEASH_RUN_RUNNING) {
+        leash_json_kv_null(j, "events");
+        leash_json_kv_null(j, "cut");
+    } else if (res->timeline_error) {
         leash_json_kv_null(j, "events");
         leash_json_kv_null(j, "cut");
     } else {
         leash_json_kv_uint(j, "events", res->timeline_events);
         leash_json_kv_bool(j, "cut", res->timeline_cut);
     }
+    if (res->timeline_error)
+        leash_json_kv_string(j, "error", res->timeline_message);
+    else
+        leash_json_kv_null(j, "error");
     leash_json_end_object(j);
 }
 

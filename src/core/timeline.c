@@ -16,21 +16,19 @@ static const struct {
 const char *leash_tl_kind_name(leash_tl_kind k) { return k < LEASH_TL_KIND_COUNT ? kinds[k].name : "?"; }
 char leash_tl_kind_phase(leash_tl_kind k) { return k < LEASH_TL_KIND_COUNT ? kinds[k].phase : 'i'; }
 
-int leash_timeline_create(leash_timeline *tl, int threads, long every, long max_events)
+int leash_timeline_create(leash_timeline *tl, int threads, long every, long room)
 {
     tl->ntracks = threads + 1;
     tl->every = every;
     tl->tracks = aligned_alloc(64, (size_t)tl->ntracks * sizeof *tl->tracks);
     if (!tl->tracks) return leash_fail(LEASH_ENOMEM, "timeline: out of memory");
-    /* Workers share the room evenly; the main thread records a few events per round,
-     * checkpoint and evaluation, and gets a worker's share too. */
-    const uint32_t cap = (uint32_t)(max_events / tl->ntracks);
+    const uint32_t cap = (uint32_t)room;
     for (int i = 0; i < tl->ntracks; ++i)
         tl->tracks[i] = (leash_tl_track){.ev = NULL, .n = 0, .cap = cap, .cut_at = -1.0};
     for (int i = 0; i < tl->ntracks; ++i) {
         if (cap && !(tl->tracks[i].ev = malloc(cap * sizeof(leash_tl_event)))) {
             leash_timeline_destroy(tl);
-            return leash_fail(LEASH_ENOMEM, "timeline: out of memory for %ld events", max_events);
+            return leash_fail(LEASH_ENOMEM, "timeline: out of memory for %ld events a thread", room);
         }
     }
     return 0;

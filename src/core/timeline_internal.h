@@ -76,10 +76,10 @@ typedef struct leash_timeline {
     leash_tl_track *tracks;
 } leash_timeline;
 
-/* Tracks for threads workers and the main thread, max_events shared among them. */
-int leash_timeline_create(leash_timeline *tl, int threads, long every, long max_events);
+/* Tracks for threads workers and the main thread, room events each. */
+int leash_timeline_create(leash_timeline *tl, int threads, long every, long room);
 void leash_timeline_destroy(leash_timeline *tl);
-/* Events recorded and events lost, over all tracks. */
+/* Events recorded over all tracks, and whether any track lost one. */
 uint64_t leash_timeline_events(const leash_timeline *tl);
 int leash_timeline_cut(const leash_timeline *tl);
 

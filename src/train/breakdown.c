@@ -114,7 +114,7 @@ void leash_breakdown_load(trainer *t, leash_rbuf r)
         leash_epoch_stats *s = &res->epochs[e];
         uint32_t known = leash_rbuf_u32(&r);
         s->split = get_split(&r);
-        for (uint32_t w = 0; known == LEASH_SPLIT_WORKERS && w < threads; ++w) {
+        for (uint32_t w = 0; known == LEASH_SPLIT_WORKERS && w < threads && !r.bad; ++w) {
             const leash_time_split ws = get_split(&r);
             if (threads == (uint32_t)m) res->worker_splits[(size_t)e * (size_t)m + w] = ws;
         }

@@ -15,7 +15,7 @@
 /* A rank's part as sent to rank 0: this header, a header per track, then every track's
  * events (the ranks of one job share one architecture). */
 typedef struct part_header {
-    char host[64];
+    char host[256];
     uint32_t ntracks;
     uint32_t reserved;
 } part_header;
@@ -26,17 +26,42 @@ typedef struct track_header {
     double cut_at; /* this rank's clock, or < 0 */
 } track_header;
 
-/* A test hook (LEASH_TEST_CLOCK_SKEW=RANK:SECONDS): that rank's timeline runs on a clock
- * that far ahead of its real one, as another node's clock would, so that tests can see
- * the alignment undo it. 0 everywhere else. */
+/* A test hook (LEASH_TEST_CLOCK_SKEW=RANK:SECONDS, RANK > 0): that rank's timeline runs
+ * on a clock that far ahead of its real one, as another node's clock would, so that
+ * tests can see the alignment undo it. 0 everywhere else (rank 0's clock is the
+ * reference: skewing it would skew nothing). */
 static double test_skew(void)
 {
     const char *hook = getenv("LEASH_TEST_CLOCK_SKEW");
     int rank;
     double s;
-    if (hook && sscanf(hook, "%d:%lf", &rank, &s) == 2 && rank == leash_dist_rank() && fabs(s) < 1e6)
+    if (hook && sscanf(hook, "%d:%lf", &rank, &s) == 2 && rank > 0 && rank == leash_dist_rank() &&
+        fabs(s) < 1e6)
         return s;
     return 0.0;
+}
+
+/* The events each thread of each rank may keep: the file's cap shared evenly, or 0 (with
+ * the error said) when that leaves a thread too few to show anything. The same on every
+ * rank: the ranks share one configuration. */
+static long track_room(const leash_config *cfg, int ranks)
+{
+    const long threads = (long)ranks * (cfg->threads + 1L);
+    if (cfg->timeline_every < 1 || cfg->timeline_max_events < LEASH_TIMELINE_MIN_EVENTS ||
+        cfg->timeline_max_events > LEASH_TIMELINE_MAX_EVENTS_LIMIT) {
+        leash_fail(LEASH_EINVAL, "--timeline-every %ld, --timeline-max-events %ld: at least 1, "
+                                 "and %ld to %ld", cfg->timeline_every, cfg->timeline_max_events,
+                   (long)LEASH_TIMELINE_MIN_EVENTS, (long)LEASH_TIMELINE_MAX_EVENTS_LIMIT);
+        return 0;
+    }
+    if (cfg->timeline_max_events / threads < LEASH_TIMELINE_MIN_TRACK) {
+        leash_fail(LEASH_EINVAL, "--timeline-max-events %ld: fewer than %d events a thread (%d "
+                                 "rank(s) x %d threads: give at least %ld)",
+                   cfg->timeline_max_events, LEASH_TIMELINE_MIN_TRACK, ranks, cfg->threads + 1,
+                   threads * LEASH_TIMELINE_MIN_TRACK);
+        return 0;
+    }
+    return cfg->timeline_max_events / threads;
 }
 
 int leash_tl_run_start(leash_tl_run *r, const leash_config *cfg)
@@ -44,7 +69,8 @@ int leash_tl_run_start(leash_tl_run *r, const leash_config *cfg)
     memset(r, 0, sizeof *r);
     if (!cfg->timeline) return 0;
     const int ranks = leash_dist_size(), root = leash_dist_rank() == 0;
-    int rc = leash_timeline_create(&r->tl, cfg->threads, cfg->timeline_every, cfg->timeline_max_events);
+    const long room = track_room(cfg, ranks);
+    int rc = room ? leash_timeline_create(&r->tl, cfg->threads, cfg->timeline_every, room) : LEASH_EINVAL;
     if (rc == 0 && root) {
         r->offset = calloc((size_t)ranks, sizeof *r->offset);
         r->uncertainty = calloc((size_t)ranks, sizeof *r->uncertainty);
@@ -177,7 +203,7 @@ static void put_cut(FILE *f, int pid, int tid, double at, double zero, long max_
                "\"tid\":%d,\"ts\":",
             pid, tid);
     put_us(f, llround((at - zero) * 1e9));
-    fprintf(f, ",\"args\":{\"note\":\"this track's share of the %ld events per rank was full: "
+    fprintf(f, ",\"args\":{\"note\":\"this track's share of the file's %ld events was full: "
                "nothing after this point was recorded\"}}",
             max_events);
 }
@@ -219,12 +245,12 @@ static void put_other(FILE *f, const leash_tl_run *r, const leash_config *cfg, i
 {
     fprintf(f, "\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":{\"generator\":\"leash\","
                "\"algorithm\":\"%s\",\"threads\":%d,\"ranks\":%d,\"timeline_every\":%ld,"
-               "\"max_events_per_rank\":%ld,\"events\":%llu,\"cut\":%s,",
+               "\"max_events\":%ld,\"events\":%llu,\"cut\":%s,",
             leash_algorithm_name(cfg->algorithm), cfg->threads, ranks, cfg->timeline_every,
             cfg->timeline_max_events, (unsigned long long)events, cut ? "true" : "false");
     if (cut)
         fputs("\"note\":\"cut short: a track ran out of room (see its 'timeline cut' event); "
-              "raise the events per rank or record fewer updates\",",
+              "raise --timeline-max-events or record fewer updates (--timeline-every)\",",
               f);
     fputs("\"clock\":\"each rank's monotonic clock shifted onto rank 0's; ts 0 is the "
           "timeline's start on rank 0\",\"clock_offset_us\":[",
@@ -257,12 +283,16 @@ static int write_doc(leash_tl_run *r, const leash_config *cfg, const unsigned ch
             rc = leash_fail(LEASH_EFORMAT, "timeline: rank %d's events are malformed", k);
     put_other(f, r, cfg, ranks, events, res->timeline_cut);
     res->timeline_events = events;
+    if (ferror(f) && rc == 0) rc = leash_fail(LEASH_ENOMEM, "timeline: out of memory");
     if (fclose(f) != 0 && rc == 0) rc = leash_fail(LEASH_ENOMEM, "timeline: out of memory");
-    if (rc == 0) rc = leash_write_output(cfg->timeline, doc, len, "timeline");
+    if (rc == 0) rc = leash_write_output(cfg->timeline, doc, len, "--timeline");
     free(doc);
     return rc;
 }
 
+/* Rank 0's own failure to write the file is the timeline's, not the run's: it goes into
+ * res (timeline_error, timeline_message) and the run's outcome stands. The ranks do not
+ * wait while rank 0 writes. */
 int leash_tl_run_write(leash_tl_run *r, const leash_config *cfg, leash_result *res)
 {
     if (!r->tl.tracks) return 0;
@@ -276,8 +306,9 @@ int leash_tl_run_write(leash_tl_run *r, const leash_config *cfg, leash_result *r
     if ((rc = leash_dist_agree(rc)) == 0)
         rc = leash_comm_gather_bytes(mine, len, leash_dist_rank() == 0 ? &all : NULL, lens);
     free(mine);
-    if (rc == 0 && leash_dist_rank() == 0) rc = write_doc(r, cfg, all, lens, res);
+    if (rc == 0 && leash_dist_rank() == 0 && (res->timeline_error = write_doc(r, cfg, all, lens, res)))
+        snprintf(res->timeline_message, sizeof res->timeline_message, "%s", leash_last_error());
     free(all);
     free(lens);
-    return leash_dist_agree(rc);
+    return rc;
 }

@@ -1170,9 +1170,6 @@ static int start_run(trainer *t, leash_resume *resume, int *gate, int *started)
     atomic_store(&t->published, leash_trainer_updates(t));
     schedule_checkpoints(t);
     leash_breakdown_begin(t); /* a resumed epoch's breakdown covers what is left of it */
-    if ((rc = leash_tl_run_start(&t->timeline, cfg)) != 0) return rc;
-    for (int i = 0; i < cfg->threads; ++i) t->workers[i].track = leash_tl_run_track(&t->timeline, i);
-    if (t->averaging) t->av.track = leash_tl_run_track(&t->timeline, cfg->threads);
     if (cfg->on_progress && cfg->progress_every > 0) {
         t->next_progress = leash_now() + cfg->progress_every;
         trace_sums(t, &t->progress_loss, &t->progress_losses); /* a resumed run's so far */
@@ -1183,6 +1180,21 @@ static int start_run(trainer *t, leash_resume *resume, int *gate, int *started)
         if (pthread_create(&t->workers[*started].thread, NULL, worker_main, &t->workers[*started]))
             return leash_fail(LEASH_ENOMEM, "cannot start worker thread %d of %d", *started + 1,
                               cfg->threads);
+    return 0;
+}
+
+/* Collective, once every rank has started: the timeline's tracks, handed to the workers
+ * (parked at the gate, whose mutex orders these stores before their first segment) and
+ * to the averaging layer. */
+static int start_timeline(trainer *t)
+{
+    const int m = t->cfg->threads;
+    int rc = leash_tl_run_start(&t->timeline, t->cfg);
+    if (rc) return rc;
+    pthread_mutex_lock(&t->lock);
+    for (int i = 0; i < m; ++i) t->workers[i].track = leash_tl_run_track(&t->timeline, i);
+    pthread_mutex_unlock(&t->lock);
+    if (t->averaging) t->av.track = leash_tl_run_track(&t->timeline, m);
     return 0;
 }
 
@@ -1255,6 +1267,7 @@ int leash_train(const leash_config *cfg, const leash_dataset *train, const leash
         rc = run_cfg.resume ? leash_checkpoint_load(&t, &resume)
                             : leash_comm_bcast_f(res->params, res->model.nparams);
         if (rc == 0) rc = leash_dist_agree(start_run(&t, &resume, &gate, &started));
+        if (rc == 0) rc = start_timeline(&t);
         leash_resume_free(&resume);
     }
     if (rc == 0) rc = finish_run(&t, train_epochs(&t, on_epoch, arg));

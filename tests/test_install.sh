@@ -123,14 +123,17 @@ else skip "shared, C++" "no C++ compiler (Debian: g++)"; fi
 # doc/api.md's worked cases, built as a user would from the installed page: the placement
 # plan it prints, and the signal case stopped by SIGTERM (exit 75) then resumed (exit 0).
 api_cases() {
-    local src=$dest$LEASH_DOCDIR/doc/api.md flags name
+    local src=$dest$LEASH_DOCDIR/doc/api.md flags name extra
     flags=$(pc --cflags --libs leash) || return 1
     mkdir -p "$T/api"
     for name in ranks placement signals; do
         sed -n "/^<!-- example: $name.c -->\$/,/^\`\`\`\$/p" "$src" | sed '1,2d;$d' > "$T/api/$name.c"
         [ -s "$T/api/$name.c" ] || { echo "no example $name.c in api.md"; return 1; }
+        # The placement case makes its own hwloc topology, so it links hwloc as well.
+        extra=
+        [ $name = placement ] && { extra=$($PKG_CONFIG --cflags --libs hwloc) || return 1; }
         # shellcheck disable=SC2086 # the flags are a list
-        $CC "$T/api/$name.c" $flags -o "$T/api/$name" > "$T/api/build.log" 2>&1 ||
+        $CC "$T/api/$name.c" $flags $extra -o "$T/api/$name" > "$T/api/build.log" 2>&1 ||
             { echo "$name.c does not build:"; cat "$T/api/build.log"; return 1; }
     done
     export LD_LIBRARY_PATH=$dest$LEASH_LIBDIR

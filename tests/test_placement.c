@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hwloc.h>
+
 #include "leash/error.h"
 #include "leash/placement.h"
 #include "tap.h"

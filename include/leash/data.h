@@ -3,6 +3,8 @@
 #ifndef LEASH_DATA_H
 #define LEASH_DATA_H
 
+#include "leash/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,30 +37,30 @@ typedef enum leash_dataset_kind {
 
 typedef enum leash_split { LEASH_SPLIT_TRAIN, LEASH_SPLIT_TEST } leash_split;
 
-void leash_dataset_free(leash_dataset *d);
+LEASH_API void leash_dataset_free(leash_dataset *d);
 
 /* Load one split of a dataset from dir under its standard file names: IDX
  * (train|t10k)-(images-idx3|labels-idx1)-ubyte, plain or with .gz appended; CIFAR-10
  * data_batch_1.bin .. data_batch_5.bin or test_batch.bin. A missing directory or file
  * is reported by its name. Not for LEASH_DATA_SYNTH. */
-int leash_dataset_load(leash_dataset *out, leash_dataset_kind kind, const char *dir,
-                       leash_split split);
+LEASH_API int leash_dataset_load(leash_dataset *out, leash_dataset_kind kind, const char *dir,
+                                 leash_split split);
 
 /* Load both splits from dir, after checking every file's header (IDX) or size
  * (CIFAR-10) and that the test images have the training images' shape: a bad file of
  * either split is reported before any data is read. */
-int leash_dataset_load_splits(leash_dataset *train, leash_dataset *test, leash_dataset_kind kind,
-                              const char *dir);
+LEASH_API int leash_dataset_load_splits(leash_dataset *train, leash_dataset *test,
+                                        leash_dataset_kind kind, const char *dir);
 
 /* Load an IDX image file and its IDX label file (MNIST, Fashion-MNIST), each plain or
  * gzip-compressed (detected from the content, not the name). Every header field is
  * checked: magic numbers, dimensions, counts of images vs labels, label range (< 10),
  * and that the file holds exactly the bytes its header promises. */
-int leash_idx_load(leash_dataset *out, const char *images_path, const char *labels_path);
+LEASH_API int leash_idx_load(leash_dataset *out, const char *images_path, const char *labels_path);
 
 /* Load CIFAR-10 binary batches (each record: 1 label byte, then 3072 bytes of 32x32
  * planes R, G, B), concatenated in the given order; pixels are reordered to HWC. */
-int leash_cifar_load(leash_dataset *out, const char *const *paths, int npaths);
+LEASH_API int leash_cifar_load(leash_dataset *out, const char *const *paths, int npaths);
 
 /* A NumPy .npz dataset (np.savez or np.savez_compressed), laid out as Keras' mnist.npz:
  * arrays x_train and y_train, and optionally the test pair x_test and y_test (both or
@@ -78,7 +80,7 @@ typedef struct leash_npz_info {
 
 /* What an .npz file holds, from its arrays' headers alone (no array data read): every
  * check but those of the labels' values is made, and fails as leash_npz_load would. */
-int leash_npz_probe(leash_npz_info *info, const char *path);
+LEASH_API int leash_npz_probe(leash_npz_info *info, const char *path);
 
 /* Load both splits of an .npz file; test is left empty (n = 0) when the file has no test
  * pair. nclasses (both splits) is 1 + the largest label of either split, or min_classes
@@ -87,23 +89,25 @@ int leash_npz_probe(leash_npz_info *info, const char *path);
  * unsupported dtype or shape, a label out of range, data shorter or longer than the
  * header promises), LEASH_EIO, LEASH_ENOMEM (also for arrays larger than the machine's
  * memory), LEASH_EINVAL for min_classes. */
-int leash_npz_load(leash_dataset *train, leash_dataset *test, const char *path, int min_classes);
+LEASH_API int leash_npz_load(leash_dataset *train, leash_dataset *test, const char *path,
+                             int min_classes);
 
 /* Seeded synthetic classification data: 10 classes of h x w x 1 images, each class a
  * random prototype image plus per-sample noise, so that a model can learn it. The
  * train and test sets come from the same distribution. */
-int leash_synth_generate(leash_dataset *train, leash_dataset *test, size_t ntrain,
-                         size_t ntest, int h, int w, uint64_t seed);
+LEASH_API int leash_synth_generate(leash_dataset *train, leash_dataset *test, size_t ntrain,
+                                   size_t ntest, int h, int w, uint64_t seed);
 
 /* Copy samples [first, first + count) of src into out. */
-int leash_dataset_slice(leash_dataset *out, const leash_dataset *src, size_t first, size_t count);
+LEASH_API int leash_dataset_slice(leash_dataset *out, const leash_dataset *src, size_t first,
+                                  size_t count);
 
 /* Rank `rank` of `nranks`' shard of src: a permutation of all samples seeded by seed
  * (the same on every rank), of which this rank takes positions rank, rank + nranks, ...
  * The shards are disjoint and together hold every sample once; their sizes differ by at
  * most one. */
-int leash_dataset_shard(leash_dataset *out, const leash_dataset *src, int rank, int nranks,
-                        uint64_t seed);
+LEASH_API int leash_dataset_shard(leash_dataset *out, const leash_dataset *src, int rank,
+                                  int nranks, uint64_t seed);
 
 #define LEASH_MAX_CHANNELS 16
 
@@ -116,19 +120,19 @@ typedef struct leash_input_map {
 } leash_input_map;
 
 /* x = byte / 255, in [0, 1] (torchvision's ToTensor). */
-void leash_input_map_unit(leash_input_map *map, int c);
+LEASH_API void leash_input_map_unit(leash_input_map *map, int c);
 /* x = byte, in [0, 255]: what the paper authors' tool feeds its MNIST-family models. */
-void leash_input_map_raw(leash_input_map *map, int c);
+LEASH_API void leash_input_map_raw(leash_input_map *map, int c);
 /* Zero mean and unit variance per channel over all of d's pixels or float values (the
  * training set's, applied to every split), as torchvision's Normalize does with
  * precomputed statistics. A constant channel is only shifted. */
-void leash_input_map_standardize(leash_input_map *map, const leash_dataset *d);
+LEASH_API void leash_input_map_standardize(leash_input_map *map, const leash_dataset *d);
 
 /* Map the samples idx[0..b) through map into x (b * sample_size floats) and their
  * labels into y: x = byte * scale[c] + shift[c], or value * scale[c] + shift[c] for
  * float data. */
-void leash_dataset_gather(float *x, int *y, const leash_dataset *d, const leash_input_map *map,
-                          const uint32_t *idx, int b);
+LEASH_API void leash_dataset_gather(float *x, int *y, const leash_dataset *d,
+                                    const leash_input_map *map, const uint32_t *idx, int b);
 
 #ifdef __cplusplus
 }

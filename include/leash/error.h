@@ -2,6 +2,8 @@
 #ifndef LEASH_ERROR_H
 #define LEASH_ERROR_H
 
+#include "leash/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,11 +23,11 @@ enum leash_error {
 };
 
 /* Fixed description of an error code. */
-const char *leash_strerror(int err);
+LEASH_API const char *leash_strerror(int err);
 
 /* Description of the last error raised by a leash_ call on this thread: one line that
  * names the file or option and what is wrong (empty if none was recorded). */
-const char *leash_last_error(void);
+LEASH_API const char *leash_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #ifndef LEASH_MODEL_IO_H
 #define LEASH_MODEL_IO_H
 
+#include "leash/api.h"
+
 #include "leash/data.h"
 #include "leash/nn.h"
 #include "leash/train.h"
@@ -14,8 +16,8 @@ extern "C" {
 /* Save the model m of cfg's architecture with params and the input map it was trained
  * with, written atomically (a temporary file beside path, renamed). cfg->batch is kept
  * as the batch size to score it with, so that scores equal the run's own. */
-int leash_model_save(const char *path, const leash_config *cfg, const leash_model *m,
-                     const float *params, const leash_input_map *map);
+LEASH_API int leash_model_save(const char *path, const leash_config *cfg, const leash_model *m,
+                               const float *params, const leash_input_map *map);
 
 typedef struct leash_saved_model {
     char *arch;   /* what -A named: a preset name or the layer list itself */
@@ -32,8 +34,8 @@ typedef struct leash_saved_model {
 /* Load a saved model, or the model of a checkpoint (the parameters its last finished
  * epoch was scored on). A file that is not one, is corrupt or truncated: LEASH_EFORMAT
  * with a line naming it. */
-int leash_model_load(leash_saved_model *out, const char *path);
-void leash_saved_model_free(leash_saved_model *sm);
+LEASH_API int leash_model_load(leash_saved_model *out, const char *path);
+LEASH_API void leash_saved_model_free(leash_saved_model *sm);
 
 #ifdef __cplusplus
 }

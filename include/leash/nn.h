@@ -6,6 +6,8 @@
 #ifndef LEASH_NN_H
 #define LEASH_NN_H
 
+#include "leash/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,35 +59,35 @@ typedef struct leash_model {
  * many outputs as classes), relu, sigmoid, tanh. */
 
 /* The canonical name of the preset arch names, or NULL if it names none. */
-const char *leash_arch_preset(const char *arch);
+LEASH_API const char *leash_arch_preset(const char *arch);
 /* The canonical layer list of arch (NULL: MLP) into *layers (free()); hidden_layers,
  * units and act shape the MLP preset only. LEASH_EINVAL with one line naming the layer
  * by position and text on a malformed list. */
-int leash_arch_layers(const char *arch, int hidden_layers, int units, leash_activation act,
-                      char **layers);
+LEASH_API int leash_arch_layers(const char *arch, int hidden_layers, int units,
+                                leash_activation act, char **layers);
 /* The model of a layer list for inputs in_h x in_w x in_c and nclasses classes; every
  * layer is checked against the shape it receives ("layer 3 'conv:64:9': its 9x9 kernel
  * is larger than its 5x5x32 input") and the last must give nclasses outputs. */
-int leash_model_from_layers(leash_model *m, const char *layers, int in_h, int in_w, int in_c,
-                            int nclasses);
+LEASH_API int leash_model_from_layers(leash_model *m, const char *layers, int in_h, int in_w,
+                                      int in_c, int nclasses);
 /* The model of arch (a preset or a layer list), as leash_arch_layers then
  * leash_model_from_layers. */
-int leash_model_build(leash_model *m, const char *arch, int in_h, int in_w, int in_c,
-                      int nclasses, int hidden_layers, int units, leash_activation act);
+LEASH_API int leash_model_build(leash_model *m, const char *arch, int in_h, int in_w, int in_c,
+                                int nclasses, int hidden_layers, int units, leash_activation act);
 /* Release what a built model holds (a zeroed or failed model is fine too). */
-void leash_model_free(leash_model *m);
+LEASH_API void leash_model_free(leash_model *m);
 /* Shortcuts for the presets. */
-int leash_model_mlp(leash_model *m, int in_h, int in_w, int in_c, int nclasses, int hidden_layers,
-                    int units, leash_activation act);
-int leash_model_cnn(leash_model *m, int in_h, int in_w, int in_c, int nclasses);
-int leash_model_lenet(leash_model *m, int in_h, int in_w, int in_c, int nclasses);
+LEASH_API int leash_model_mlp(leash_model *m, int in_h, int in_w, int in_c, int nclasses,
+                              int hidden_layers, int units, leash_activation act);
+LEASH_API int leash_model_cnn(leash_model *m, int in_h, int in_w, int in_c, int nclasses);
+LEASH_API int leash_model_lenet(leash_model *m, int in_h, int in_w, int in_c, int nclasses);
 
 /* A layer's kind as the language names it ("conv"), and the layer as a token of the
  * language ("conv:32:5:p2"; the last fc layer as "fc:N"), as snprintf. */
-const char *leash_layer_kind_name(leash_layer_kind k);
-int leash_layer_token(const leash_layer *l, char *buf, size_t size);
+LEASH_API const char *leash_layer_kind_name(leash_layer_kind k);
+LEASH_API int leash_layer_token(const leash_layer *l, char *buf, size_t size);
 /* Real (unpadded) parameters of layer i. */
-size_t leash_layer_count_params(const leash_model *m, int i);
+LEASH_API size_t leash_layer_count_params(const leash_model *m, int i);
 
 static inline size_t leash_model_input_size(const leash_model *m)
 {
@@ -93,43 +95,44 @@ static inline size_t leash_model_input_size(const leash_model *m)
 }
 
 /* Number of real (unpadded) parameters. */
-size_t leash_model_count_params(const leash_model *m);
+LEASH_API size_t leash_model_count_params(const leash_model *m);
 
 /* A zeroed, 64-byte-aligned array of n floats; free with leash_params_free. */
-float *leash_params_alloc(size_t n);
-void leash_params_free(float *p);
+LEASH_API float *leash_params_alloc(size_t n);
+LEASH_API void leash_params_free(float *p);
 
 /* How many threads may call the BLAS at once (OpenBLAS's buffer tables, fixed at its
  * build): the most workers a rank can run. */
-int leash_blas_max_callers(void);
+LEASH_API int leash_blas_max_callers(void);
 /* 0 if threads workers are within leash_blas_max_callers(), else LEASH_EINVAL naming -n. */
-int leash_blas_check_threads(int threads);
+LEASH_API int leash_blas_check_threads(int threads);
 
 /* Weights ~ N(0, 0.01^2) (NORMAL), N(0, 2/fan_in) (HE) or U(+-sqrt(6/(fan_in+fan_out)))
  * (GLOROT); biases zero. Deterministic for a given seed. */
-void leash_model_init_params(const leash_model *m, float *params, leash_init init, uint64_t seed);
+LEASH_API void leash_model_init_params(const leash_model *m, float *params, leash_init init,
+                                       uint64_t seed);
 
 /* Per-thread scratch: activations, their gradients, im2col and pooling buffers for
  * batches of up to max_batch samples. */
 typedef struct leash_workspace leash_workspace;
 
-int leash_workspace_create(leash_workspace **ws, const leash_model *m, int max_batch);
-void leash_workspace_destroy(leash_workspace *ws);
+LEASH_API int leash_workspace_create(leash_workspace **ws, const leash_model *m, int max_batch);
+LEASH_API void leash_workspace_destroy(leash_workspace *ws);
 /* Bytes a workspace for max_batch holds (its share of the memory floor). */
-size_t leash_workspace_bytes(const leash_model *m, int max_batch);
+LEASH_API size_t leash_workspace_bytes(const leash_model *m, int max_batch);
 /* The batch inputs (max_batch * input size floats) and labels the model reads. */
-float *leash_workspace_input(leash_workspace *ws);
-int *leash_workspace_labels(leash_workspace *ws);
+LEASH_API float *leash_workspace_input(leash_workspace *ws);
+LEASH_API int *leash_workspace_labels(leash_workspace *ws);
 
 /* Forward pass on the first b samples of the workspace input; adds the summed
  * cross-entropy to *loss_sum and the number of correct argmax predictions to *correct. */
-void leash_model_evaluate(const leash_model *m, const float *params, leash_workspace *ws, int b,
-                          double *loss_sum, long *correct);
+LEASH_API void leash_model_evaluate(const leash_model *m, const float *params, leash_workspace *ws,
+                                    int b, double *loss_sum, long *correct);
 
 /* Forward and backward pass: overwrites grads (m->nparams floats) with the gradient of
  * the mean cross-entropy over the b samples and returns that mean loss. */
-float leash_model_gradient(const leash_model *m, const float *params, float *grads,
-                           leash_workspace *ws, int b);
+LEASH_API float leash_model_gradient(const leash_model *m, const float *params, float *grads,
+                                     leash_workspace *ws, int b);
 
 #ifdef __cplusplus
 }

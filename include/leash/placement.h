@@ -6,7 +6,13 @@
 #ifndef LEASH_PLACEMENT_H
 #define LEASH_PLACEMENT_H
 
-#include <hwloc.h>
+#include "leash/api.h"
+
+/* hwloc's own types, declared here so that this header does not need <hwloc.h>: a
+ * program that passes topologies and cpusets includes it itself (hwloc_topology_t is
+ * struct hwloc_topology *, hwloc_bitmap_t struct hwloc_bitmap_s *). */
+struct hwloc_topology;
+struct hwloc_bitmap_s;
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,31 +41,34 @@ typedef struct leash_placement {
  * machine if NULL). One worker per core first, in policy order; then the cores' other
  * hardware threads; beyond that the plan wraps around (oversubscribed). The model goes
  * to the NUMA node local to the most workers (the lowest OS index on a tie). */
-int leash_placement_plan(leash_placement *p, hwloc_topology_t topo, hwloc_const_cpuset_t cpuset,
-                         int nworkers, leash_place_policy policy);
-void leash_placement_free(leash_placement *p);
+LEASH_API int leash_placement_plan(leash_placement *p, struct hwloc_topology *topo,
+                                   const struct hwloc_bitmap_s *cpuset, int nworkers,
+                                   leash_place_policy policy);
+LEASH_API void leash_placement_free(leash_placement *p);
 
 /* Bind the calling thread to worker w's PU. Returns 0, or LEASH_EUNSUPPORTED when the
  * OS refuses (binding is best-effort: the caller may go on unbound). */
-int leash_placement_bind_thread(const leash_placement *p, hwloc_topology_t topo, int w);
+LEASH_API int leash_placement_bind_thread(const leash_placement *p, struct hwloc_topology *topo,
+                                          int w);
 
 /* Bind the calling thread's future allocations to the model's NUMA node (first touch
  * then puts the model there). 0, or LEASH_EUNSUPPORTED. */
-int leash_placement_bind_memory(const leash_placement *p, hwloc_topology_t topo);
+LEASH_API int leash_placement_bind_memory(const leash_placement *p, struct hwloc_topology *topo);
 
-const char *leash_place_policy_name(leash_place_policy policy);
+LEASH_API const char *leash_place_policy_name(leash_place_policy policy);
 
 /* Share a cpuset among count ranks that were all given the same one (mpirun --bind-to
  * none, several ranks per node): rank index keeps a contiguous block of the cores in it
  * (core order, so blocks follow packages and NUMA nodes), with their PUs in cpuset. With
  * more ranks than cores, ranks share cores round-robin. Pure: depends only on its
  * arguments. Returns 0, or LEASH_EINVAL if cpuset holds no core. */
-int leash_cpuset_share(hwloc_topology_t topo, hwloc_bitmap_t cpuset, int index, int count);
+LEASH_API int leash_cpuset_share(struct hwloc_topology *topo, struct hwloc_bitmap_s *cpuset,
+                                 int index, int count);
 
 /* Discover this machine (*topo, to destroy with hwloc_topology_destroy) and the cpuset
  * the process was started on by its launcher (mpirun --bind-to, SLURM, taskset), or the
  * allowed cpuset when the process is not bound (*cpuset, to free with hwloc_bitmap_free). */
-int leash_topology_load(hwloc_topology_t *topo, hwloc_bitmap_t *cpuset);
+LEASH_API int leash_topology_load(struct hwloc_topology **topo, struct hwloc_bitmap_s **cpuset);
 
 #ifdef __cplusplus
 }

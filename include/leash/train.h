@@ -2,6 +2,8 @@
 #ifndef LEASH_TRAIN_H
 #define LEASH_TRAIN_H
 
+#include "leash/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -127,7 +129,7 @@ typedef struct leash_config {
 
 /* Defaults: SEQ, 1 thread, MLP 3 x 128 ReLU, N(0, 0.01^2) init, B = inf, 10 epochs,
  * one pass over the data per epoch, batch 512, step 0.5, no momentum, seed 1. */
-void leash_config_defaults(leash_config *cfg);
+LEASH_API void leash_config_defaults(leash_config *cfg);
 
 /* Where workers' time went during an epoch, as fractions of its time (for the epoch a
  * run resumed in, of the part run after the resume). The phases do not overlap, and idle
@@ -280,40 +282,42 @@ typedef int (*leash_epoch_callback)(const leash_result *so_far, void *arg);
  * config says, each epoch ends with the ranks agreeing on the loss and on errors (the
  * lowest failing rank returns its error, the others LEASH_EPEER), and the run ends with
  * a final averaging that leaves the same parameters, bit for bit, on every rank. */
-int leash_train(const leash_config *cfg, const leash_dataset *train, const leash_dataset *test,
-                leash_result *res, leash_epoch_callback on_epoch, void *arg);
+LEASH_API int leash_train(const leash_config *cfg, const leash_dataset *train,
+                          const leash_dataset *test, leash_result *res,
+                          leash_epoch_callback on_epoch, void *arg);
 
-void leash_result_free(leash_result *res);
+LEASH_API void leash_result_free(leash_result *res);
 
 /* Collective (every rank calls it, in the same order as its other collectives): whether
  * the file at path exists for rank 0, which alone reads and writes checkpoints (*found).
  * Fails with LEASH_EINVAL, naming path, where rank 0 does not see it but another rank
  * does (storage local to another node): resuming would then start over. leash_train
  * checks this itself; a program may call it before loading its data, to fail early. */
-int leash_checkpoint_locate(const char *path, int *found);
+LEASH_API int leash_checkpoint_locate(const char *path, int *found);
 
 /* Ask a running leash_train to stop at its next safe point (workers between mini-batches),
  * as a signal handler may: async-signal-safe, from any thread. It stays asked for until
  * leash_clear_stop. */
-void leash_request_stop(void);
-void leash_clear_stop(void);
+LEASH_API void leash_request_stop(void);
+LEASH_API void leash_clear_stop(void);
 
 /* Mean loss and accuracy of params on all of test, mapped through map and scored in
  * batches of batch samples as a run with `ranks` ranks scores its test figures (each rank
  * a slice, the slices' sums added in rank order), so that a saved model's scores equal the
  * run's own. */
-int leash_evaluate(const leash_model *m, const float *params, const leash_input_map *map,
-                   const leash_dataset *test, int batch, int ranks, double *loss, double *accuracy);
+LEASH_API int leash_evaluate(const leash_model *m, const float *params, const leash_input_map *map,
+                             const leash_dataset *test, int batch, int ranks, double *loss,
+                             double *accuracy);
 
-const char *leash_algorithm_name(leash_algorithm a);
-const char *leash_step_policy_name(leash_step_policy p);
-const char *leash_init_name(leash_init i);
-const char *leash_activation_name(leash_activation a);
-const char *leash_dataset_name(leash_dataset_kind k);
+LEASH_API const char *leash_algorithm_name(leash_algorithm a);
+LEASH_API const char *leash_step_policy_name(leash_step_policy p);
+LEASH_API const char *leash_init_name(leash_init i);
+LEASH_API const char *leash_activation_name(leash_activation a);
+LEASH_API const char *leash_dataset_name(leash_dataset_kind k);
 
 /* The machine's physical memory in bytes (UINT64_MAX if unknown): sizes that need more
  * are refused before anything is allocated. */
-uint64_t leash_memory_total(void);
+LEASH_API uint64_t leash_memory_total(void);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cblas.h>
+#include <hwloc.h>
 
 #include "cli/describe.h"
 #include "cli/options.h"

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <cblas.h>
+#include <hwloc.h>
 
 #include "cli/report.h"
 #include "core/error_internal.h"

@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include <hwloc.h>
+
 #include "cli/options.h"
 
 /* What the run was given besides the options: dataset sizes and where they came from. */

@@ -99,7 +99,9 @@ void leash_relu_maxpool_forward(float *out, int32_t *argmax, const float *in, co
 void leash_relu_maxpool_backward(float *din, float *dbias, const float *dout, const float *out,
                                  const int32_t *argmax, int B, int H, int W, int C, int K);
 
-/* Elementwise; the arrays must not overlap. */
+/* Elementwise; the arrays must not overlap. Some are built as target clones, whose
+ * symbols GCC exports whatever -fvisibility says: hidden here by name. */
+#pragma GCC visibility push(hidden)
 void leash_relu_forward(float *restrict out, const float *restrict in, size_t n);
 void leash_relu_backward(float *restrict din, const float *restrict dout, const float *restrict out,
                          size_t n);
@@ -118,6 +120,7 @@ void leash_bias_relu_forward(float *out, const float *in, const float *restrict 
                              int C);
 void leash_relu_bias_backward(float *din, float *restrict dbias, const float *dout,
                               const float *restrict out, int B, int C);
+#pragma GCC visibility pop
 
 /* Softmax over K logits per sample with cross-entropy against labels y: writes the
  * probabilities, returns the SUM of the B per-sample losses (computed in double). */

@@ -123,6 +123,9 @@ const leash_strategy_ops *leash_strategy_for(leash_algorithm a);
 void leash_stats_record_update(leash_worker_stats *st, const leash_stepper *stepper, uint64_t tau,
                                uint64_t failed);
 
+/* Built as target clones, whose symbols GCC exports whatever -fvisibility says: hidden
+ * here by name. */
+#pragma GCC visibility push(hidden)
 /* theta_new[i] = theta[i] - eta * grad[i]: the fused copy-and-apply of a new version. */
 void leash_axpy_into(float *restrict theta_new, const float *restrict theta,
                      const float *restrict grad, float eta, size_t n);
@@ -133,6 +136,7 @@ void leash_axpy_inplace(float *restrict theta, const float *restrict grad, float
  * + grad, returning what to apply; with no velocity buffer (mu = 0) returns grad. */
 const float *leash_momentum_step(float *restrict velocity, const float *restrict grad, float mu,
                                  size_t n);
+#pragma GCC visibility pop
 
 /* The mailbox through which the main thread asks SEQ's or SYNC's workers to read or
  * change the parameters at an update point, where a worker owns them (mixbox.c). */

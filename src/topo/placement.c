@@ -1,5 +1,7 @@
 #include <stdlib.h>
 
+#include <hwloc.h>
+
 #include "core/error_internal.h"
 #include "leash/placement.h"
 

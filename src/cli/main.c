@@ -576,10 +576,9 @@ static int check_resume(const leash_options *o)
 
 /* Collective: the run's files checked, before the data are loaded (only rank 0 writes
  * files; a bad path fails now, not after loading or training), then the data loaded on
- * every rank, agreed on so that one message is printed and every rank exits alike; then
- * the ranks' hosts. */
+ * every rank, agreed on so that one message is printed and every rank exits alike. */
 static int load_inputs(const leash_options *o, const char *dir, leash_dataset *train,
-                       leash_dataset *test, leash_input_map *map, char **hosts)
+                       leash_dataset *test, leash_input_map *map)
 {
     int rc = leash_dist_rank() == 0 ? check_output_paths(o) : 0;
     if ((rc = leash_dist_agree(rc)) == 0) rc = check_resume(o);
@@ -588,8 +587,7 @@ static int load_inputs(const leash_options *o, const char *dir, leash_dataset *t
     if (rc == 0) rc = hint_default_dir(load_data(o, dir, train, test), o);
     if (rc == 0) rc = leash_cli_check_data(o, train);
     if (rc == 0) rc = take_shard(train, map, o->input_scale, o->cfg.seed);
-    rc = leash_dist_agree(rc);
-    return rc ? rc : leash_report_hosts(hosts);
+    return leash_dist_agree(rc);
 }
 
 /* The start-up lines (rank 0, unless -q), the oversubscription warning, and the plan
@@ -663,11 +661,10 @@ static int train_run(leash_options *o, machine *mc, int argc, char **argv)
     leash_dataset train = {0}, test = {0};
     leash_input_map map;
     leash_result res = {0};
-    char *hosts = NULL;
     char data_dir[PATH_MAX];
     int status;
     const char *dir = o->data_dir ? o->data_dir : leash_default_data_dir(o->dataset);
-    int rc = load_inputs(o, dir, &train, &test, &map, &hosts);
+    int rc = load_inputs(o, dir, &train, &test, &map);
     if (rc) {
         status = fail_agreed(rc);
     } else {
@@ -679,7 +676,7 @@ static int train_run(leash_options *o, machine *mc, int argc, char **argv)
         report_ctx ctx = {o,
                           {abs_dir, train.n, test.n, 0, mc->topo, mc->cpuset,
                            mc->plan.nworkers ? &mc->plan : NULL, o->placement},
-                          {argc, argv, hosts, abs_dir},
+                          {argc, argv, abs_dir},
                           0,
                           0};
         want_progress(o, &ctx);
@@ -692,7 +689,6 @@ static int train_run(leash_options *o, machine *mc, int argc, char **argv)
     }
     /* Other ranks may wait for this one in a collective that it left: end them all. */
     if (leash_dist_broken()) leash_dist_abort(status ? status : EXIT_RUNTIME);
-    free(hosts);
     leash_result_free(&res);
     leash_dataset_free(&train);
     leash_dataset_free(&test);

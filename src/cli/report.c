@@ -88,19 +88,6 @@ int leash_report_gather(leash_rank_table *t, const leash_result *res, const leas
     return err;
 }
 
-int leash_report_hosts(char **hosts)
-{
-    char mine[LEASH_HOST_LEN] = "";
-    if (gethostname(mine, sizeof mine - 1) != 0) strcpy(mine, "?");
-    unsigned char *all = NULL;
-    size_t *lens = leash_dist_rank() == 0 ? calloc((size_t)leash_dist_size(), sizeof *lens) : NULL;
-    int rc = leash_dist_rank() == 0 && !lens ? leash_fail(LEASH_ENOMEM, "out of memory") : 0;
-    if ((rc = leash_dist_agree(rc)) == 0) rc = leash_comm_gather_bytes(mine, sizeof mine, &all, lens);
-    free(lens);
-    *hosts = rc ? NULL : (char *)all; /* on failure the gather freed it */
-    return rc;
-}
-
 void leash_rank_table_free(leash_rank_table *t)
 {
     free(t->rows);
@@ -382,7 +369,7 @@ static void write_provenance(leash_json *j, const leash_provenance *p, const lea
     leash_json_end_array(j);
     leash_json_key(j, "hosts");
     leash_json_begin_array(j);
-    for (int r = 0; p->hosts && r < ranks; ++r) leash_json_string(j, p->hosts + (size_t)r * LEASH_HOST_LEN);
+    for (int r = 0; r < ranks; ++r) leash_json_string(j, leash_comm_host(r));
     leash_json_end_array(j);
     leash_json_kv_string(j, "data_dir", p->data_dir);
     leash_json_key(j, "slurm");

@@ -47,14 +47,8 @@ void leash_rank_table_free(leash_rank_table *t);
 typedef struct leash_provenance {
     int argc;
     char **argv;
-    const char *hosts; /* ranks * LEASH_HOST_LEN bytes, each a NUL-terminated host name */
     const char *data_dir; /* absolute; NULL for SYNTH */
 } leash_provenance;
-#define LEASH_HOST_LEN 256
-
-/* Collective: every rank's host name, on rank 0 (*hosts: ranks * LEASH_HOST_LEN bytes;
- * NULL elsewhere). */
-int leash_report_hosts(char **hosts);
 
 /* How the run stands: "running", "complete", "interrupted" or "diverged". */
 typedef enum leash_run_status {

@@ -48,10 +48,3 @@ uint64_t leash_timeline_events(const leash_timeline *tl)
     for (int i = 0; i < tl->ntracks; ++i) n += tl->tracks[i].n;
     return n;
 }
-
-int leash_timeline_cut(const leash_timeline *tl)
-{
-    for (int i = 0; i < tl->ntracks; ++i)
-        if (tl->tracks[i].cut_at >= 0) return 1;
-    return 0;
-}

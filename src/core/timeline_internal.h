@@ -79,8 +79,7 @@ typedef struct leash_timeline {
 /* Tracks for threads workers and the main thread, room events each. */
 int leash_timeline_create(leash_timeline *tl, int threads, long every, long room);
 void leash_timeline_destroy(leash_timeline *tl);
-/* Events recorded over all tracks, and whether any track lost one. */
+/* Events recorded over all tracks. */
 uint64_t leash_timeline_events(const leash_timeline *tl);
-int leash_timeline_cut(const leash_timeline *tl);
 
 #endif

@@ -23,6 +23,8 @@ static int my_rank, nranks = 1;
 static int broken;
 static int broken_rc = LEASH_EMPI; /* why: what a later collective then returns at once */
 static int peer_error;
+enum { HOST_LEN = 65 /* Linux's HOST_NAME_MAX + 1 */ };
+static char my_host[HOST_LEN] = "?";
 
 static int peers_open(void);
 static void peers_close(void);
@@ -39,6 +41,7 @@ int leash_dist_launched(void)
 
 int leash_dist_init(int *argc, char ***argv)
 {
+    if (!mpi_started) gethostname(my_host, sizeof my_host - 1);
     if (mpi_started || !leash_dist_launched()) return 0;
     int provided;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
@@ -122,7 +125,7 @@ static double stop_grace_s(void) { return stall_warn_s > 0 ? fmax(10.0, stall_wa
  * computes, is held or frozen, or cannot be reached does not answer: waiting ranks are
  * the ones that can. Messages are two int64s; answers echo the seq asked about, so late
  * ones (the asker has gone on) are told apart and dropped. */
-enum { QUERY_TAG = 1, ANSWER_TAG = 2, HOST_LEN = 65 /* Linux's HOST_NAME_MAX + 1 */ };
+enum { QUERY_TAG = 1, ANSWER_TAG = 2 };
 /* How long an asker collects answers: ranks that wait poll every 50 us, so those that
  * can answer have done so long before, even on a loaded node. */
 #define ASK_S 0.5
@@ -140,7 +143,6 @@ static int64_t seq;                     /* collectives this rank has started */
 static int64_t asked = -1;              /* the collective this rank asks about; -1: none */
 static int64_t *heard;                  /* per rank: the seq it answered with; -1: none */
 static peer_slot *queries, *answers;    /* per rank: this rank's query to it, answer to it */
-static char my_host[HOST_LEN] = "?";
 static char *hosts;                     /* every rank's host, HOST_LEN each; NULL until known */
 static int workers_running;             /* leash_comm_set_workers_running */
 
@@ -198,7 +200,7 @@ static int all_heard(void)
     return 1;
 }
 
-static const char *host_of(int r)
+const char *leash_comm_host(int r)
 {
     if (r == my_rank) return my_host;
     return hosts ? hosts + (size_t)r * HOST_LEN : "host unknown";
@@ -227,7 +229,7 @@ static size_t list_ranks(char *buf, size_t cap, size_t len, const char *label, i
             continue;
         }
         len += (size_t)snprintf(buf + len, cap - len, "%s %d (%s)", named++ ? "," : "", r,
-                                host_of(r));
+                                leash_comm_host(r));
     }
     if (len < cap && more) len += (size_t)snprintf(buf + len, cap - len, ", and %d more", more);
     if (len < cap && !named) len += (size_t)snprintf(buf + len, cap - len, " none");
@@ -324,7 +326,6 @@ static int wait_gently(MPI_Request *req, int rc, const char *what)
  * through wait_for, so that a rank slow to start is reported like any other. */
 static int peers_open(void)
 {
-    gethostname(my_host, sizeof my_host - 1);
     heard = malloc((size_t)nranks * sizeof *heard);
     queries = malloc(2 * (size_t)nranks * sizeof *queries);
     char *all = malloc((size_t)nranks * HOST_LEN);

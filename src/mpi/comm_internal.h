@@ -48,6 +48,10 @@ int leash_comm_clock_offsets(double *offset, double *uncertainty, double skew);
  * training thread), between them; it changes only the line's wording. */
 void leash_comm_set_workers_running(int running);
 
+/* Rank r's host name: this rank's from leash_dist_init on, the others' once the ranks
+ * have gathered them there (several ranks only); "host unknown" before. */
+const char *leash_comm_host(int r);
+
 /* This rank left the collective sequence (see leash_dist_broken). */
 void leash_comm_mark_broken(void);
 

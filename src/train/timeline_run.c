@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/clock_internal.h"
 #include "core/error_internal.h"
@@ -15,7 +14,6 @@
 /* A rank's part as sent to rank 0: this header, a header per track, then every track's
  * events (the ranks of one job share one architecture). */
 typedef struct part_header {
-    char host[256];
     uint32_t ntracks;
     uint32_t reserved;
 } part_header;
@@ -103,8 +101,7 @@ static unsigned char *pack(const leash_timeline *tl, double skew, size_t *len)
     for (int i = 0; i < tl->ntracks; ++i) bytes += tl->tracks[i].n * sizeof(leash_tl_event);
     unsigned char *p = malloc(bytes);
     if (!p) return NULL;
-    part_header h = {.ntracks = (uint32_t)tl->ntracks};
-    if (gethostname(h.host, sizeof h.host - 1) != 0) strcpy(h.host, "?");
+    const part_header h = {.ntracks = (uint32_t)tl->ntracks};
     memcpy(p, &h, sizeof h);
     size_t at = sizeof h;
     for (int i = 0; i < tl->ntracks; ++i, at += sizeof(track_header)) {
@@ -216,11 +213,12 @@ static int put_part(FILE *f, const unsigned char *p, size_t len, int pid, double
     part_header h;
     if (len < sizeof h) return -1;
     memcpy(&h, p, sizeof h);
-    h.host[sizeof h.host - 1] = '\0';
-    clean_host(h.host);
     size_t at = sizeof h + (size_t)h.ntracks * sizeof(track_header);
     if (h.ntracks == 0 || h.ntracks > 65536 || len < at) return -1;
-    put_names(f, pid, h.host, (int)h.ntracks);
+    char host[256];
+    snprintf(host, sizeof host, "%s", leash_comm_host(pid)); /* gathered at start-up */
+    clean_host(host);
+    put_names(f, pid, host, (int)h.ntracks);
     for (uint32_t i = 0; i < h.ntracks; ++i) {
         track_header th;
         memcpy(&th, p + sizeof h + i * sizeof th, sizeof th);

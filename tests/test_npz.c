@@ -9,7 +9,7 @@
 #include "leash/rng.h"
 #include "tap.h"
 #include "testutil.h"
-#include "train/checkpoint_internal.h"
+#include "data/dataset_internal.h"
 
 /* --- writing archives --------------------------------------------------------------- */
 

@@ -264,6 +264,12 @@ typedef struct leash_result {
     uint64_t diverged_update;
 } leash_result;
 
+/* What a diverged run says, given its diverged_epoch, diverged_update and the name of the
+ * step size's setting to lower (one message, worded alike by the library and by leash). */
+#define LEASH_DIVERGED_FORMAT                                                               \
+    "training diverged: the loss became non-finite in epoch %d at update %llu (try a "      \
+    "smaller %s)"
+
 /* Called on the training thread of every rank after each epoch's evaluation with the
  * run so far (the latest epoch is so_far->epochs[so_far->nepochs - 1]; params are the
  * ones it was scored on). Returns 0, or a negative LEASH_E* code to stop the run with it;

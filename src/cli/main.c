@@ -639,10 +639,8 @@ static int report_run(report_ctx *ctx, leash_result *res, int rc, const leash_in
     /* The rank that failed reports; the others learned of it at an agreement. */
     if (outcome == LEASH_RUN_RUNNING) return fail_agreed(rc);
     if (root && outcome == LEASH_RUN_DIVERGED)
-        fprintf(stderr,
-                "leash: training diverged: the loss became non-finite in epoch %d at update %llu "
-                "(try a smaller -l); the result keeps the %d epoch%s before\n",
-                res->diverged_epoch, (unsigned long long)res->diverged_update, res->nepochs,
+        fprintf(stderr, "leash: " LEASH_DIVERGED_FORMAT "; the result keeps the %d epoch%s before\n",
+                res->diverged_epoch, (unsigned long long)res->diverged_update, "-l", res->nepochs,
                 res->nepochs == 1 ? "" : "s");
     if (root && outcome == LEASH_RUN_INTERRUPTED && !o->quiet)
         print_stop_line(stderr, o, res->nepochs, ctx->prov.argc, ctx->prov.argv);

@@ -5,9 +5,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <zlib.h>
+
 #include "core/error_internal.h"
 #include "core/hugemem_internal.h"
 #include "core/simd_internal.h"
+#include "data/dataset_internal.h"
 #include "data/file_internal.h"
 #include "leash/data.h"
 #include "leash/rng.h"
@@ -410,4 +413,20 @@ int leash_dataset_load(leash_dataset *out, leash_dataset_kind kind, const char *
     if (rc == 0) rc = load_files(out, &f, kind);
     split_files_free(&f);
     return rc;
+}
+
+uint32_t leash_dataset_digest(const leash_dataset *d)
+{
+    uint32_t shape[4] = {(uint32_t)d->h, (uint32_t)d->w, (uint32_t)d->c, (uint32_t)d->nclasses};
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32_z(crc, (const Bytef *)shape, sizeof shape);
+    /* Float data by their bytes; byte data exactly as before float data existed, so that
+     * checkpoints of byte datasets keep their digests. */
+    if (d->values)
+        crc = crc32_z(crc, (const Bytef *)d->values,
+                      d->n * leash_dataset_sample_size(d) * sizeof *d->values);
+    else
+        crc = crc32_z(crc, d->pixels, d->n * leash_dataset_sample_size(d));
+    crc = crc32_z(crc, d->labels, d->n);
+    return (uint32_t)crc;
 }

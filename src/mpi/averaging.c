@@ -1,4 +1,5 @@
 /* The averaging layer: see averaging_internal.h. */
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -111,4 +112,33 @@ int leash_averager_exchange(leash_averager *a, uint64_t updates, int (*idle)(voi
     if (a->every > 0) a->next_updates = updates + (uint64_t)a->every;
     if (a->period > 0) a->next_time = now + a->period;
     return 0;
+}
+
+/* --- checkpoints ------------------------------------------------------------------- */
+
+/* Deadlines are saved as the time left: clocks differ from process to process, durations
+ * carry over. < 0: none. */
+void leash_averager_save(leash_wbuf *b, const leash_averager *a, double now)
+{
+    leash_wbuf_u64(b, a->rounds);
+    leash_wbuf_f64(b, a->time_mpi);
+    leash_wbuf_f64(b, a->time_total);
+    leash_wbuf_u64(b, a->next_updates);
+    leash_wbuf_f64(b, a->next_time < 0 ? -1.0 : fmax(a->next_time - now, 0.0));
+}
+
+void leash_averager_load(leash_averager *a, leash_rbuf *r, int own, int schedule, double now)
+{
+    uint64_t rounds = leash_rbuf_u64(r);
+    double time_mpi = leash_rbuf_f64(r), time_total = leash_rbuf_f64(r);
+    uint64_t next_updates = leash_rbuf_u64(r);
+    double left = leash_rbuf_f64(r);
+    if (!own) return;
+    a->rounds = rounds;
+    a->time_mpi = time_mpi;
+    a->time_total = time_total;
+    if (schedule) {
+        a->next_updates = next_updates;
+        a->next_time = left < 0 ? -1.0 : now + left;
+    }
 }

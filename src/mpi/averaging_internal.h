@@ -17,6 +17,7 @@
 #ifndef LEASH_AVERAGING_INTERNAL_H
 #define LEASH_AVERAGING_INTERNAL_H
 
+#include "core/store_internal.h"
 #include <stdint.h>
 
 #include "sync/strategy_internal.h"
@@ -61,5 +62,11 @@ int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int 
  * ranks, publish the correction, and schedule the next round from `updates`. Blocking
  * rounds (--avg-mode blocking) call it directly, at a safe point every rank agreed on. */
 int leash_averager_exchange(leash_averager *a, uint64_t updates, int (*idle)(void *), void *arg);
+
+/* Checkpoints: the counters and the schedule (its deadline as time left from now). */
+void leash_averager_save(leash_wbuf *b, const leash_averager *a, double now);
+/* own: this rank's counters (else read and dropped); schedule: the layer is on and goes
+ * on at the saved schedule. */
+void leash_averager_load(leash_averager *a, leash_rbuf *r, int own, int schedule, double now);
 
 #endif

@@ -1,6 +1,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error_internal.h"
 #include "sync/stepsize_internal.h"
@@ -127,4 +128,35 @@ void leash_stepper_observe(leash_stepper *s, uint64_t idx, uint64_t tau)
      * release sequence of RMWs), so tail_finish sees every sampled increment. */
     if (atomic_fetch_add_explicit(&s->tail_samples, 1, memory_order_acq_rel) + 1 == s->window_len)
         tail_finish(s);
+}
+
+/* --- checkpoints ------------------------------------------------------------------- */
+
+void leash_stepper_save(leash_wbuf *b, const leash_stepper *s, int bins)
+{
+    uint64_t *hist = calloc((size_t)bins, sizeof *hist), samples = 0;
+    if (!hist) {
+        b->oom = 1;
+        return;
+    }
+    leash_stepper_state(s, hist, &samples);
+    leash_wbuf_u32(b, (uint32_t)bins);
+    leash_wbuf_bytes(b, hist, (size_t)bins * sizeof *hist);
+    leash_wbuf_u64(b, samples);
+    free(hist);
+}
+
+int leash_stepper_load(leash_stepper *s, leash_rbuf *r, int bins, int keep)
+{
+    uint32_t nbins = leash_rbuf_u32(r);
+    const unsigned char *saved = leash_rbuf_take(r, (size_t)bins * sizeof(uint64_t));
+    uint64_t samples = leash_rbuf_u64(r);
+    if (r->bad || nbins != (uint32_t)bins) return LEASH_EFORMAT;
+    if (!keep) return 0;
+    uint64_t *hist = malloc((size_t)bins * sizeof *hist);
+    if (!hist) return leash_fail(LEASH_ENOMEM, "out of memory");
+    memcpy(hist, saved, (size_t)bins * sizeof *hist);
+    int rc = leash_stepper_restore(s, hist, samples);
+    free(hist);
+    return rc ? LEASH_EFORMAT : 0;
 }

@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "core/store_internal.h"
 #include "leash/train.h"
 
 typedef struct leash_stepper leash_stepper;
@@ -39,5 +40,11 @@ int leash_stepper_restore(leash_stepper *s, const uint64_t *hist, uint64_t sampl
  * gradients (the averaging layer's corrections) are not reported: the sample then
  * takes the next gradient instead of waiting for an index that never comes. Wait-free. */
 void leash_stepper_observe(leash_stepper *s, uint64_t idx, uint64_t tau);
+
+/* Checkpoints: the policy's state (TAIL's sample) in `bins` bins. */
+void leash_stepper_save(leash_wbuf *b, const leash_stepper *s, int bins);
+/* The saved state, put back if keep (a state is only good for the same threads), else
+ * read and dropped. Returns 0, LEASH_EFORMAT if malformed, or a reported error. */
+int leash_stepper_load(leash_stepper *s, leash_rbuf *r, int bins, int keep);
 
 #endif

@@ -1,7 +1,9 @@
 /* What all strategies share: the registry, the fused update pass, update statistics. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/clock_internal.h"
+#include "core/error_internal.h"
 #include "core/simd_internal.h"
 #include "sync/strategy_internal.h"
 
@@ -69,4 +71,71 @@ void leash_free_buffers(float **b, int count)
     if (!b) return;
     for (int i = 0; i < count; ++i) leash_params_free(b[i]);
     free(b);
+}
+
+/* --- checkpoints ------------------------------------------------------------------- */
+
+void leash_strategy_save(leash_wbuf *b, const leash_strategy_ops *ops, leash_strategy *s,
+                         int threads, size_t n, float *scratch, uint64_t peak)
+{
+    uint64_t ts;
+    ops->snapshot(s, scratch, &ts);
+    leash_wbuf_u64(b, ts);
+    leash_wbuf_u64(b, peak);
+    leash_wbuf_floats(b, scratch, n);
+    uint32_t nbuffers = 0;
+    for (int k = 0; k < threads; ++k) nbuffers += ops->velocity(s, k) != NULL;
+    leash_wbuf_u32(b, nbuffers);
+    for (int k = 0; k < threads; ++k) {
+        const float *v = ops->velocity(s, k);
+        if (!v) continue;
+        leash_wbuf_u32(b, (uint32_t)k);
+        leash_wbuf_floats(b, v, n);
+    }
+}
+
+int leash_strategy_load(leash_rbuf *r, leash_saved_strategy *out, float *theta, size_t n,
+                        uint32_t max_buffers)
+{
+    out->timestamp = leash_rbuf_u64(r);
+    out->peak = leash_rbuf_u64(r);
+    /* Copied out: a section's payload has no float alignment. */
+    leash_rbuf_floats(r, theta, n);
+    if (r->bad) return LEASH_EFORMAT;
+    out->nbuffers = leash_rbuf_u32(r);
+    out->momentum = *r;
+    if (r->bad || out->nbuffers > max_buffers) return LEASH_EFORMAT;
+    for (uint32_t i = 0; i < out->nbuffers; ++i) {
+        leash_rbuf_u32(r);
+        leash_rbuf_take(r, n * sizeof(float));
+    }
+    return r->bad ? LEASH_EFORMAT : 0;
+}
+
+int leash_saved_momentum_next(leash_rbuf *m, uint32_t *k, float *v, size_t n)
+{
+    *k = leash_rbuf_u32(m);
+    leash_rbuf_floats(m, v, n);
+    return m->bad ? LEASH_EFORMAT : 0;
+}
+
+int leash_strategy_restore_momentum(const leash_saved_strategy *saved,
+                                    const leash_strategy_ops *ops, leash_strategy *s,
+                                    int threads, size_t n, const float *mean)
+{
+    if (mean) {
+        for (int k = 0; k < threads; ++k) {
+            float *v = ops->velocity(s, k);
+            if (v) memcpy(v, mean, n * sizeof *v);
+        }
+        return 0;
+    }
+    leash_rbuf m = saved->momentum;
+    for (uint32_t i = 0; i < saved->nbuffers; ++i) {
+        uint32_t k = leash_rbuf_u32(&m);
+        float *v = k < (uint32_t)threads ? ops->velocity(s, (int)k) : NULL;
+        if (!v) return LEASH_EFORMAT;
+        leash_rbuf_floats(&m, v, n);
+    }
+    return m.bad ? LEASH_EFORMAT : 0;
 }

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "core/store_internal.h"
 #include "core/timeline_internal.h"
 #include "leash/train.h"
 #include "sync/stepsize_internal.h"
@@ -163,5 +164,30 @@ int leash_mixbox_serve(leash_mixbox *b, float *theta, size_t n, uint64_t *timest
 /* count parameter-sized buffers (zeroed), or NULL; freed with leash_free_buffers. */
 float **leash_alloc_buffers(int count, size_t n);
 void leash_free_buffers(float **b, int count);
+
+/* Checkpoints: the newest parameters and their timestamp (a snapshot into scratch, room
+ * for the model's n floats), the peak of live versions `peak`, then every worker's
+ * momentum buffer, each with its worker's index. */
+void leash_strategy_save(leash_wbuf *b, const leash_strategy_ops *ops, leash_strategy *s,
+                         int threads, size_t n, float *scratch, uint64_t peak);
+/* What leash_strategy_save wrote, read before the strategy exists: theta gets the
+ * parameters; the momentum buffers (at most max_buffers) are checked and stay in the
+ * file, at `momentum`, until a strategy takes them. */
+typedef struct leash_saved_strategy {
+    uint64_t timestamp, peak;
+    uint32_t nbuffers;
+    leash_rbuf momentum;
+} leash_saved_strategy;
+/* Returns 0 or LEASH_EFORMAT. */
+int leash_strategy_load(leash_rbuf *r, leash_saved_strategy *out, float *theta, size_t n,
+                        uint32_t max_buffers);
+/* The saved momentum buffer after *m's position: its worker into *k, its floats into v;
+ * returns 0 or LEASH_EFORMAT. */
+int leash_saved_momentum_next(leash_rbuf *m, uint32_t *k, float *v, size_t n);
+/* Into a strategy of `threads` workers: each worker's saved buffer, or with mean (on
+ * another layout) the mean of all of them in every buffer. Returns 0 or LEASH_EFORMAT. */
+int leash_strategy_restore_momentum(const leash_saved_strategy *saved,
+                                    const leash_strategy_ops *ops, leash_strategy *s,
+                                    int threads, size_t n, const float *mean);
 
 #endif

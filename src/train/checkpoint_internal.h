@@ -1,72 +1,59 @@
-/* Checkpoints: everything a run needs to continue as if it had never stopped, in one
- * file of sections (core/store_internal.h; the layout is in doc/file-formats.md).
+/* Checkpoint files: everything a run needs to continue as if it had never stopped, in
+ * one file of sections (core/store_internal.h; the layout is in doc/file-formats.md).
  *
- * Rank 0 writes the file: the configuration and data identity every rank must match,
- * the model (the parameters the last finished epoch was scored on, so that
- * leash --evaluate can score a checkpoint), then one RANK section per rank, in rank
- * order, holding that rank's whole state: results so far, position in the epoch,
- * permutation and RNG, the strategy's newest parameters and timestamp, momentum,
- * step-size state, the averaging layer's and every worker's counters. Checkpoints are
- * taken only at safe points, where no worker runs and no averaging round is open on
- * any rank, so the ranks' states are one consistent cut of the job. */
+ * This file knows the sections, not the training: rank 0 writes the configuration and
+ * data identity every rank must match, the model (the parameters the last finished
+ * epoch was scored on, so that leash --evaluate can score a checkpoint), one RANK
+ * section per rank in rank order (each rank's state, opaque here: state.c writes and
+ * reads it), then whatever the caller appends. Checkpoints are taken only at safe
+ * points, where no worker runs and no averaging round is open on any rank, so the
+ * ranks' states are one consistent cut of the job. */
 #ifndef LEASH_CHECKPOINT_INTERNAL_H
 #define LEASH_CHECKPOINT_INTERNAL_H
 
 #include "core/store_internal.h"
-#include "train/trainer_internal.h"
+#include "leash/train.h"
 
 #define LEASH_CHECKPOINT_MAGIC "LEASHCKP"
 #define LEASH_CHECKPOINT_VERSION 2u
 
-/* Collective: gather every rank's state and write t->cfg->checkpoint on rank 0.
+/* What a checkpoint must match to be resumed: the settings, the model, its input
+ * scaling and the test set. */
+typedef struct leash_checkpoint_id {
+    const leash_config *cfg;
+    const leash_model *model;
+    const leash_input_map *map;
+    size_t ntest;
+    uint32_t test_digest;
+} leash_checkpoint_id;
+
+/* Collective: gather every rank's state (mine) and write cfg->checkpoint on rank 0 with
+ * the model's parameters params; `tail`, if not NULL, appends rank 0's further sections.
  * Errors are agreed: every rank returns the same outcome. */
-int leash_checkpoint_write(trainer *t);
+int leash_checkpoint_write(const leash_checkpoint_id *id, const float *params,
+                           const leash_wbuf *mine, void (*tail)(leash_wbuf *, const void *),
+                           const void *tail_arg);
 
-/* This rank's state while a resume is in progress. */
-typedef struct leash_resume {
-    unsigned char *blob; /* this rank's RANK section */
-    size_t len;
-    leash_rbuf rest;  /* what leash_checkpoint_apply reads */
-    float *theta;     /* the strategy's newest parameters (leash_params_alloc) */
-    uint64_t timestamp;
-    /* A resume on another layout than the checkpoint's (rank count or -n): its layout
-     * (from_ranks 0: the same one), whether the file holds this rank's own state (if
-     * not, blob is rank 0's, for the records), the mean of its momentum buffers (NULL
-     * without), and the job's update and sample counts this rank carries on. */
-    struct {
-        int from_ranks, from_threads;
-        int own;
-        float *velocity;
-        uint64_t updates, samples;
-    } reshape;
-} leash_resume;
+/* Collective: whether the checkpoint at path exists (*found), as rank 0 sees it; a file
+ * only other ranks see is refused. Errors agreed. */
+int leash_checkpoint_locate(const char *path, int *found);
 
-/* Collective: rank 0 reads t->cfg->resume and checks it against this run (configuration,
- * data, layout), every rank receives its state and checks its own shard, and restores
- * the results so far (t->res) and its position (t->prog, t->perm). Before the strategy
- * exists: r->theta and r->timestamp are what it starts from. Errors agreed.
- *
- * On another rank count or -n (a requeued job given other nodes), the run goes on from
- * the checkpoint's mean: every rank starts from the mean of its ranks' newest parameters
- * (summed in rank order on rank 0, then scaled), every momentum buffer from the mean of
- * its buffers; the records (epochs, times, trace, resumes) continue, and so do the job's
- * update and sample counts (old rank j's are carried by new rank j mod the new count). A
- * rank the file has carries on its own counters and trace (old workers folded onto new
- * worker i mod -n; the step-size state only on the same -n), a new rank starts its own
- * from zero. The epoch in progress continues at the
- * same fraction of its rounds, on a fresh permutation of this rank's new shard. Only the
- * shards' total size can be checked against the file (shards of another rank count hold
- * other samples), besides the test set's CRC. Rank 0 warns once. */
-int leash_checkpoint_load(trainer *t, leash_resume *r);
+/* A checkpoint opened on rank 0: its layout (the rank count and threads it was written
+ * with) and its sections. */
+typedef struct leash_checkpoint_file {
+    leash_store store;
+    int from_ranks, from_threads;
+} leash_checkpoint_file;
 
-/* Local, once the strategy and the workers exist (none running): momentum, step-size
- * state, the averaging layer's and the workers' counters. */
-int leash_checkpoint_apply(trainer *t, leash_resume *r);
-
-void leash_resume_free(leash_resume *r);
-
-/* CRC-32 of a data set's shape, pixels (or float values) and labels: its identity in a
- * checkpoint. */
-uint32_t leash_dataset_digest(const leash_dataset *d);
+/* Rank 0: read cfg->resume, check it against id (every setting but the layout), and copy
+ * its model's parameters to params. */
+int leash_checkpoint_open(leash_checkpoint_file *f, const leash_checkpoint_id *id, float *params);
+/* Saved rank k's state (k below from_ranks). */
+void leash_checkpoint_rank(const leash_checkpoint_file *f, int k, leash_rbuf *r);
+/* The states of `ranks` ranks end to end for a scatter, each rank's own or, for a rank
+ * the file lacks, rank 0's. */
+int leash_checkpoint_lay_out(const leash_checkpoint_file *f, int ranks, unsigned char **all,
+                             size_t *lens);
+void leash_checkpoint_close(leash_checkpoint_file *f);
 
 #endif

@@ -1,6 +1,7 @@
 /* End-to-end SEQ training: accuracy bounds on real and synthetic data, determinism,
  * divergence detection and the update accounting. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "leash/leash.h"
 #include "tap.h"
@@ -236,9 +237,40 @@ static void test_mnist_holdout_mlp(void)
     leash_dataset_free(&te);
 }
 
+/* One formula for the memory floor: its parts add up, each version held costs one
+ * parameter vector, and a run it says is larger than the machine is refused naming the
+ * setting behind the largest part. */
+static void test_memory_floor(void)
+{
+    leash_dataset tr, te;
+    ASSERT_INT_EQ(synth(&tr, &te, 600, 3), 0);
+    leash_config c;
+    leash_config_defaults(&c);
+    c.threads = 3;
+    c.algorithm = LEASH_ALGO_LSH;
+    leash_model m;
+    ASSERT_INT_EQ(leash_model_build(&m, c.arch, 28, 28, 1, 10, c.hidden_layers, c.units, c.activation), 0);
+    leash_memory_floor one, five;
+    leash_memory_floor_of(&one, &c, &m, tr.n, te.n, 1);
+    leash_memory_floor_of(&five, &c, &m, tr.n, te.n, 5);
+    const double vec = (double)m.nparams * sizeof(float);
+    ASSERT_DBL_NEAR(five.parameters - one.parameters, 4 * vec, 0.0);
+    ASSERT_DBL_NEAR(one.data, (double)(tr.n + te.n) * (28 * 28 + 1), 0.0);
+    ASSERT_DBL_NEAR(one.total, one.data + one.parameters + one.workers + one.histograms + one.records, 0.0);
+    ASSERT_DBL_GE(one.workers, 3 * vec);
+    c.epochs = 2000000000;
+    leash_result r;
+    ASSERT_INT_EQ(leash_train(&c, &tr, &te, &r, NULL, NULL), LEASH_EINVAL);
+    ASSERT_TRUE(strstr(leash_last_error(), "-e 2000000000: the run would need ") == leash_last_error());
+    ASSERT_TRUE(strstr(leash_last_error(), "of per-epoch records") != NULL);
+    leash_model_free(&m);
+    leash_dataset_free(&tr);
+    leash_dataset_free(&te);
+}
+
 int main(void)
 {
-    tap_plan(8);
+    tap_plan(9);
     TAP_RUN(test_synth_mlp_learns);
     TAP_RUN(test_synth_momentum_and_lenet);
     TAP_RUN(test_deterministic);
@@ -247,5 +279,6 @@ int main(void)
     TAP_RUN(test_divergence_and_bad_config);
     TAP_RUN(test_fashion_mlp);
     TAP_RUN(test_mnist_holdout_mlp);
+    TAP_RUN(test_memory_floor);
     return tap_done();
 }

@@ -325,6 +325,26 @@ LEASH_API const char *leash_dataset_name(leash_dataset_kind k);
  * are refused before anything is allocated. */
 LEASH_API uint64_t leash_memory_total(void);
 
+/* What a run of cfg cannot do without, in bytes, by part. Not counted: momentum buffers,
+ * the program's code and libraries, allocator overhead. */
+typedef struct leash_memory_floor {
+    double data;       /* the training and test samples and labels, as bytes */
+    double parameters; /* parameter vectors: the versions held, the result, the averaging
+                        * layer's snapshot and sum */
+    double workers;    /* per worker, a gradient vector and its mini-batch workspace */
+    double histograms; /* per worker, its staleness histogram */
+    double records;    /* the per-epoch records and the epoch's permutation */
+    double total;
+} leash_memory_floor;
+
+/* The floor of a run of cfg on model m over ntrain and ntest samples while its strategy
+ * holds `versions` parameter vectors (at least 1; a finished run's peak_versions): the
+ * one formula behind both leash_train's refusal of a run too large for the machine and
+ * the result document's memory_floor_bytes. */
+LEASH_API void leash_memory_floor_of(leash_memory_floor *out, const leash_config *cfg,
+                                     const leash_model *m, size_t ntrain, size_t ntest,
+                                     uint64_t versions);
+
 #ifdef __cplusplus
 }
 #endif

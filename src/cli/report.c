@@ -155,15 +155,14 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_end_object(j);
 }
 
-/* What the run cannot do without (doc/output.md): the dataset's bytes, the versions the
- * strategy held at its peak, and each worker's gradient and workspace. */
+/* What the run cannot do without (doc/output.md): the library's floor at the versions
+ * the strategy held at its peak. */
 static size_t memory_floor(const leash_options *o, const leash_run_info *info,
                            const leash_result *res)
 {
-    size_t params = res->model.nparams * sizeof(float);
-    return (info->ntrain + info->ntest) * (leash_model_input_size(&res->model) + 1) +
-           res->peak_versions * params +
-           (size_t)o->cfg.threads * (params + leash_workspace_bytes(&res->model, o->cfg.batch));
+    leash_memory_floor f;
+    leash_memory_floor_of(&f, &o->cfg, &res->model, info->ntrain, info->ntest, res->peak_versions);
+    return (size_t)f.total;
 }
 
 static void write_final(leash_json *j, const leash_result *res, const leash_rank_table *t,

@@ -36,41 +36,62 @@ int leash_check_inputs(const leash_config *cfg, const leash_dataset *train,
     return 0;
 }
 
-/* Refuse, naming the flag behind the largest share, a run whose buffers cannot fit in
- * the machine's memory: asking malloc would end it in "out of memory", or succeed on
- * overcommitted pages and fail later. A lower bound: the parameter vectors every
- * strategy needs (the result, the averaging layer's two, a gradient per worker, one
- * shared copy), the workers' workspaces and histograms, the per-epoch records. */
-int leash_check_memory(const leash_config *cfg, const leash_model *model, const leash_dataset *train)
+void leash_memory_floor_of(leash_memory_floor *out, const leash_config *cfg,
+                           const leash_model *m, size_t ntrain, size_t ntest, uint64_t versions)
 {
-    const double m = cfg->threads, vec = (double)model->nparams * sizeof(float);
-    struct {
-        char flag[64];
-        const char *what;
-        double bytes;
-    } need[4] = {
-        {"", "parameter vectors", vec * (m + 4)},
-        {"", "mini-batch workspaces", m * (double)leash_workspace_bytes(model, cfg->batch)},
-        {"", "staleness histograms", m * ((double)cfg->tau_max + 1) * sizeof(uint64_t)},
-        {"", "per-epoch records", (double)cfg->epochs * sizeof(leash_epoch_stats)},
+    const double threads = cfg->threads, vec = (double)m->nparams * sizeof(float);
+    const int averaging = cfg->avg_every > 0 || cfg->avg_period > 0;
+    *out = (leash_memory_floor){
+        .data = (double)(ntrain + ntest) * (double)(leash_model_input_size(m) + 1),
+        .parameters = vec * ((double)(versions ? versions : 1) + 1 + (averaging ? 2 : 0)),
+        .workers = threads * (vec + (double)leash_workspace_bytes(m, cfg->batch)),
+        .histograms = threads * ((double)cfg->tau_max + 1) * sizeof(uint64_t),
+        .records = (double)cfg->epochs * sizeof(leash_epoch_stats) + (double)ntrain * sizeof(uint32_t),
     };
-    if (leash_arch_preset(cfg->arch) && strcmp(leash_arch_preset(cfg->arch), "MLP") == 0)
-        snprintf(need[0].flag, sizeof need[0].flag, "-U %d -L %d", cfg->units, cfg->hidden_layers);
+    out->total = out->data + out->parameters + out->workers + out->histograms + out->records;
+}
+
+/* The floor's largest part, by the setting that sizes it (text: room for that setting). */
+static double largest_part(const leash_memory_floor *f, const leash_config *cfg, char *setting,
+                           size_t size, const char **what)
+{
+    const int mlp = leash_arch_preset(cfg->arch) && strcmp(leash_arch_preset(cfg->arch), "MLP") == 0;
+    double big = f->parameters;
+    *what = "parameter vectors";
+    if (mlp)
+        snprintf(setting, size, "-U %d -L %d", cfg->units, cfg->hidden_layers);
     else
-        snprintf(need[0].flag, sizeof need[0].flag, "-A");
-    snprintf(need[1].flag, sizeof need[1].flag, "-b %d", cfg->batch);
-    snprintf(need[2].flag, sizeof need[2].flag, "--tau-max %d", cfg->tau_max);
-    snprintf(need[3].flag, sizeof need[3].flag, "-e %d", cfg->epochs);
-    double total = (double)train->n * sizeof(uint32_t);
-    int big = 0;
-    for (int i = 0; i < 4; ++i) {
-        total += need[i].bytes;
-        if (need[i].bytes > need[big].bytes) big = i;
+        snprintf(setting, size, "-A");
+    if (f->workers > big) {
+        big = f->workers, *what = "mini-batch workspaces";
+        snprintf(setting, size, "-b %d", cfg->batch);
     }
+    if (f->histograms > big) {
+        big = f->histograms, *what = "staleness histograms";
+        snprintf(setting, size, "--tau-max %d", cfg->tau_max);
+    }
+    if (f->records > big) {
+        big = f->records, *what = "per-epoch records";
+        snprintf(setting, size, "-e %d", cfg->epochs);
+    }
+    return big;
+}
+
+/* Refuse, naming the setting behind the largest part, a run whose floor (one version
+ * held) exceeds the machine's memory: asking malloc would end it in "out of memory", or
+ * succeed on overcommitted pages and fail later. */
+int leash_check_memory(const leash_config *cfg, const leash_model *model,
+                       const leash_dataset *train, const leash_dataset *test)
+{
+    leash_memory_floor f;
+    leash_memory_floor_of(&f, cfg, model, train->n, test->n, 1);
     const double have = (double)leash_memory_total(), gib = 1024.0 * 1024.0 * 1024.0;
-    if (total <= have) return 0;
+    if (f.total <= have) return 0;
+    char setting[64];
+    const char *what;
+    const double big = largest_part(&f, cfg, setting, sizeof setting, &what);
     return leash_fail(LEASH_EINVAL,
                       "%s: the run would need %.1f GiB (%.1f GiB of %s), more than the %.1f GiB "
                       "of memory",
-                      need[big].flag, total / gib, need[big].bytes / gib, need[big].what, have / gib);
+                      setting, f.total / gib, big / gib, what, have / gib);
 }

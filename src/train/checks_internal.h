@@ -10,6 +10,6 @@ int leash_check_inputs(const leash_config *cfg, const leash_dataset *train,
                        const leash_dataset *test);
 /* Whether the run's buffers can fit in the machine's memory. */
 int leash_check_memory(const leash_config *cfg, const leash_model *model,
-                       const leash_dataset *train);
+                       const leash_dataset *train, const leash_dataset *test);
 
 #endif

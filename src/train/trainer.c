@@ -117,7 +117,7 @@ static int build(trainer *t)
                                t->train->nclasses, cfg->hidden_layers, cfg->units, cfg->activation);
     if (rc) return rc;
     if (!t->ops) return leash_fail(LEASH_EINVAL, "unknown algorithm %d", (int)cfg->algorithm);
-    if ((rc = leash_check_memory(cfg, &res->model, t->train)) != 0 || (rc = size_rounds(t)) != 0)
+    if ((rc = leash_check_memory(cfg, &res->model, t->train, t->test)) != 0 || (rc = size_rounds(t)) != 0)
         return rc;
     return alloc_buffers(t);
 }

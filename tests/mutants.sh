@@ -1,5 +1,5 @@
 #!/bin/bash
-# Mutation check, not run by make check or CI (about 15 minutes on 2 cores): each
+# Mutation check, not run by make check or CI (about 20 minutes on 2 cores): each
 # mutant below breaks one claim in a scratch copy of this source tree, and the tests
 # named with it must fail on the broken build. The tests first run on the unbroken copy,
 # where they must pass. Memory-order mutants are built with ThreadSanitizer, which is
@@ -95,4 +95,21 @@ mutant install-not-released thread src/sync/version_pool.c \
                                                  memory_order_release,' \
     'pack(gen, d),
                                                  memory_order_relaxed,' tests/torture/test_lsh_torture
+# The pins of leash 2301d6e (tests/test_pins.sh): a last-bit change of SEQ's step, SYNC's
+# gradients summed in another order (-n 3: with 2 the sum does not depend on order), the
+# momentum a checkpoint holds not restored, a field added to what checkpoints write, and a
+# change of the format that writer and reader agree on (the old files no longer resume).
+mutant seq-step-scaled plain src/sync/seq.c 'leash_stepper_eta(s->stepper, 0), s->n);' \
+    'leash_stepper_eta(s->stepper, 0) * 1.000001f, s->n);' tests/test_pins.sh
+mutant sync-sum-reversed plain src/sync/sync.c \
+    'memcpy(s->sum + first, s->grads[0] + first, len * sizeof *s->sum);
+    for (int k = 1; k < s->m; ++k)' \
+    'memcpy(s->sum + first, s->grads[s->m - 1] + first, len * sizeof *s->sum);
+    for (int k = s->m - 2; k >= 0; --k)' tests/test_pins.sh
+mutant momentum-not-resumed plain src/train/checkpoint.c 'leash_rbuf_floats(r, v, t->model->nparams);' \
+    'leash_rbuf_floats(r, v, t->model->nparams); memset(v, 0, bytes);' tests/test_pins.sh
+mutant position-field-added plain src/train/checkpoint.c 'leash_wbuf_u64(b, pg->next_ckpt_updates);' \
+    'leash_wbuf_u64(b, pg->next_ckpt_updates); leash_wbuf_u32(b, 0);' tests/test_pins.sh
+mutant attempt-bins-changed plain src/sync/strategy_internal.h '#define LEASH_ATTEMPT_BINS 64' \
+    '#define LEASH_ATTEMPT_BINS 63' tests/test_pins.sh
 exit $survived

@@ -82,8 +82,8 @@ mutant pool-one-smaller plain src/sync/lsh.c '(uint32_t)(2 * (cfg->threads + 1))
     '(uint32_t)(2 * (cfg->threads + 1) - 1)' tests/torture/test_lsh_torture
 mutant aba-tag-removed plain src/sync/version_pool.c 'pack(leash_vp_gen(head) + 1, ' \
     'pack(leash_vp_gen(head), ' tests/test_vpool
-mutant tail-not-restored plain src/train/checkpoint.c \
-    'int rc = leash_stepper_restore(t->stepper, h, samples);' 'int rc = ((void)h, (void)samples, 0);' \
+mutant tail-not-restored plain src/sync/stepsize.c \
+    'int rc = leash_stepper_restore(s, hist, samples);' 'int rc = ((void)hist, (void)samples, 0);' \
     tests/test_signals.sh
 mutant second-signal-ignored plain src/cli/main.c 'if (signals_seen++ == 0) {' 'if (++signals_seen) {' \
     tests/test_signals.sh
@@ -106,9 +106,9 @@ mutant sync-sum-reversed plain src/sync/sync.c \
     for (int k = 1; k < s->m; ++k)' \
     'memcpy(s->sum + first, s->grads[s->m - 1] + first, len * sizeof *s->sum);
     for (int k = s->m - 2; k >= 0; --k)' tests/test_pins.sh
-mutant momentum-not-resumed plain src/train/checkpoint.c 'leash_rbuf_floats(r, v, t->model->nparams);' \
-    'leash_rbuf_floats(r, v, t->model->nparams); memset(v, 0, bytes);' tests/test_pins.sh
-mutant position-field-added plain src/train/checkpoint.c 'leash_wbuf_u64(b, pg->next_ckpt_updates);' \
+mutant momentum-not-resumed plain src/sync/strategy.c 'leash_rbuf_floats(&m, v, n);' \
+    'leash_rbuf_floats(&m, v, n); memset(v, 0, n * sizeof *v);' tests/test_pins.sh
+mutant position-field-added plain src/train/epoch.c 'leash_wbuf_u64(b, pg->next_ckpt_updates);' \
     'leash_wbuf_u64(b, pg->next_ckpt_updates); leash_wbuf_u32(b, 0);' tests/test_pins.sh
 mutant attempt-bins-changed plain src/sync/strategy_internal.h '#define LEASH_ATTEMPT_BINS 64' \
     '#define LEASH_ATTEMPT_BINS 63' tests/test_pins.sh

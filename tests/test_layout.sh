@@ -1,14 +1,16 @@
 #!/bin/bash
 # The code's shape, as doc/design.md promises it: no function in src/ over 60 lines,
-# src/train/trainer.c under 450, checkpoint.c blind to the trainer's state, and no
-# circle of calls between the files of src/train or of src/data (measured on the
-# library's objects with nm: a file calls another when it uses a symbol defined there).
+# src/train/trainer.c under 450, checkpoint.c blind to the trainer's state, no circle
+# of calls between the files of src/train or of src/data (measured on the library's
+# objects with nm: a file calls another when it uses a symbol defined there), and every
+# setting the library's messages name (leash_config.FIELD) known to the program by a
+# flag (src/cli/fields.c).
 set -u
 . "$(dirname "$0")/tap.sh"
 SRC=${LEASH_SRCDIR:-$(dirname "$0")/..}
 BUILD=${LEASH_BUILDDIR:-.}
 CC=${LEASH_CC:-cc}
-echo "1..5"
+echo "1..6"
 
 # A function runs from a line that starts with "{" to the next that starts with "}"
 # (the code base's style, which clang-format keeps); its name is on the line before.
@@ -65,3 +67,15 @@ for dir in train data; do
         else not_ok "no circle of calls between the files of src/$dir" "$loop" "$(sed 's/libleash_la-//g' "$T/edges" | tr '\n' ';')"; fi
     fi
 done
+
+# The fields the library's messages name: in its string literals, and the checkpoint's
+# settings (named by field_of in checkpoint.c).
+named=$( (grep -ho '"[^"]*leash_config\.[a-z_]*' "$SRC"/src/{core,nn,data,sync,mpi,topo,train}/*.c |
+    grep -o 'leash_config\.[a-z_]\+' | sed 's/^leash_config\.//'
+    sed -n '/key_fields\[\] = {/,/^};/p' "$SRC/src/train/checkpoint.c" |
+        grep -o '{"-[-a-z]*", "[a-z_]*"}' | sed 's/.*, "\([a-z_]*\)"}/\1/') | sort -u)
+known=$(grep -o '{"[a-z_]*", "-[-a-zA-Z]*"}' "$SRC/src/cli/fields.c" | sed 's/{"\([a-z_]*\)".*/\1/' | sort -u)
+unknown=$(comm -23 <(echo "$named") <(echo "$known") | tr '\n' ' ')
+if [ -z "$unknown" ] && [ "$(echo "$named" | wc -l)" -gt 10 ]; then
+    ok "the $(echo "$named" | wc -l) settings the library's messages name all have a flag in leash"
+else not_ok "every setting the library's messages name has a flag in leash" "without one: $unknown"; fi

@@ -128,7 +128,7 @@ static void seq_refuses_threads(void)
 {
     leash_result r;
     ASSERT_INT_EQ(train_with(LEASH_ALGO_SEQ, 2, LEASH_PERSIST_INF, LEASH_STEP_NONE, &r), LEASH_EINVAL);
-    ASSERT_STR_EQ(leash_last_error(), "-n 2: SEQ runs exactly one worker thread");
+    ASSERT_STR_EQ(leash_last_error(), "leash_config.threads = 2: SEQ runs exactly one worker thread");
 }
 
 /* A diverging run stops with LEASH_EDIVERGED for every strategy, lockstep included. */

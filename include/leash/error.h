@@ -29,6 +29,16 @@ LEASH_API const char *leash_strerror(int err);
  * names the file or option and what is wrong (empty if none was recorded). */
 LEASH_API const char *leash_last_error(void);
 
+/* Messages name the settings they are about as the configuration's fields, written
+ * "leash_config.FIELD = VALUE" (a program that has its own names for them, such as
+ * leash's flags, can replace them). */
+
+/* Where the library's warnings go (one line each, without a trailing newline): by
+ * default to standard error as "leash: warning: MESSAGE". A NULL handler restores the
+ * default. Set it before training; it is called on the thread that warns. */
+typedef void (*leash_warning_fn)(const char *message, void *arg);
+LEASH_API void leash_set_warning_handler(leash_warning_fn handler, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

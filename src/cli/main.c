@@ -13,6 +13,7 @@
 #include <hwloc.h>
 
 #include "cli/describe.h"
+#include "cli/fields.h"
 #include "cli/options.h"
 #include "cli/report.h"
 #include "core/clock_internal.h"
@@ -34,13 +35,24 @@ static int exit_code_for(int rc)
                : EXIT_RUNTIME;
 }
 
-/* Messages name the rank when there are several. */
+/* Messages name the rank when there are several, and settings by their flags. */
 static void message(const char *what, const char *text)
 {
+    char named[1200];
+    leash_cli_name_flags(named, sizeof named, text);
     if (leash_dist_size() > 1)
-        fprintf(stderr, "leash: rank %d: %s%s\n", leash_dist_rank(), what, text);
+        fprintf(stderr, "leash: rank %d: %s%s\n", leash_dist_rank(), what, named);
     else
-        fprintf(stderr, "leash: %s%s\n", what, text);
+        fprintf(stderr, "leash: %s%s\n", what, named);
+}
+
+/* The library's warnings, with settings named by their flags. */
+static void warning(const char *text, void *arg)
+{
+    (void)arg;
+    char named[1200];
+    leash_cli_name_flags(named, sizeof named, text);
+    fprintf(stderr, "leash: warning: %s\n", named);
 }
 
 static int fail(int rc)
@@ -680,9 +692,14 @@ static int train_run(leash_options *o, machine *mc, int argc, char **argv)
         want_progress(o, &ctx);
         rc = leash_train(&o->cfg, &train, &test, &res, on_epoch, &ctx);
         erase_progress(&ctx);
-        /* The run's outcome stands; its document says the timeline is missing. */
-        if (res.timeline_error)
+        /* The run's outcome stands; its document says the timeline is missing (in the
+         * program's words, as the warning). */
+        if (res.timeline_error) {
+            char named[sizeof res.timeline_message];
+            leash_cli_name_flags(named, sizeof named, res.timeline_message);
+            memcpy(res.timeline_message, named, sizeof named);
             fprintf(stderr, "leash: warning: no timeline: %s\n", res.timeline_message);
+        }
         status = report_run(&ctx, &res, rc, &map);
     }
     /* Other ranks may wait for this one in a collective that it left: end them all. */
@@ -772,6 +789,7 @@ static int run(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (hold_std_fds() != 0) return EXIT_RUNTIME;
+    leash_set_warning_handler(warning, NULL);
     int rc = leash_dist_init(&argc, &argv);
     if (rc) return fail(rc);
     catch_signals();

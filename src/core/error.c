@@ -34,3 +34,30 @@ int leash_fail(int code, const char *fmt, ...)
     va_end(ap);
     return code;
 }
+
+static void print_warning(const char *message, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "leash: warning: %s\n", message);
+}
+
+/* Set before training starts, read by whichever thread warns: the threads the library
+ * starts are created after it, which orders the write before their reads. */
+static leash_warning_fn warning_handler = print_warning;
+static void *warning_arg;
+
+void leash_set_warning_handler(leash_warning_fn handler, void *arg)
+{
+    warning_handler = handler ? handler : print_warning;
+    warning_arg = handler ? arg : NULL;
+}
+
+void leash_warn(const char *fmt, ...)
+{
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    warning_handler(message, warning_arg);
+}

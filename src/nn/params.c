@@ -40,7 +40,7 @@ int leash_blas_check_threads(int threads)
 {
     if (threads <= leash_blas_max_callers()) return 0;
     return leash_fail(LEASH_EINVAL,
-                      "-n %d: at most %d workers: OpenBLAS (built with MAX_THREADS=%ld) serves "
+                      "leash_config.threads = %d: at most %d workers: OpenBLAS (built with MAX_THREADS=%ld) serves "
                       "at most that many threads calling it at once",
                       threads, leash_blas_max_callers(), blas_built_threads());
 }

@@ -37,6 +37,26 @@ static void pair(config_pairs *p, const char *flag, const char *fmt, ...)
     ++p->n;
 }
 
+/* The file keeps the settings under the names of leash's flags (its format since the
+ * first checkpoints); messages name them as the configuration's fields. */
+static const struct {
+    const char *key, *field;
+} key_fields[] = {
+    {"-a", "algorithm"},     {"-n", "threads"},        {"--init", "init"},
+    {"-B", "persistence"},   {"-r", "rounds"},         {"-b", "batch"},
+    {"-l", "step"},          {"-m", "momentum"},       {"-t", "step_policy"},
+    {"--tau-max", "tau_max"}, {"--tail-amplitude", "tail_amplitude"},
+    {"--seed", "seed"},      {"-D", "dataset"},        {"--avg-every", "avg_every"},
+    {"--avg-period", "avg_period"}, {"--avg-mode", "avg_blocking"},
+};
+
+static const char *field_of(const char *key)
+{
+    for (size_t i = 0; i < sizeof key_fields / sizeof *key_fields; ++i)
+        if (strcmp(key_fields[i].key, key) == 0) return key_fields[i].field;
+    return key;
+}
+
 /* The shortest text that reads back as v ("0.1", not "0.10000000000000001"). */
 static void shortest(char *out, size_t size, double v)
 {
@@ -154,7 +174,8 @@ static int check_config(const leash_store *s, const leash_checkpoint_id *id, int
     const char *layers;
     uint32_t len;
     if (!next_string_is(&r, mine.layers, &layers, &len) && !r.bad)
-        return leash_fail(LEASH_EINVAL, "checkpoint %s: written for -A %.*s, this run is -A %s",
+        return leash_fail(LEASH_EINVAL, "checkpoint %s: written for leash_config.arch = %.*s, this run is "
+                          "leash_config.arch = %s",
                           path, (int)len, layers, mine.layers);
     uint32_t n = leash_rbuf_u32(&r);
     char flag[FLAG_LEN], value[VALUE_LEN];
@@ -170,8 +191,10 @@ static int check_config(const leash_store *s, const leash_checkpoint_id *id, int
         }
         for (int k = 0; k < mine.n && !r.bad; ++k) {
             if (strcmp(flag, mine.flag[k]) != 0 || strcmp(value, mine.value[k]) == 0) continue;
-            return leash_fail(LEASH_EINVAL, "checkpoint %s: written for %s %s, this run is %s %s",
-                              path, flag, value, flag, mine.value[k]);
+            return leash_fail(LEASH_EINVAL,
+                              "checkpoint %s: written for leash_config.%s = %s, this run is "
+                              "leash_config.%s = %s",
+                              path, field_of(flag), value, field_of(flag), mine.value[k]);
         }
     }
     if (r.bad) return leash_fail(LEASH_EFORMAT, "checkpoint %s: malformed CONF section", path);
@@ -214,7 +237,7 @@ static int write_file(const leash_checkpoint_id *id, const float *params, const 
     }
     if (tail) tail(&b, tail_arg);
     int rc = leash_wbuf_finish(&b);
-    if (!rc) rc = leash_write_atomic(id->cfg->checkpoint, b.data, b.len, "--checkpoint");
+    if (!rc) rc = leash_write_atomic(id->cfg->checkpoint, b.data, b.len, "leash_config.checkpoint =");
     leash_wbuf_free(&b);
     return rc;
 }
@@ -270,7 +293,7 @@ static int read_model(const leash_checkpoint_id *id, const leash_store *s, float
         rc = leash_fail(LEASH_EINVAL, "checkpoint %s: written for a model of another shape", path);
     else if (memcmp(&sm.map, id->map, sizeof sm.map) != 0)
         rc = leash_fail(LEASH_EINVAL,
-                        "checkpoint %s: written for another input scaling (--input-scale)", path);
+                        "checkpoint %s: written for another input scaling (leash_config.input_map)", path);
     else
         memcpy(params, sm.params, m->nparams * sizeof *sm.params);
     leash_saved_model_free(&sm);

@@ -21,9 +21,9 @@ int leash_check_inputs(const leash_config *cfg, const leash_dataset *train,
     int rc = leash_blas_check_threads(cfg->threads);
     if (rc) return rc;
     if (cfg->algorithm == LEASH_ALGO_SEQ && cfg->threads != 1)
-        return leash_fail(LEASH_EINVAL, "-n %d: SEQ runs exactly one worker thread", cfg->threads);
+        return leash_fail(LEASH_EINVAL, "leash_config.threads = %d: SEQ runs exactly one worker thread", cfg->threads);
     if ((size_t)cfg->batch > train->n)
-        return leash_fail(LEASH_EINVAL, "-b %d: batch size exceeds the %zu training samples",
+        return leash_fail(LEASH_EINVAL, "leash_config.batch = %d: batch size exceeds the %zu training samples",
                           cfg->batch, train->n);
     if (train->n > UINT32_MAX)
         return leash_fail(LEASH_EINVAL, "%zu training samples: at most %u supported", train->n,
@@ -59,20 +59,21 @@ static double largest_part(const leash_memory_floor *f, const leash_config *cfg,
     double big = f->parameters;
     *what = "parameter vectors";
     if (mlp)
-        snprintf(setting, size, "-U %d -L %d", cfg->units, cfg->hidden_layers);
+        snprintf(setting, size, "leash_config.units = %d leash_config.hidden_layers = %d", cfg->units,
+                 cfg->hidden_layers);
     else
-        snprintf(setting, size, "-A");
+        snprintf(setting, size, "leash_config.arch");
     if (f->workers > big) {
         big = f->workers, *what = "mini-batch workspaces";
-        snprintf(setting, size, "-b %d", cfg->batch);
+        snprintf(setting, size, "leash_config.batch = %d", cfg->batch);
     }
     if (f->histograms > big) {
         big = f->histograms, *what = "staleness histograms";
-        snprintf(setting, size, "--tau-max %d", cfg->tau_max);
+        snprintf(setting, size, "leash_config.tau_max = %d", cfg->tau_max);
     }
     if (f->records > big) {
         big = f->records, *what = "per-epoch records";
-        snprintf(setting, size, "-e %d", cfg->epochs);
+        snprintf(setting, size, "leash_config.epochs = %d", cfg->epochs);
     }
     return big;
 }
@@ -87,7 +88,7 @@ int leash_check_memory(const leash_config *cfg, const leash_model *model,
     leash_memory_floor_of(&f, cfg, model, train->n, test->n, 1);
     const double have = (double)leash_memory_total(), gib = 1024.0 * 1024.0 * 1024.0;
     if (f.total <= have) return 0;
-    char setting[64];
+    char setting[96];
     const char *what;
     const double big = largest_part(&f, cfg, setting, sizeof setting, &what);
     return leash_fail(LEASH_EINVAL,

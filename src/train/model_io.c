@@ -48,7 +48,7 @@ int leash_model_save(const char *path, const leash_config *cfg, const leash_mode
     leash_wbuf_init(&b, LEASH_MODEL_MAGIC, LEASH_MODEL_VERSION);
     leash_model_sections_write(&b, cfg, m, params, map, leash_dist_size());
     int rc = leash_wbuf_finish(&b);
-    if (!rc) rc = leash_write_atomic(path, b.data, b.len, "--save-model");
+    if (!rc) rc = leash_write_atomic(path, b.data, b.len, "saved model");
     leash_wbuf_free(&b);
     return rc;
 }

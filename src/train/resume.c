@@ -1,5 +1,4 @@
 /* Resuming from a checkpoint: see resume_internal.h. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,13 +161,12 @@ static int share_means(trainer *t, const reshape_plan *p, leash_resume *rs)
     res->resumed_from_threads = rs->reshape.from_threads;
     res->resumed_start_digest = leash_fnv1a64(rs->theta, n * sizeof *rs->theta);
     if (root)
-        fprintf(stderr,
-                "leash: warning: checkpoint %s: written by %d rank%s with -n %d, resumed by %d "
-                "rank%s with -n %d: every rank starts from the mean of its ranks' models, and "
-                "the run is no longer bit-for-bit resumable\n",
-                t->cfg->resume, rs->reshape.from_ranks, rs->reshape.from_ranks == 1 ? "" : "s",
-                rs->reshape.from_threads, leash_dist_size(), leash_dist_size() == 1 ? "" : "s",
-                t->cfg->threads);
+        leash_warn("checkpoint %s: written by %d rank%s with leash_config.threads = %d, resumed "
+                   "by %d rank%s with leash_config.threads = %d: every rank starts from the "
+                   "mean of its ranks' models, and the run is no longer bit-for-bit resumable",
+                   t->cfg->resume, rs->reshape.from_ranks, rs->reshape.from_ranks == 1 ? "" : "s",
+                   rs->reshape.from_threads, leash_dist_size(), leash_dist_size() == 1 ? "" : "s",
+                   t->cfg->threads);
     return 0;
 }
 

@@ -239,7 +239,7 @@ static int agree_on_failures(trainer *t)
                    leash_algorithm_name(t->cfg->algorithm), leash_strerror(error));
     else if (atomic_load_explicit(&f->diverged, memory_order_relaxed))
         error = leash_fail(LEASH_EDIVERGED, LEASH_DIVERGED_FORMAT, t->res->nepochs + 1,
-                           (unsigned long long)atomic_load(&f->diverged_at), "-l");
+                           (unsigned long long)atomic_load(&f->diverged_at), "leash_config.step");
     return leash_dist_agree(error);
 }
 

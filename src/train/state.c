@@ -113,7 +113,7 @@ static int load_header(trainer *t, leash_resume *rs, uint64_t *ntrain)
 /* The file has finished more epochs than this run asks for. */
 static int too_many_epochs(const trainer *t, int finished)
 {
-    return leash_fail(LEASH_EINVAL, "-e %d: the checkpoint %s has finished %u epochs already",
+    return leash_fail(LEASH_EINVAL, "leash_config.epochs = %d: the checkpoint %s has finished %u epochs already",
                       t->cfg->epochs, t->cfg->resume, (unsigned)finished);
 }
 

@@ -47,14 +47,17 @@ static long track_room(const leash_config *cfg, int ranks)
     const long threads = (long)ranks * (cfg->threads + 1L);
     if (cfg->timeline_every < 1 || cfg->timeline_max_events < LEASH_TIMELINE_MIN_EVENTS ||
         cfg->timeline_max_events > LEASH_TIMELINE_MAX_EVENTS_LIMIT) {
-        leash_fail(LEASH_EINVAL, "--timeline-every %ld, --timeline-max-events %ld: at least 1, "
-                                 "and %ld to %ld", cfg->timeline_every, cfg->timeline_max_events,
+        leash_fail(LEASH_EINVAL,
+                   "leash_config.timeline_every = %ld, leash_config.timeline_max_events = %ld: "
+                   "at least 1, and %ld to %ld",
+                   cfg->timeline_every, cfg->timeline_max_events,
                    (long)LEASH_TIMELINE_MIN_EVENTS, (long)LEASH_TIMELINE_MAX_EVENTS_LIMIT);
         return 0;
     }
     if (cfg->timeline_max_events / threads < LEASH_TIMELINE_MIN_TRACK) {
-        leash_fail(LEASH_EINVAL, "--timeline-max-events %ld: fewer than %d events a thread (%d "
-                                 "rank(s) x %d threads: give at least %ld)",
+        leash_fail(LEASH_EINVAL,
+                   "leash_config.timeline_max_events = %ld: fewer than %d events a thread (%d "
+                   "rank(s) x %d threads: give at least %ld)",
                    cfg->timeline_max_events, LEASH_TIMELINE_MIN_TRACK, ranks, cfg->threads + 1,
                    threads * LEASH_TIMELINE_MIN_TRACK);
         return 0;
@@ -283,7 +286,7 @@ static int write_doc(leash_tl_run *r, const leash_config *cfg, const unsigned ch
     res->timeline_events = events;
     if (ferror(f) && rc == 0) rc = leash_fail(LEASH_ENOMEM, "timeline: out of memory");
     if (fclose(f) != 0 && rc == 0) rc = leash_fail(LEASH_ENOMEM, "timeline: out of memory");
-    if (rc == 0) rc = leash_write_output(cfg->timeline, doc, len, "--timeline");
+    if (rc == 0) rc = leash_write_output(cfg->timeline, doc, len, "leash_config.timeline =");
     free(doc);
     return rc;
 }

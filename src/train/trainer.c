@@ -82,7 +82,8 @@ static int size_rounds(trainer *t)
     if (t->ops->lockstep) {
         if (t->rounds < m)
             return leash_fail(LEASH_EINVAL,
-                              "-n %d: SYNC needs at least one gradient per thread and epoch (%ld)",
+                              "leash_config.threads = %d: SYNC needs at least one gradient per thread "
+                              "and epoch (%ld)",
                               m, t->rounds);
         t->rounds -= t->rounds % m;
     }
@@ -147,7 +148,7 @@ static int prepare(trainer *t)
     }
     /* An unwritable checkpoint path fails now, not after hours of training. */
     if (cfg->checkpoint && leash_dist_rank() == 0)
-        return leash_check_writable(cfg->checkpoint, "--checkpoint");
+        return leash_check_writable(cfg->checkpoint, "leash_config.checkpoint =");
     return 0;
 }
 

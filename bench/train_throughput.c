@@ -20,33 +20,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <cblas.h>
 
 #include "bench_util.h"
-
-/* The algorithm named s (as leash_algorithm_name writes it, e.g. "LSH"). */
-static int parse_algo(const char *s, leash_algorithm *a)
-{
-    for (int k = LEASH_ALGO_SEQ; k <= LEASH_ALGO_LSH; ++k)
-        if (!strcmp(s, leash_algorithm_name((leash_algorithm)k))) {
-            *a = (leash_algorithm)k;
-            return 0;
-        }
-    return -1;
-}
-
-/* The initialization named s (as leash_init_name writes it, e.g. "HE"). */
-static int parse_init(const char *s, leash_init *i)
-{
-    for (int k = LEASH_INIT_NORMAL; k <= LEASH_INIT_GLOROT; ++k)
-        if (!strcmp(s, leash_init_name((leash_init)k))) {
-            *i = (leash_init)k;
-            return 0;
-        }
-    return -1;
-}
 
 int main(int argc, char **argv)
 {
@@ -77,8 +54,8 @@ int main(int argc, char **argv)
     leash_model m;
     if (pairs < 1 || pairs > BENCH_MAX_RUNS || epochs < 1 || rounds < 0 || threads < 1 ||
         threads > BENCH_MAX_THREADS || batch < 1 || step <= 0 ||
-        parse_algo(algo, &cfg.algorithm) != 0 || parse_init(init, &cfg.init) != 0 ||
-        bench_model(&m, arch) != 0) {
+        leash_algorithm_parse(algo, &cfg.algorithm) != 0 ||
+        leash_init_parse(init, &cfg.init) != 0 || bench_model(&m, arch) != 0) {
         fprintf(stderr, "usage: train_throughput [-a ALGO] [-n N] [-A ARCH] [-b B] [-e E] [-r R] "
                         "[-l STEP] [-k K] [--init NAME] [--data-dir D]\n");
         return 2;

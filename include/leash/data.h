@@ -27,13 +27,18 @@ static inline size_t leash_dataset_sample_size(const leash_dataset *d)
     return (size_t)d->h * (size_t)d->w * (size_t)d->c;
 }
 
-typedef enum leash_dataset_kind {
-    LEASH_DATA_MNIST,
-    LEASH_DATA_FASHION_MNIST,
-    LEASH_DATA_CIFAR10,
-    LEASH_DATA_SYNTH,
-    LEASH_DATA_NPZ /* a NumPy .npz file (leash_npz_load) */
-} leash_dataset_kind;
+/* The kinds of data, as X(ID, NAME): LEASH_DATA_ID, named NAME (leash_dataset_name and
+ * leash_dataset_parse, leash/train.h). */
+#define LEASH_DATASET_KINDS(X)              \
+    X(MNIST, "MNIST")                       \
+    X(FASHION_MNIST, "FASHION-MNIST")       \
+    X(CIFAR10, "CIFAR10")                   \
+    X(SYNTH, "SYNTH")                       \
+    X(NPZ, "NPZ") /* a NumPy .npz file (leash_npz_load) */
+
+#define LEASH_DATA_ENUMERATOR_(ID, NAME) LEASH_DATA_##ID,
+typedef enum leash_dataset_kind { LEASH_DATASET_KINDS(LEASH_DATA_ENUMERATOR_) } leash_dataset_kind;
+#undef LEASH_DATA_ENUMERATOR_
 
 typedef enum leash_split { LEASH_SPLIT_TRAIN, LEASH_SPLIT_TEST } leash_split;
 

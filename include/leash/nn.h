@@ -15,9 +15,21 @@
 extern "C" {
 #endif
 
-typedef enum leash_init { LEASH_INIT_NORMAL, LEASH_INIT_HE, LEASH_INIT_GLOROT } leash_init;
-/* The hidden activation of the MLP preset. */
-typedef enum leash_activation { LEASH_ACT_RELU, LEASH_ACT_SIGMOID, LEASH_ACT_TANH } leash_activation;
+/* Weight initializations, as X(ID, NAME): LEASH_INIT_ID, named NAME (leash_init_name and
+ * leash_init_parse, leash/train.h). */
+#define LEASH_INITS(X) X(NORMAL, "NORMAL") X(HE, "HE") X(GLOROT, "GLOROT")
+
+#define LEASH_INIT_ENUMERATOR_(ID, NAME) LEASH_INIT_##ID,
+typedef enum leash_init { LEASH_INITS(LEASH_INIT_ENUMERATOR_) } leash_init;
+#undef LEASH_INIT_ENUMERATOR_
+
+/* The hidden activations of the MLP preset, as X(ID, NAME): LEASH_ACT_ID, named NAME.
+ * Saved models hold the value: a new activation goes last. */
+#define LEASH_ACTIVATIONS(X) X(RELU, "RELU") X(SIGMOID, "SIGMOID") X(TANH, "TANH")
+
+#define LEASH_ACT_ENUMERATOR_(ID, NAME) LEASH_ACT_##ID,
+typedef enum leash_activation { LEASH_ACTIVATIONS(LEASH_ACT_ENUMERATOR_) } leash_activation;
+#undef LEASH_ACT_ENUMERATOR_
 
 typedef enum leash_layer_kind {
     LEASH_LAYER_FC,      /* out = in * W^T + b, W is [out_c][in features] */

@@ -18,10 +18,19 @@ struct hwloc_bitmap_s;
 extern "C" {
 #endif
 
+/* The placement policies, as X(ID, NAME): LEASH_PLACE_ID, named NAME
+ * (leash_place_policy_name, leash_place_policy_parse). */
+#define LEASH_PLACE_POLICIES(X)                                               \
+    /* fill cores in topology order: neighbours share caches and memory */    \
+    X(COMPACT, "compact")                                                     \
+    /* deal cores round-robin over the NUMA nodes: spread bandwidth */        \
+    X(SCATTER, "scatter")
+
+#define LEASH_PLACE_ENUMERATOR_(ID, NAME) LEASH_PLACE_##ID,
 typedef enum leash_place_policy {
-    LEASH_PLACE_COMPACT, /* fill cores in topology order: neighbours share caches and memory */
-    LEASH_PLACE_SCATTER  /* deal cores round-robin over the NUMA nodes: spread bandwidth */
+    LEASH_PLACE_POLICIES(LEASH_PLACE_ENUMERATOR_)
 } leash_place_policy;
+#undef LEASH_PLACE_ENUMERATOR_
 
 typedef struct leash_worker_place {
     int pu;   /* OS index of the PU the worker is bound to */
@@ -55,7 +64,9 @@ LEASH_API int leash_placement_bind_thread(const leash_placement *p, struct hwloc
  * then puts the model there). 0, or LEASH_EUNSUPPORTED. */
 LEASH_API int leash_placement_bind_memory(const leash_placement *p, struct hwloc_topology *topo);
 
+/* The policy's name ("?" for none), and the policy of a name, as leash_algorithm_parse. */
 LEASH_API const char *leash_place_policy_name(leash_place_policy policy);
+LEASH_API int leash_place_policy_parse(const char *name, leash_place_policy *out);
 
 /* Share a cpuset among count ranks that were all given the same one (mpirun --bind-to
  * none, several ranks per node): rank index keeps a contiguous block of the cores in it

@@ -14,20 +14,28 @@
 extern "C" {
 #endif
 
-typedef enum leash_algorithm {
-    LEASH_ALGO_SEQ,
-    LEASH_ALGO_SYNC,
-    LEASH_ALGO_ASYNC,
-    LEASH_ALGO_HOG,
-    LEASH_ALGO_LSH
-} leash_algorithm;
+/* The strategies of -a, in the order of their values, as X(ID, NAME, id): LEASH_ALGO_ID,
+ * named NAME (leash_algorithm_name, leash_algorithm_parse). id is the strategy's name in
+ * leash's sources: src/sync/id.c defines its operations, leash_id_ops. A strategy is that
+ * file and its line here (doc/design.md, section 5). */
+#define LEASH_ALGORITHMS(X)  \
+    X(SEQ, "SEQ", seq)       \
+    X(SYNC, "SYNC", sync)    \
+    X(ASYNC, "ASYNC", async) \
+    X(HOG, "HOG", hog)       \
+    X(LSH, "LSH", lsh)
 
-typedef enum leash_step_policy {
-    LEASH_STEP_NONE,
-    LEASH_STEP_INVERSE,
-    LEASH_STEP_TAIL,
-    LEASH_STEP_FLEET
-} leash_step_policy;
+#define LEASH_ALGO_ENUMERATOR_(ID, NAME, id) LEASH_ALGO_##ID,
+typedef enum leash_algorithm { LEASH_ALGORITHMS(LEASH_ALGO_ENUMERATOR_) } leash_algorithm;
+#undef LEASH_ALGO_ENUMERATOR_
+
+/* The step-size policies of -t, as X(ID, NAME): LEASH_STEP_ID, named NAME. */
+#define LEASH_STEP_POLICIES(X) \
+    X(NONE, "NONE") X(INVERSE, "INVERSE") X(TAIL, "TAIL") X(FLEET, "FLEET")
+
+#define LEASH_STEP_ENUMERATOR_(ID, NAME) LEASH_STEP_##ID,
+typedef enum leash_step_policy { LEASH_STEP_POLICIES(LEASH_STEP_ENUMERATOR_) } leash_step_policy;
+#undef LEASH_STEP_ENUMERATOR_
 
 /* Persistence bound meaning "never drop a gradient". */
 #define LEASH_PERSIST_INF (-1L)
@@ -315,11 +323,19 @@ LEASH_API int leash_evaluate(const leash_model *m, const float *params, const le
                              const leash_dataset *test, int batch, int ranks, double *loss,
                              double *accuracy);
 
+/* The enumerations' names, from their lists (LEASH_ALGORITHMS ...): the name of a value
+ * ("?" for none), and the value of a name, case-insensitive: 0, or LEASH_EINVAL with
+ * *out unchanged ("TEXT: unknown algorithm (expected SEQ, SYNC, ASYNC, HOG or LSH)"). */
 LEASH_API const char *leash_algorithm_name(leash_algorithm a);
+LEASH_API int leash_algorithm_parse(const char *name, leash_algorithm *out);
 LEASH_API const char *leash_step_policy_name(leash_step_policy p);
+LEASH_API int leash_step_policy_parse(const char *name, leash_step_policy *out);
 LEASH_API const char *leash_init_name(leash_init i);
+LEASH_API int leash_init_parse(const char *name, leash_init *out);
 LEASH_API const char *leash_activation_name(leash_activation a);
+LEASH_API int leash_activation_parse(const char *name, leash_activation *out);
 LEASH_API const char *leash_dataset_name(leash_dataset_kind k);
+LEASH_API int leash_dataset_parse(const char *name, leash_dataset_kind *out);
 
 /* The machine's physical memory in bytes (UINT64_MAX if unknown): sizes that need more
  * are refused before anything is allocated. */

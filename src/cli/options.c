@@ -309,22 +309,21 @@ static int parse_double(int opt, const char *text, double min, int min_inclusive
     return 0;
 }
 
-/* Index of text in names (case-insensitive), or a message listing the choices. */
-static int parse_choice(int opt, const char *text, const char *what, const char *const *names,
-                        int count, int *out)
+/* The outcome rc of parsing opt's value: a message, which names the value first, is
+ * prefixed with the flag ("-a FOO: unknown algorithm ..."). */
+static int with_flag(int opt, int rc)
 {
-    for (int i = 0; i < count; ++i)
-        if (strcasecmp(text, names[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    char flag[32], choices[128] = "";
+    if (rc == 0) return 0;
+    char flag[32], msg[1024];
     flag_name(opt, flag, sizeof flag);
-    size_t used = 0;
-    for (int i = 0; i < count && used < sizeof choices; ++i)
-        used += (size_t)snprintf(choices + used, sizeof choices - used, "%s%s", names[i],
-                                 i + 2 < count ? ", " : i + 1 < count ? " or " : "");
-    return leash_fail(LEASH_EINVAL, "%s %s: unknown %s (expected %s)", flag, text, what, choices);
+    snprintf(msg, sizeof msg, "%s", leash_last_error());
+    return leash_fail(rc, "%s %s", flag, msg);
+}
+
+/* The value text names among t's choices into *out, or its message led by the flag. */
+static int parse_choice(int opt, const leash_names *t, const char *text, int *out)
+{
+    return with_flag(opt, leash_names_parse(t, text, out));
 }
 
 /* The value of the long option that name (up to any '=') is a unique prefix of, or -1. */
@@ -374,15 +373,22 @@ static int bad_option(const char *arg, int short_opt, const char *why)
     return leash_fail(LEASH_EINVAL, "%s: unknown option (see leash --help)", flag);
 }
 
-/* The choices of the flags that take a name, in their enumerations' order. */
-static const char *const algos[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
-static const char *const datasets[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH"};
-static const char *const policies[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
-static const char *const inits[] = {"NORMAL", "HE", "GLOROT"};
-static const char *const activations[] = {"RELU", "SIGMOID", "TANH"};
-static const char *const placements[] = {"compact", "scatter", "none"};
-static const char *const scalings[] = {"standardize", "unit", "raw"};
-static const char *const avg_modes[] = {"overlapped", "blocking"};
+/* The choices of the flags whose names are not exactly an enumeration's, from the lists
+ * (options.h). The others parse with their enumeration's own function. */
+#define NAME_OF(ID, NAME) NAME,
+#define NAMES(what, names) {what, names, (int)(sizeof names / sizeof *names)}
+
+/* -D's names: every kind's but NPZ's, the last, which a file's name chooses (FILE.npz). */
+static const char *const dataset_names[] = {LEASH_DATASET_KINDS(NAME_OF)};
+_Static_assert(LEASH_DATA_NPZ + 1 == sizeof dataset_names / sizeof *dataset_names,
+               "-D's names are the kinds before NPZ");
+const leash_names leash_cli_datasets = {"dataset", dataset_names, LEASH_DATA_NPZ};
+static const char *const placement_names[] = {LEASH_PLACE_POLICIES(NAME_OF) "none"};
+const leash_names leash_cli_placements = NAMES("placement", placement_names);
+static const char *const input_scale_names[] = {LEASH_INPUT_SCALES(NAME_OF)};
+const leash_names leash_cli_input_scales = NAMES("input scaling", input_scale_names);
+static const char *const avg_mode_names[] = {"overlapped", "blocking"};
+const leash_names leash_cli_avg_modes = NAMES("averaging mode", avg_mode_names);
 
 /* What leash runs without options. */
 static void options_defaults(leash_options *o)
@@ -402,10 +408,7 @@ static int parse_short_flag(leash_options *o, int opt, const char *arg)
     leash_config *c = &o->cfg;
     int rc = 0, choice = 0;
     switch (opt) {
-    case 'a':
-        if ((rc = parse_choice(opt, arg, "algorithm", algos, 5, &choice)) == 0)
-            c->algorithm = (leash_algorithm)choice;
-        return rc;
+    case 'a': return with_flag(opt, leash_algorithm_parse(arg, &c->algorithm));
     case 'n': return parse_int(opt, arg, 1, 4096, &c->threads);
     case 'A': c->arch = arg; return 0;
     case 'L': return parse_int(opt, arg, 0, 1 << 12, &c->hidden_layers);
@@ -425,15 +428,12 @@ static int parse_short_flag(leash_options *o, int opt, const char *arg)
         if (is_npz(arg)) {
             o->dataset = LEASH_DATA_NPZ;
             o->data_file = arg;
-        } else if ((rc = parse_choice(opt, arg, "dataset", datasets, 4, &choice)) == 0) {
+        } else if ((rc = parse_choice(opt, &leash_cli_datasets, arg, &choice)) == 0) {
             o->dataset = (leash_dataset_kind)choice;
             o->data_file = NULL;
         }
         return rc;
-    case 't':
-        if ((rc = parse_choice(opt, arg, "step policy", policies, 4, &choice)) == 0)
-            c->step_policy = (leash_step_policy)choice;
-        return rc;
+    case 't': return with_flag(opt, leash_step_policy_parse(arg, &c->step_policy));
     case 'q': o->quiet = 1; return 0;
     default: return 1;
     }
@@ -451,20 +451,14 @@ static int parse_model_flag(leash_options *o, int opt, const char *arg)
         if ((rc = parse_long(opt, arg, 0, LONG_MAX, &v)) == 0) c->seed = (uint64_t)v;
         return rc;
     case OPT_HOLDOUT: return parse_long(opt, arg, 1, LONG_MAX, &o->holdout);
-    case OPT_INIT:
-        if ((rc = parse_choice(opt, arg, "initialization", inits, 3, &choice)) == 0)
-            c->init = (leash_init)choice;
-        return rc;
-    case OPT_ACTIVATION:
-        if ((rc = parse_choice(opt, arg, "activation", activations, 3, &choice)) == 0)
-            c->activation = (leash_activation)choice;
-        return rc;
+    case OPT_INIT: return with_flag(opt, leash_init_parse(arg, &c->init));
+    case OPT_ACTIVATION: return with_flag(opt, leash_activation_parse(arg, &c->activation));
     case OPT_SYNTH_TRAIN: return parse_long(opt, arg, 1, 1L << 24, &o->synth_train);
     case OPT_SYNTH_TEST: return parse_long(opt, arg, 1, 1L << 24, &o->synth_test);
     case OPT_TAU_MAX: return parse_int(opt, arg, 0, 1 << 20, &c->tau_max);
     case OPT_TAIL_AMPLITUDE: return parse_double(opt, arg, 0.0, 1, 1.0, 1, &c->tail_amplitude);
     case OPT_INPUT_SCALE:
-        if ((rc = parse_choice(opt, arg, "input scaling", scalings, 3, &choice)) == 0)
+        if ((rc = parse_choice(opt, &leash_cli_input_scales, arg, &choice)) == 0)
             o->input_scale = (leash_input_scale)choice;
         return rc;
     case OPT_TARGET_LOSS: return parse_double(opt, arg, 0.0, 0, HUGE_VAL, 0, &c->target_loss);
@@ -482,15 +476,12 @@ static int parse_run_flag(leash_options *o, int opt, const char *arg)
     int rc = 0, choice = 0;
     switch (opt) {
     case OPT_AVG_EVERY: return parse_long(opt, arg, 0, LONG_MAX, &c->avg_every);
-    case OPT_AVG_MODE:
-        if ((rc = parse_choice(opt, arg, "averaging mode", avg_modes, 2, &choice)) == 0)
-            c->avg_blocking = choice;
-        return rc;
+    case OPT_AVG_MODE: return parse_choice(opt, &leash_cli_avg_modes, arg, &c->avg_blocking);
     /* Bounded like --checkpoint-period: a deadline must stay a representable time. */
     case OPT_AVG_PERIOD: return parse_double(opt, arg, 0.0, 1, 1e9, 1, &c->avg_period);
     case OPT_PLACEMENT:
-        if ((rc = parse_choice(opt, arg, "placement", placements, 3, &choice)) == 0)
-            o->placement = choice == 2 ? -1 : choice;
+        if ((rc = parse_choice(opt, &leash_cli_placements, arg, &choice)) == 0)
+            o->placement = choice + 1 == leash_cli_placements.count ? -1 : choice;
         return rc;
     case OPT_TOPOLOGY: o->topology = 1; return 0;
     case OPT_OUTPUT: o->output = arg; return 0;

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "core/names_internal.h"
 #include "leash/placement.h"
 #include "leash/train.h"
 
@@ -10,8 +11,12 @@
  * follow 256). */
 #define LEASH_OPTIONS_MAX 320
 
-/* --input-scale: how pixel bytes become inputs. */
-typedef enum leash_input_scale { LEASH_SCALE_STANDARDIZE, LEASH_SCALE_UNIT, LEASH_SCALE_RAW } leash_input_scale;
+/* --input-scale: how pixel bytes become inputs, as X(ID, NAME): LEASH_SCALE_ID, named NAME. */
+#define LEASH_INPUT_SCALES(X) X(STANDARDIZE, "standardize") X(UNIT, "unit") X(RAW, "raw")
+
+#define LEASH_SCALE_ENUMERATOR_(ID, NAME) LEASH_SCALE_##ID,
+typedef enum leash_input_scale { LEASH_INPUT_SCALES(LEASH_SCALE_ENUMERATOR_) } leash_input_scale;
+#undef LEASH_SCALE_ENUMERATOR_
 
 typedef struct leash_options {
     leash_config cfg;
@@ -41,6 +46,13 @@ typedef struct leash_options {
 /* Parse argv. On a bad flag or value returns LEASH_EINVAL with a one-line description
  * (naming the flag and what is wrong) in leash_last_error(). */
 int leash_options_parse(leash_options *o, int argc, char **argv);
+
+/* The choices of the flags whose names are not exactly a public enumeration's: -D's (the
+ * dataset kinds but NPZ), --placement's (the policies, then none), --input-scale's and
+ * --avg-mode's (leash_config.avg_blocking's 0 and 1). A choice's value is its index, but
+ * none's (-1). */
+extern const leash_names leash_cli_datasets, leash_cli_placements, leash_cli_input_scales,
+    leash_cli_avg_modes;
 
 /* The dataset's standard directory when --data-dir is not given. */
 const char *leash_default_data_dir(leash_dataset_kind k);

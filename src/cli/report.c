@@ -145,13 +145,13 @@ static void write_config(leash_json *j, const leash_options *o, const leash_run_
     leash_json_kv_string(j, "dataset", leash_dataset_name(o->dataset));
     leash_json_kv_string(j, "data_dir", info->data_dir);
     leash_json_kv_int(j, "holdout", o->holdout);
-    static const char *const scalings[] = {"standardize", "unit", "raw"};
-    leash_json_kv_string(j, "input_scale", scalings[o->input_scale]);
+    leash_json_kv_string(j, "input_scale",
+                         leash_names_name(&leash_cli_input_scales, (int)o->input_scale));
     leash_json_kv_int(j, "train_samples", (int64_t)info->ntrain);
     leash_json_kv_int(j, "test_samples", (int64_t)info->ntest);
     leash_json_kv_int(j, "avg_every", c->avg_every);
     leash_json_kv_double(j, "avg_period_s", c->avg_period);
-    leash_json_kv_string(j, "avg_mode", c->avg_blocking ? "blocking" : "overlapped");
+    leash_json_kv_string(j, "avg_mode", leash_names_name(&leash_cli_avg_modes, c->avg_blocking));
     leash_json_end_object(j);
 }
 

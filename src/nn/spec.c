@@ -26,19 +26,19 @@ static const layer_name layer_names[] = {
 };
 enum { NLAYER_NAMES = sizeof layer_names / sizeof layer_names[0] };
 
-/* The presets: MLP is made from -L, -U and --activation (mlp_layers), the others are
- * fixed lists. */
-typedef struct preset {
-    const char *name;
-    const char *layers; /* NULL: built by mlp_layers */
-} preset;
+/* The presets, as X(NAME, LAYERS): MLP's layers (NULL) are made from -L, -U and
+ * --activation (mlp_layers), the others' are fixed lists. */
+#define PRESETS(X)                                                                  \
+    X("MLP", NULL)                                                                  \
+    X("CNN", "conv:4:3,relu,maxpool:2,conv:8:3,relu,maxpool:2,fc:128,relu,fc")      \
+    X("LENET", "conv:6:5,relu,maxpool:2,conv:16:5,relu,maxpool:2,fc:120,relu,fc")
 
-static const preset presets[] = {
-    {"MLP", NULL},
-    {"CNN", "conv:4:3,relu,maxpool:2,conv:8:3,relu,maxpool:2,fc:128,relu,fc"},
-    {"LENET", "conv:6:5,relu,maxpool:2,conv:16:5,relu,maxpool:2,fc:120,relu,fc"},
-};
-enum { NPRESETS = sizeof presets / sizeof presets[0] };
+#define PRESET_NAME(NAME, LAYERS) NAME,
+#define PRESET_LAYERS(NAME, LAYERS) LAYERS,
+static const char *const preset_names[] = {PRESETS(PRESET_NAME)};
+static const char *const preset_layers[] = {PRESETS(PRESET_LAYERS)};
+const leash_names leash_preset_names = {
+    "preset", preset_names, (int)(sizeof preset_names / sizeof *preset_names)};
 
 const char *leash_layer_kind_name(leash_layer_kind k)
 {
@@ -47,17 +47,10 @@ const char *leash_layer_kind_name(leash_layer_kind k)
     return "?";
 }
 
-static const preset *find_preset(const char *arch)
-{
-    for (int i = 0; arch && i < NPRESETS; ++i)
-        if (strcasecmp(arch, presets[i].name) == 0) return &presets[i];
-    return NULL;
-}
-
 const char *leash_arch_preset(const char *arch)
 {
-    const preset *p = find_preset(arch);
-    return p ? p->name : NULL;
+    const int p = arch ? leash_names_find(&leash_preset_names, arch) : -1;
+    return p >= 0 ? preset_names[p] : NULL;
 }
 
 /* A decimal number in [min, max] with nothing else in text[0..len). */
@@ -250,16 +243,20 @@ int leash_arch_layers(const char *arch, int hidden_layers, int units, leash_acti
                       char **layers)
 {
     *layers = NULL;
-    const preset *p = find_preset(arch ? arch : "MLP");
-    if (p && !p->layers) return mlp_layers(hidden_layers, units, act, layers);
-    if (p) arch = p->layers;
+    const int p = leash_names_find(&leash_preset_names, arch ? arch : "MLP");
+    if (p >= 0 && !preset_layers[p]) return mlp_layers(hidden_layers, units, act, layers);
+    if (p >= 0) arch = preset_layers[p];
     leash_layer_spec *s;
     int n, rc = leash_layers_parse(arch, &s, &n);
     if (rc) {
         /* A single word that is no layer was most likely meant as a preset. */
-        if (!strchr(arch, ',') && !strchr(arch, ':') && strstr(leash_last_error(), "unknown layer"))
-            return leash_fail(LEASH_EINVAL,
-                              "'%s': neither a preset (MLP, CNN or LENET) nor a layer list", arch);
+        if (!strchr(arch, ',') && !strchr(arch, ':') &&
+            strstr(leash_last_error(), "unknown layer")) {
+            char presets[128];
+            leash_names_list(&leash_preset_names, presets, sizeof presets);
+            return leash_fail(LEASH_EINVAL, "'%s': neither a preset (%s) nor a layer list", arch,
+                              presets);
+        }
         return rc;
     }
     rc = format_list(s, n, layers);

@@ -4,7 +4,11 @@
 
 #include <stddef.h>
 
+#include "core/names_internal.h"
 #include "leash/nn.h"
+
+/* The names of -A's presets (MLP, CNN, LENET), as leash_arch_preset knows them. */
+extern const leash_names leash_preset_names;
 
 /* One token of a layer list, as parsed: no shapes yet (the model builder derives them
  * from the input and checks that every layer fits). */

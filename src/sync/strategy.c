@@ -7,16 +7,12 @@
 #include "core/simd_internal.h"
 #include "sync/strategy_internal.h"
 
+#define OPS_OF(ID, NAME, id) [LEASH_ALGO_##ID] = &leash_##id##_ops,
+static const leash_strategy_ops *const strategies[] = {LEASH_ALGORITHMS(OPS_OF)};
+
 const leash_strategy_ops *leash_strategy_for(leash_algorithm a)
 {
-    switch (a) {
-    case LEASH_ALGO_SEQ: return &leash_seq_ops;
-    case LEASH_ALGO_SYNC: return &leash_sync_ops;
-    case LEASH_ALGO_ASYNC: return &leash_async_ops;
-    case LEASH_ALGO_HOG: return &leash_hog_ops;
-    case LEASH_ALGO_LSH: return &leash_lsh_ops;
-    }
-    return NULL;
+    return (unsigned)a < sizeof strategies / sizeof *strategies ? strategies[a] : NULL;
 }
 
 void leash_stats_record_update(leash_worker_stats *st, const leash_stepper *stepper, uint64_t tau,

@@ -112,12 +112,13 @@ typedef struct leash_strategy_ops {
     void (*mix_serve)(leash_strategy *s);
 } leash_strategy_ops;
 
-extern const leash_strategy_ops leash_seq_ops;
-extern const leash_strategy_ops leash_sync_ops;
-extern const leash_strategy_ops leash_async_ops;
-extern const leash_strategy_ops leash_hog_ops;
-extern const leash_strategy_ops leash_lsh_ops;
+/* Each strategy's operations, leash_id_ops, defined by its file src/sync/id.c, as its
+ * line X(ID, NAME, id) of LEASH_ALGORITHMS (leash/train.h) says. */
+#define LEASH_STRATEGY_OPS_(ID, NAME, id) extern const leash_strategy_ops leash_##id##_ops;
+LEASH_ALGORITHMS(LEASH_STRATEGY_OPS_)
+#undef LEASH_STRATEGY_OPS_
 
+/* The operations of algorithm a (from the same list), or NULL for no algorithm. */
 const leash_strategy_ops *leash_strategy_for(leash_algorithm a);
 
 /* Record one update's staleness and failed CAS count in st (clamping both). */

@@ -5,11 +5,6 @@
 #include "core/error_internal.h"
 #include "leash/placement.h"
 
-const char *leash_place_policy_name(leash_place_policy policy)
-{
-    return policy == LEASH_PLACE_SCATTER ? "scatter" : "compact";
-}
-
 /* A usable core: its PUs inside the cpuset, and its NUMA node. */
 typedef struct core_info {
     int logical;

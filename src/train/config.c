@@ -1,4 +1,4 @@
-/* Configuration defaults and the names of enumerated options. */
+/* Configuration defaults (the names of enumerated options: src/core/names.c). */
 #include <string.h>
 #include <unistd.h>
 
@@ -28,36 +28,6 @@ void leash_config_defaults(leash_config *cfg)
     cfg->trace_every = LEASH_TRACE_AUTO;
     cfg->timeline_every = LEASH_TIMELINE_EVERY;
     cfg->timeline_max_events = LEASH_TIMELINE_MAX_EVENTS;
-}
-
-const char *leash_algorithm_name(leash_algorithm a)
-{
-    static const char *const names[] = {"SEQ", "SYNC", "ASYNC", "HOG", "LSH"};
-    return (unsigned)a < 5 ? names[a] : "?";
-}
-
-const char *leash_step_policy_name(leash_step_policy p)
-{
-    static const char *const names[] = {"NONE", "INVERSE", "TAIL", "FLEET"};
-    return (unsigned)p < 4 ? names[p] : "?";
-}
-
-const char *leash_init_name(leash_init i)
-{
-    static const char *const names[] = {"NORMAL", "HE", "GLOROT"};
-    return (unsigned)i < 3 ? names[i] : "?";
-}
-
-const char *leash_activation_name(leash_activation a)
-{
-    static const char *const names[] = {"RELU", "SIGMOID", "TANH"};
-    return (unsigned)a < 3 ? names[a] : "?";
-}
-
-const char *leash_dataset_name(leash_dataset_kind k)
-{
-    static const char *const names[] = {"MNIST", "FASHION-MNIST", "CIFAR10", "SYNTH", "NPZ"};
-    return (unsigned)k < 5 ? names[k] : "?";
 }
 
 uint64_t leash_memory_total(void)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/error_internal.h"
+#include "core/names_internal.h"
 #include "leash/dist.h"
 #include "train/checkpoint_internal.h"
 #include "train/model_io_internal.h"
@@ -108,8 +109,9 @@ static int read_arch(leash_saved_model *out, const leash_store *s, const char *w
     uint32_t h = leash_rbuf_u32(&r), w = leash_rbuf_u32(&r);
     uint32_t c = leash_rbuf_u32(&r), classes = leash_rbuf_u32(&r);
     uint64_t nparams = leash_rbuf_u64(&r);
-    if (r.bad || out->activation > LEASH_ACT_TANH || h < 1 || h > MAX_DIM || w < 1 ||
-        w > MAX_DIM || c < 1 || c > LEASH_MAX_CHANNELS || classes < 2 || classes > MAX_UNITS)
+    if (r.bad || (unsigned)out->activation >= (unsigned)leash_activation_names.count ||
+        h < 1 || h > MAX_DIM || w < 1 || w > MAX_DIM || c < 1 || c > LEASH_MAX_CHANNELS ||
+        classes < 2 || classes > MAX_UNITS)
         return leash_fail(LEASH_EFORMAT, "%s %s: malformed ARCH section", what, path);
     int rc = leash_model_from_layers(&out->model, out->layers, (int)h, (int)w, (int)c,
                                      (int)classes);

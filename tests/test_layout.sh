@@ -4,13 +4,13 @@
 # of calls between the files of src/train or of src/data (measured on the library's
 # objects with nm: a file calls another when it uses a symbol defined there), and every
 # setting the library's messages name (leash_config.FIELD) known to the program by a
-# flag (src/cli/fields.c).
+# flag (src/cli/fields.c), and none of those flags in the public headers.
 set -u
 . "$(dirname "$0")/tap.sh"
 SRC=${LEASH_SRCDIR:-$(dirname "$0")/..}
 BUILD=${LEASH_BUILDDIR:-.}
 CC=${LEASH_CC:-cc}
-echo "1..6"
+echo "1..7"
 
 # A function runs from a line that starts with "{" to the next that starts with "}"
 # (the code base's style, which clang-format keeps); its name is on the line before.
@@ -79,3 +79,12 @@ unknown=$(comm -23 <(echo "$named") <(echo "$known") | tr '\n' ' ')
 if [ -z "$unknown" ] && [ "$(echo "$named" | wc -l)" -gt 10 ]; then
     ok "the $(echo "$named" | wc -l) settings the library's messages name all have a flag in leash"
 else not_ok "every setting the library's messages name has a flag in leash" "without one: $unknown"; fi
+
+# The public headers speak of fields, not of the program's flags.
+flags=$(grep -o '{"[a-z_]*", "-[-a-zA-Z]*"}' "$SRC/src/cli/fields.c" | sed 's/.*", "\(-[-a-zA-Z]*\)"}/\1/' | sort -u)
+said=$(for f in $flags; do
+    grep -n -E -- "(^|[ (/*\`])$f([ ,.):;\`]|\$)" "$SRC"/include/leash/*.h | sed "s|^|$f in |"
+done)
+if [ -z "$said" ] && [ "$(echo "$flags" | wc -w)" -gt 20 ]; then
+    ok "the public headers name none of leash's $(echo "$flags" | wc -w) flags"
+else not_ok "the public headers name no flag of leash" "$said"; fi

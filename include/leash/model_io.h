@@ -20,7 +20,7 @@ LEASH_API int leash_model_save(const char *path, const leash_config *cfg, const 
                                const float *params, const leash_input_map *map);
 
 typedef struct leash_saved_model {
-    char *arch;   /* what -A named: a preset name or the layer list itself */
+    char *arch;   /* leash_config.arch: a preset name or the layer list itself */
     char *layers; /* the layer list (model.layers_text is its canonical form) */
     int hidden_layers, units;    /* MLP preset */
     leash_activation activation; /* MLP preset */

@@ -116,7 +116,8 @@ LEASH_API void leash_params_free(float *p);
 /* How many threads may call the BLAS at once (OpenBLAS's buffer tables, fixed at its
  * build): the most workers a rank can run. */
 LEASH_API int leash_blas_max_callers(void);
-/* 0 if threads workers are within leash_blas_max_callers(), else LEASH_EINVAL naming -n. */
+/* 0 if threads workers are within leash_blas_max_callers(), else LEASH_EINVAL naming
+ * leash_config.threads. */
 LEASH_API int leash_blas_check_threads(int threads);
 
 /* Weights ~ N(0, 0.01^2) (NORMAL), N(0, 2/fan_in) (HE) or U(+-sqrt(6/(fan_in+fan_out)))

@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-/* The strategies of -a, in the order of their values, as X(ID, NAME, id): LEASH_ALGO_ID,
+/* The strategies, in the order of their values, as X(ID, NAME, id): LEASH_ALGO_ID,
  * named NAME (leash_algorithm_name, leash_algorithm_parse). id is the strategy's name in
  * leash's sources: src/sync/id.c defines its operations, leash_id_ops. A strategy is that
  * file and its line here (doc/design.md, section 5). */
@@ -29,7 +29,7 @@ extern "C" {
 typedef enum leash_algorithm { LEASH_ALGORITHMS(LEASH_ALGO_ENUMERATOR_) } leash_algorithm;
 #undef LEASH_ALGO_ENUMERATOR_
 
-/* The step-size policies of -t, as X(ID, NAME): LEASH_STEP_ID, named NAME. */
+/* The step-size policies, as X(ID, NAME): LEASH_STEP_ID, named NAME. */
 #define LEASH_STEP_POLICIES(X) \
     X(NONE, "NONE") X(INVERSE, "INVERSE") X(TAIL, "TAIL") X(FLEET, "FLEET")
 
@@ -69,22 +69,22 @@ typedef void (*leash_progress_callback)(const leash_progress_info *where, void *
 #define LEASH_TIMELINE_MIN_TRACK 100
 
 typedef struct leash_config {
-    leash_algorithm algorithm; /* -a */
-    int threads;               /* -n, worker threads per rank */
+    leash_algorithm algorithm; /* the strategy */
+    int threads;               /* worker threads per rank */
     /* The architecture: a preset name or a layer list (leash/nn.h); NULL: "MLP". */
     const char *arch;
     int hidden_layers; /* MLP preset: hidden layers, */
     int units;         /* their units */
     leash_activation activation; /* and their activation */
     leash_init init;
-    long persistence; /* -B, LEASH_PERSIST_INF for no bound */
-    int epochs;       /* -e */
-    long rounds;      /* -r, mini-batch gradients per epoch over all workers (SYNC: a
+    long persistence; /* LSH's persistence bound, LEASH_PERSIST_INF for no bound */
+    int epochs;
+    long rounds;      /* mini-batch gradients per epoch over all workers (SYNC: a
                        * multiple of the threads); 0: training samples / batch */
-    int batch;        /* -b */
-    double step;      /* -l, for the MEAN loss over a batch */
-    double momentum;  /* -m */
-    leash_step_policy step_policy; /* -t */
+    int batch;        /* mini-batch size */
+    double step;      /* the step size, for the MEAN loss over a batch */
+    double momentum;  /* 0: none */
+    leash_step_policy step_policy;
     int tau_max;           /* staleness clamp for step sizes and the histogram */
     double tail_amplitude; /* A of TAIL, in [0, 1] */
     double target_loss;    /* stop after the first epoch whose train loss is <= this; 0: off */
@@ -111,7 +111,7 @@ typedef struct leash_config {
     int resume_auto; /* resume from checkpoint if that file exists (rank 0 looks), else start */
     /* The data set's kind, for checkpoints' identity checks and their messages. */
     leash_dataset_kind dataset;
-    /* The loss trace, as --trace-every: a point every trace_every updates (of this rank);
+    /* The loss trace: a point every trace_every updates (of this rank);
      * 0: no trace; LEASH_TRACE_AUTO (the default): about 20 points per epoch. */
     long trace_every;
     /* Input scaling to use; NULL: standardize with the training set's statistics. Ranks
@@ -174,7 +174,7 @@ typedef struct leash_epoch_stats {
     uint64_t live_versions;
     /* The mean over every worker of every rank, and what is known of it: an epoch run
      * before a resume has what the checkpoint kept (none from files of leash 0.x before
-     * the breakdown; only the mean when -n changed since). */
+     * the breakdown; only the mean when the threads changed since). */
     leash_split_known split_known;
     leash_time_split split;
 } leash_epoch_stats;
@@ -242,7 +242,7 @@ typedef struct leash_result {
      * before was still exchanging: rounds then run back to back, as often as the link
      * allows, and the workers go on (since this process started or resumed). */
     uint64_t rounds_behind;
-    /* Blocking rounds (--avg-mode blocking): this rank's update count at each of the first
+    /* Blocking rounds (avg_blocking): this rank's update count at each of the first
      * LEASH_ROUND_UPDATES_MAX rounds it ran in this process (a resumed run lists those
      * since it resumed); nround_updates of them are set. */
     int nround_updates;
@@ -260,7 +260,7 @@ typedef struct leash_result {
     double time_checkpoint_s;
     int resumes;
     int resumed; /* this run continued from a checkpoint */
-    /* A resume on another layout than the checkpoint's: its rank count and -n (0 when the
+    /* A resume on another layout than the checkpoint's: its rank count and threads (0 when the
      * layout was the same), and the 64-bit FNV-1a of the mean parameters every rank
      * started from. */
     int resumed_from_ranks, resumed_from_threads;

@@ -61,6 +61,16 @@ static void complete(leash_averager *a, int (*idle)(void *), void *arg)
     }
 }
 
+/* What the ranks tell each other first in a round: how many have finished their epoch,
+ * how many pause. */
+typedef union round_start {
+    struct {
+        float finished, paused;
+    };
+    float all[2];
+} round_start;
+LEASH_AGREEMENT(round_start);
+
 int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int pause,
                          int (*idle)(void *), void *arg, int *all_finished, int *any_pause)
 {
@@ -69,11 +79,11 @@ int leash_averager_round(leash_averager *a, uint64_t updates, int finished, int 
     /* First agree whether every rank has finished its epoch: then there is nothing left
      * to pair, and no averaging. Counts of ranks are small integers: exact in float, the
      * same on every rank. */
-    float counts[2] = {finished ? 1.0f : 0.0f, pause ? 1.0f : 0.0f};
-    int rc = leash_comm_allreduce_sum_f(counts, 2);
+    round_start v = {.finished = finished ? 1.0f : 0.0f, .paused = pause ? 1.0f : 0.0f};
+    int rc = LEASH_AGREE_SUM(&v);
     if (rc) return rc;
-    *all_finished = (int)counts[0] == ranks;
-    *any_pause = counts[1] > 0;
+    *all_finished = (int)v.finished == ranks;
+    *any_pause = v.paused > 0;
     a->time_mpi += leash_now() - t0;
     a->time_total += leash_now() - t0;
     return *all_finished ? 0 : leash_averager_exchange(a, updates, idle, arg);

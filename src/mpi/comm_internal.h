@@ -55,4 +55,16 @@ const char *leash_comm_host(int r);
 /* This rank left the collective sequence (see leash_dist_broken). */
 void leash_comm_mark_broken(void);
 
+/* The ranks' agreements are unions of named fields and one array, `all`, over the same
+ * storage: code reads and writes the names, the reduction takes the array, and
+ * LEASH_AGREEMENT checks that no name lies outside it. */
+#define LEASH_AGREEMENT(type)                                                              \
+    _Static_assert(sizeof(type) == sizeof(((type *)0)->all), #type ": a field outside `all`")
+#define LEASH_AGREE_LEN(u) (sizeof (u)->all / sizeof (u)->all[0])
+#define LEASH_AGREE_SUM(u)                                                                 \
+    _Generic((u)->all[0], double: leash_comm_allreduce_sum_d((double *)(u)->all,             \
+                                                                 (int)LEASH_AGREE_LEN(u)),   \
+             float: leash_comm_allreduce_sum_f((float *)(u)->all, LEASH_AGREE_LEN(u)))
+#define LEASH_AGREE_MIN(u) leash_comm_allreduce_min_d((u)->all, (int)LEASH_AGREE_LEN(u))
+
 #endif

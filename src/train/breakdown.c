@@ -42,6 +42,16 @@ static void add_split(leash_time_split *to, const leash_time_split *s)
     to->idle += s->idle;
 }
 
+/* What the ranks sum at an epoch's end: every rank's workers' fractions, and their count. */
+typedef union split_sums {
+    struct {
+        leash_time_split sum;
+        double workers;
+    };
+    double all[6];
+} split_sums;
+LEASH_AGREEMENT(split_sums);
+
 int leash_breakdown_epoch(trainer *t, leash_epoch_stats *st)
 {
     const int m = t->cfg->threads;
@@ -49,17 +59,13 @@ int leash_breakdown_epoch(trainer *t, leash_epoch_stats *st)
     const double in_segments = t->split.segments - t->split.segments0;
     const double paused = window > in_segments ? window - in_segments : 0.0;
     /* Reduced as doubles: the sums of every rank's workers' fractions, and their count. */
-    struct {
-        leash_time_split sum;
-        double workers;
-    } all = {{0}, (double)m};
-    static_assert(sizeof all == 6 * sizeof(double), "reduced as 6 doubles");
+    split_sums all = {.sum = {0}, .workers = (double)m};
     for (int i = 0; i < m; ++i) {
         const leash_time_split s = worker_split(t, i, window, paused);
         t->res->worker_splits[(size_t)t->res->nepochs * (size_t)m + (size_t)i] = s;
         add_split(&all.sum, &s);
     }
-    int rc = leash_comm_allreduce_sum_d((double *)&all, 6);
+    int rc = LEASH_AGREE_SUM(&all);
     if (rc) return rc;
     const double k = 1.0 / all.workers;
     st->split = (leash_time_split){all.sum.compute * k, all.sum.read * k, all.sum.publish * k,

@@ -262,19 +262,28 @@ int leash_checkpoint_write(const leash_checkpoint_id *id, const float *params,
 
 /* --- reading ----------------------------------------------------------------------- */
 
+/* Who sees a checkpoint: rank 0, and how many other ranks. */
+typedef union sightings {
+    struct {
+        double by_root, by_others;
+    };
+    double all[2];
+} sightings;
+LEASH_AGREEMENT(sightings);
+
 int leash_checkpoint_locate(const char *path, int *found)
 {
-    double seen[2] = {0, 0}; /* by rank 0, by the other ranks */
-    seen[leash_dist_rank() != 0] = access(path, F_OK) == 0;
-    int rc = leash_comm_allreduce_sum_d(seen, 2);
+    const int here = access(path, F_OK) == 0, root = leash_dist_rank() == 0;
+    sightings seen = {.by_root = root && here, .by_others = !root && here};
+    int rc = LEASH_AGREE_SUM(&seen);
     if (rc) return rc;
-    *found = seen[0] > 0;
-    if (!*found && seen[1] > 0 && leash_dist_rank() == 0)
+    *found = seen.by_root > 0;
+    if (!*found && seen.by_others > 0 && root)
         rc = leash_fail(LEASH_EINVAL,
                         "checkpoint %s: rank 0 cannot see it but %d other rank%s can: rank 0 "
                         "reads and writes checkpoints, so the path must be visible to it "
                         "(shared storage, or rank 0 on the node that holds the file)",
-                        path, (int)seen[1], seen[1] > 1 ? "s" : "");
+                        path, (int)seen.by_others, seen.by_others > 1 ? "s" : "");
     return leash_dist_agree(rc);
 }
 

@@ -13,14 +13,30 @@
 
 /* --- resuming on another layout: rank 0's plan ---------------------------------------- */
 
+/* The job's update and sample counts a new rank carries on: one per rank, summed over the
+ * ranks as doubles (rank 0's figures and the others' zeros: a broadcast). */
+typedef struct carried {
+    double updates, samples;
+} carried;
+_Static_assert(sizeof(carried) == 2 * sizeof(double), "carried: reduced as 2 doubles");
+
+/* The layout of a resume, rank 0's, summed with the others' zeros: a broadcast. */
+typedef union resume_layout {
+    struct {
+        double from_ranks, from_threads, momentum;
+    };
+    double all[3];
+} resume_layout;
+LEASH_AGREEMENT(resume_layout);
+
 /* Rank 0's part of a resume on another layout: the checkpoint's layout, the means of its
  * ranks' parameters and momentum buffers, and the update and sample counts each new
- * rank carries on (carry[2 k], carry[2 k + 1]). */
+ * rank carries on (carry[k] for new rank k). */
 typedef struct reshape_plan {
     int from_ranks, from_threads;
     float *theta, *velocity, *scratch;
     uint32_t nvelocities;
-    double *carry;
+    carried *carry;
     uint64_t ntrain;
 } reshape_plan;
 
@@ -57,8 +73,8 @@ static int skim_rank(const trainer *t, leash_rbuf r, int j, reshape_plan *p)
         if (!first) add_floats(p->velocity, p->scratch, n);
     }
     const int k = j % leash_dist_size();
-    p->carry[2 * k] += (double)tot.updates;
-    p->carry[2 * k + 1] += (double)tot.samples;
+    p->carry[k].updates += (double)tot.updates;
+    p->carry[k].samples += (double)tot.samples;
     p->ntrain += tot.ntrain;
     return 0;
 }
@@ -72,7 +88,7 @@ static int plan_reshape(const trainer *t, const leash_checkpoint_file *f, reshap
     p->theta = leash_params_alloc(n);
     p->velocity = leash_params_alloc(n);
     p->scratch = leash_params_alloc(n);
-    p->carry = calloc(2 * (size_t)leash_dist_size(), sizeof *p->carry);
+    p->carry = calloc((size_t)leash_dist_size(), sizeof *p->carry);
     if (!p->theta || !p->velocity || !p->scratch || !p->carry)
         return leash_fail(LEASH_ENOMEM, "out of memory");
     for (int j = 0; j < p->from_ranks; ++j) {
@@ -121,24 +137,26 @@ static int read_for_ranks(trainer *t, unsigned char **all, size_t *lens, reshape
 static int share_plan(const trainer *t, const reshape_plan *p, leash_resume *rs)
 {
     const int ranks = leash_dist_size(), rank = leash_dist_rank();
-    double layout[3] = {p->from_ranks, p->from_threads, p->nvelocities > 0};
-    int rc = leash_comm_allreduce_sum_d(layout, 3);
-    if (rc || layout[0] == 0) return rc;
-    rs->reshape.from_ranks = (int)layout[0];
-    rs->reshape.from_threads = (int)layout[1];
+    resume_layout layout = {.from_ranks = p->from_ranks,
+                            .from_threads = p->from_threads,
+                            .momentum = p->nvelocities > 0};
+    int rc = LEASH_AGREE_SUM(&layout);
+    if (rc || layout.from_ranks == 0) return rc;
+    rs->reshape.from_ranks = (int)layout.from_ranks;
+    rs->reshape.from_threads = (int)layout.from_threads;
     rs->reshape.own = rank < rs->reshape.from_ranks;
-    double *carry = calloc(2 * (size_t)ranks, sizeof *carry);
-    if (layout[2] > 0 && !(rs->reshape.velocity = leash_params_alloc(t->model->nparams)))
+    carried *carry = calloc((size_t)ranks, sizeof *carry);
+    if (layout.momentum > 0 && !(rs->reshape.velocity = leash_params_alloc(t->model->nparams)))
         rc = LEASH_ENOMEM;
     if (!carry) rc = LEASH_ENOMEM;
     if ((rc = leash_dist_agree(rc ? leash_fail(rc, "out of memory") : 0)) != 0) {
         free(carry);
         return rc;
     }
-    if (p->carry) memcpy(carry, p->carry, 2 * (size_t)ranks * sizeof *carry);
-    if ((rc = leash_comm_allreduce_sum_d(carry, 2 * ranks)) == 0) {
-        rs->reshape.updates = (uint64_t)carry[2 * rank];
-        rs->reshape.samples = (uint64_t)carry[2 * rank + 1];
+    if (p->carry) memcpy(carry, p->carry, (size_t)ranks * sizeof *carry);
+    if ((rc = leash_comm_allreduce_sum_d(&carry->updates, 2 * ranks)) == 0) {
+        rs->reshape.updates = (uint64_t)carry[rank].updates;
+        rs->reshape.samples = (uint64_t)carry[rank].samples;
     }
     free(carry);
     return rc;

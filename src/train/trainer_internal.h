@@ -162,14 +162,6 @@ static inline void leash_main_span(trainer *t, leash_tl_kind kind, double t0, do
     if (tr) leash_tl_add(tr, kind, t0, t1, 0);
 }
 
-/* The ranks' agreements are unions of named doubles and one array, `all`, over the same
- * storage: code reads and writes the names, the reduction takes the array, and
- * LEASH_AGREEMENT checks that no name lies outside it. */
-#define LEASH_AGREEMENT(type)                                                              \
-    _Static_assert(sizeof(type) == sizeof(((type *)0)->all), #type ": a field outside `all`")
-#define LEASH_AGREE_SUM(u) leash_comm_allreduce_sum_d((u)->all, (int)(sizeof (u)->all / sizeof(double)))
-#define LEASH_AGREE_MIN(u) leash_comm_allreduce_min_d((u)->all, (int)(sizeof (u)->all / sizeof(double)))
-
 /* Updates a worker makes in an epoch: one a round, or one a lockstep group of m. */
 static inline long leash_updates_per_epoch(const trainer *t)
 {

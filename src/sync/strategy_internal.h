@@ -1,7 +1,7 @@
 /* The strategy interface: how workers read parameters and publish gradients.
  *
  * The worker loop (batch -> read -> gradient -> release -> publish) is written once in
- * trainer.c; each algorithm supplies these operations in its own file. A strategy owns
+ * src/train/worker.c; each algorithm supplies these operations in its own file. A strategy owns
  * the shared parameter state; workers only see versions through read/release.
  *
  * Threads: read, release and publish are called concurrently by the workers, each with

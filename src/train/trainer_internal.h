@@ -3,7 +3,7 @@
  * are"): the gate (gate.c), the workers and their rounds (worker.c), the loss trace
  * (trace.c), the segments of an epoch and the ranks' votes between them (segment.c),
  * the end of an epoch (epoch.c), the result (result.c), the rank's state in checkpoints
- * (state.c, reshape.c), and the story of a run (trainer.c). */
+ * (state.c, resume.c), and the story of a run (trainer.c). */
 #ifndef LEASH_TRAINER_INTERNAL_H
 #define LEASH_TRAINER_INTERNAL_H
 

@@ -108,56 +108,42 @@ static void test_algorithms(void)
     ASSERT_TRUE(leash_strategy_for((leash_algorithm)-1) == NULL);
 }
 
+/* An enumeration's list against its enum (LINE checks a line), its table and its name
+ * and parse functions. */
+#define CHECK_ENUMERATION(LIST, LINE, table, type, prefix)                            \
+    do {                                                                              \
+        int position = 0;                                                             \
+        LIST(LINE)                                                                    \
+        const int count = 0 LIST(PLUS_ONE);                                           \
+        ASSERT_INT_EQ(position, count);                                               \
+        check_names(&(table), count);                                                 \
+        CHECK_FUNCTIONS(type, prefix, count);                                         \
+    } while (0)
+#define STEP_LINE(ID, NAME) CHECK_LINE(leash_step_policy, LEASH_STEP_##ID, NAME);
+#define INIT_LINE(ID, NAME) CHECK_LINE(leash_init, LEASH_INIT_##ID, NAME);
+#define ACT_LINE(ID, NAME) CHECK_LINE(leash_activation, LEASH_ACT_##ID, NAME);
+#define DATA_LINE(ID, NAME) CHECK_LINE(leash_dataset, LEASH_DATA_##ID, NAME);
+#define PLACE_LINE(ID, NAME) CHECK_LINE(leash_place_policy, LEASH_PLACE_##ID, NAME);
+
 static void test_step_policies(void)
 {
-    int position = 0;
-#define LINE(ID, NAME) CHECK_LINE(leash_step_policy, LEASH_STEP_##ID, NAME);
-    LEASH_STEP_POLICIES(LINE)
-#undef LINE
-    const int count = 0 LEASH_STEP_POLICIES(PLUS_ONE);
-    ASSERT_INT_EQ(position, count);
-    check_names(&leash_step_policy_names, count);
-    CHECK_FUNCTIONS(leash_step_policy, leash_step_policy, count);
+    CHECK_ENUMERATION(LEASH_STEP_POLICIES, STEP_LINE, leash_step_policy_names,
+                      leash_step_policy, leash_step_policy);
 }
 
 static void test_inits_and_activations(void)
 {
-    int position = 0;
-#define LINE(ID, NAME) CHECK_LINE(leash_init, LEASH_INIT_##ID, NAME);
-    LEASH_INITS(LINE)
-#undef LINE
-    const int inits = 0 LEASH_INITS(PLUS_ONE);
-    ASSERT_INT_EQ(position, inits);
-    check_names(&leash_init_names, inits);
-    CHECK_FUNCTIONS(leash_init, leash_init, inits);
-    position = 0;
-#define LINE(ID, NAME) CHECK_LINE(leash_activation, LEASH_ACT_##ID, NAME);
-    LEASH_ACTIVATIONS(LINE)
-#undef LINE
-    const int activations = 0 LEASH_ACTIVATIONS(PLUS_ONE);
-    ASSERT_INT_EQ(position, activations);
-    check_names(&leash_activation_names, activations);
-    CHECK_FUNCTIONS(leash_activation, leash_activation, activations);
+    CHECK_ENUMERATION(LEASH_INITS, INIT_LINE, leash_init_names, leash_init, leash_init);
+    CHECK_ENUMERATION(LEASH_ACTIVATIONS, ACT_LINE, leash_activation_names, leash_activation,
+                      leash_activation);
 }
 
 static void test_datasets_and_placements(void)
 {
-    int position = 0;
-#define LINE(ID, NAME) CHECK_LINE(leash_dataset, LEASH_DATA_##ID, NAME);
-    LEASH_DATASET_KINDS(LINE)
-#undef LINE
-    const int kinds = 0 LEASH_DATASET_KINDS(PLUS_ONE);
-    ASSERT_INT_EQ(position, kinds);
-    check_names(&leash_dataset_names, kinds);
-    CHECK_FUNCTIONS(leash_dataset_kind, leash_dataset, kinds);
-    position = 0;
-#define LINE(ID, NAME) CHECK_LINE(leash_place_policy, LEASH_PLACE_##ID, NAME);
-    LEASH_PLACE_POLICIES(LINE)
-#undef LINE
-    const int policies = 0 LEASH_PLACE_POLICIES(PLUS_ONE);
-    ASSERT_INT_EQ(position, policies);
-    check_names(&leash_place_policy_names, policies);
-    CHECK_FUNCTIONS(leash_place_policy, leash_place_policy, policies);
+    CHECK_ENUMERATION(LEASH_DATASET_KINDS, DATA_LINE, leash_dataset_names, leash_dataset_kind,
+                      leash_dataset);
+    CHECK_ENUMERATION(LEASH_PLACE_POLICIES, PLACE_LINE, leash_place_policy_names,
+                      leash_place_policy, leash_place_policy);
 }
 
 /* The presets: each is its own canonical name, in any case, and a word that is none

@@ -346,8 +346,8 @@ LEASH_API uint64_t leash_memory_total(void);
 typedef struct leash_memory_floor {
     double data;       /* the training and test samples and labels, as bytes */
     double parameters; /* parameter vectors: the versions held, the result, the averaging
-                        * layer's snapshot and sum */
-    double workers;    /* per worker, a gradient vector and its mini-batch workspace */
+                        * layer's snapshot and sum, a gradient per worker */
+    double workspaces; /* per worker, its mini-batch workspace */
     double histograms; /* per worker, its staleness histogram */
     double records;    /* the per-epoch records and the epoch's permutation */
     double total;

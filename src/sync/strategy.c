@@ -91,13 +91,15 @@ void leash_strategy_save(leash_wbuf *b, const leash_strategy_ops *ops, leash_str
 }
 
 int leash_strategy_load(leash_rbuf *r, leash_saved_strategy *out, float *theta, size_t n,
-                        uint32_t max_buffers)
+                        uint32_t max_buffers, const char **bad)
 {
     out->timestamp = leash_rbuf_u64(r);
     out->peak = leash_rbuf_u64(r);
     /* Copied out: a section's payload has no float alignment. */
     leash_rbuf_floats(r, theta, n);
+    *bad = "parameters";
     if (r->bad) return LEASH_EFORMAT;
+    *bad = "momentum";
     out->nbuffers = leash_rbuf_u32(r);
     out->momentum = *r;
     if (r->bad || out->nbuffers > max_buffers) return LEASH_EFORMAT;

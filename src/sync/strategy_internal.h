@@ -179,9 +179,10 @@ typedef struct leash_saved_strategy {
     uint32_t nbuffers;
     leash_rbuf momentum;
 } leash_saved_strategy;
-/* Returns 0 or LEASH_EFORMAT. */
+/* Returns 0, or LEASH_EFORMAT with *bad naming the malformed part ("parameters" or
+ * "momentum"). */
 int leash_strategy_load(leash_rbuf *r, leash_saved_strategy *out, float *theta, size_t n,
-                        uint32_t max_buffers);
+                        uint32_t max_buffers, const char **bad);
 /* The saved momentum buffer after *m's position: its worker into *k, its floats into v;
  * returns 0 or LEASH_EFORMAT. */
 int leash_saved_momentum_next(leash_rbuf *m, uint32_t *k, float *v, size_t n);

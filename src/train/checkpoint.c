@@ -14,8 +14,9 @@
 
 /* --- what a resumed run must match ------------------------------------------------ */
 
-/* The settings that decide what training computes, as (flag, value) text pairs: a
- * mismatch names the flag, and the file lists them readably. Epochs, the target loss and
+/* The settings that decide what training computes, as (key, value) text pairs, keyed by
+ * leash's flags: a mismatch names the field (field_of), and the file lists them
+ * readably. Epochs, the target loss and
  * the checkpoint schedule may change between a run and its resumption. */
 enum { MAX_PAIRS = 24, VALUE_LEN = 40, FLAG_LEN = 40 };
 typedef struct config_pairs {
@@ -242,17 +243,20 @@ static int write_file(const leash_checkpoint_id *id, const float *params, const 
     return rc;
 }
 
-int leash_checkpoint_write(const leash_checkpoint_id *id, const float *params,
-                           const leash_wbuf *mine, void (*tail)(leash_wbuf *, const void *),
-                           const void *tail_arg)
+int leash_checkpoint_write(const leash_checkpoint_id *id, const float *params, leash_wbuf *mine,
+                           void (*tail)(leash_wbuf *, const void *), const void *tail_arg)
 {
     const int root = leash_dist_rank() == 0;
     int rc = mine->oom ? leash_fail(LEASH_ENOMEM, "out of memory for a checkpoint") : 0;
-    if ((rc = leash_dist_agree(rc)) != 0) return rc;
+    if ((rc = leash_dist_agree(rc)) != 0) {
+        leash_wbuf_free(mine);
+        return rc;
+    }
     unsigned char *all = NULL;
     size_t *lens = root ? calloc((size_t)leash_dist_size(), sizeof *lens) : NULL;
     rc = root && !lens ? leash_fail(LEASH_ENOMEM, "out of memory for a checkpoint") : 0;
     if ((rc = leash_dist_agree(rc)) == 0) rc = leash_comm_gather_bytes(mine->data, mine->len, &all, lens);
+    leash_wbuf_free(mine);
     if (!rc && root) rc = write_file(id, params, all, lens, tail, tail_arg);
     free(all);
     free(lens);

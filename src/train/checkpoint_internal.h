@@ -27,12 +27,12 @@ typedef struct leash_checkpoint_id {
     uint32_t test_digest;
 } leash_checkpoint_id;
 
-/* Collective: gather every rank's state (mine) and write cfg->checkpoint on rank 0 with
- * the model's parameters params; `tail`, if not NULL, appends rank 0's further sections.
- * Errors are agreed: every rank returns the same outcome. */
-int leash_checkpoint_write(const leash_checkpoint_id *id, const float *params,
-                           const leash_wbuf *mine, void (*tail)(leash_wbuf *, const void *),
-                           const void *tail_arg);
+/* Collective: gather every rank's state (mine, freed once gathered) and write
+ * cfg->checkpoint on rank 0 with the model's parameters params; `tail`, if not NULL,
+ * appends rank 0's further sections. Errors are agreed: every rank returns the same
+ * outcome. */
+int leash_checkpoint_write(const leash_checkpoint_id *id, const float *params, leash_wbuf *mine,
+                           void (*tail)(leash_wbuf *, const void *), const void *tail_arg);
 
 /* Collective: whether the checkpoint at path exists (*found), as rank 0 sees it; a file
  * only other ranks see is refused. Errors agreed. */

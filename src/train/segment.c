@@ -84,12 +84,10 @@ static int wait_for_round(trainer *t, const leash_averager *av)
     double at = av->next_time;
     if (ckpt >= 0 && !paused(t) && (at < 0 || ckpt < at)) at = ckpt;
     at = earliest(at, t->progress.next);
-    int done;
     if (t->count.wakeups) atomic_store(&t->count.wake_at, av->next_updates);
-    if (t->count.wakeups && atomic_load(&t->count.published) >= av->next_updates)
-        done = leash_gate_idle(&t->gate);
-    else
-        done = leash_gate_wait(&t->gate, at, t->count.wakeups);
+    /* A round already due: no sleep, but the wake-up flag is cleared as by a wait. */
+    if (t->count.wakeups && atomic_load(&t->count.published) >= av->next_updates) at = 0.0;
+    const int done = leash_gate_wait(&t->gate, at, t->count.wakeups);
     if (ckpt >= 0 && leash_now() >= ckpt) pause_workers(t);
     leash_progress_report(t);
     return done;

@@ -65,7 +65,6 @@ int leash_state_checkpoint(trainer *t)
     if (save(&mine, t) != 0) mine.oom = 1;
     const leash_checkpoint_id id = leash_state_identity(t);
     int rc = leash_checkpoint_write(&id, t->res->params, &mine, save_breakdown, t);
-    leash_wbuf_free(&mine);
     if (rc) return rc;
     schedule_next(t);
     ++t->res->checkpoints;
@@ -113,7 +112,8 @@ static int load_header(trainer *t, leash_resume *rs, uint64_t *ntrain)
 /* The file has finished more epochs than this run asks for. */
 static int too_many_epochs(const trainer *t, int finished)
 {
-    return leash_fail(LEASH_EINVAL, "leash_config.epochs = %d: the checkpoint %s has finished %u epochs already",
+    return leash_fail(LEASH_EINVAL,
+                      "leash_config.epochs = %d: the checkpoint %s has finished %u epochs already",
                       t->cfg->epochs, t->cfg->resume, (unsigned)finished);
 }
 
@@ -174,8 +174,9 @@ int leash_state_load(trainer *t, leash_resume *rs)
     const size_t n = t->model->nparams;
     if (!(rs->theta = leash_params_alloc(n))) return leash_fail(LEASH_ENOMEM, "out of memory");
     const int from = rs->reshape.from_ranks ? rs->reshape.from_threads : t->cfg->threads;
-    if (leash_strategy_load(r, &rs->strategy, rs->theta, n, (uint32_t)from) != 0)
-        return malformed(t, "parameters");
+    const char *bad;
+    if (leash_strategy_load(r, &rs->strategy, rs->theta, n, (uint32_t)from, &bad) != 0)
+        return malformed(t, bad);
     t->peak0 = rs->strategy.peak;
     return 0;
 }
@@ -200,7 +201,8 @@ int leash_state_apply(trainer *t, leash_resume *rs)
     int rc = leash_stepper_load(t->stepper, r, bins, own && from == m);
     if (rc) return part_failed(t, rc, "step sizes");
     leash_averager_load(&t->av, r, own, t->averaging, leash_now());
-    if ((rc = leash_workers_load(t, r, from, own, bins)) != 0) return part_failed(t, rc, "workers");
+    const char *bad;
+    if ((rc = leash_workers_load(t, r, from, own, bins, &bad)) != 0) return part_failed(t, rc, bad);
     rc = leash_trace_load(&t->trace, r, own, reshaped, t->cfg->epochs, leash_updates_per_epoch(t));
     if (rc) return part_failed(t, rc, "loss trace");
     leash_epoch_base_load(t, r, bins, own);
@@ -224,7 +226,8 @@ int leash_state_skim(const trainer *t, leash_rbuf r, int j, float *theta, uint32
     out->updates = res.updates;
     out->samples = res.samples;
     leash_progress_load(&pg, &r, NULL, out->ntrain, 0.0);
-    if (rc == 0) rc = leash_strategy_load(&r, st, theta, t->model->nparams, max_buffers);
+    const char *bad;
+    if (rc == 0) rc = leash_strategy_load(&r, st, theta, t->model->nparams, max_buffers, &bad);
     if (rc)
         return leash_fail(LEASH_EFORMAT, "checkpoint %s: rank %d's state is malformed",
                           t->cfg->resume, j);

@@ -62,7 +62,9 @@ typedef struct leash_failures {
 /* Counting this rank's updates, and the pauses and wake-ups counts trigger. */
 typedef struct leash_counting {
     /* Ask the workers to stop claiming rounds (a checkpoint is due, or another rank
-     * pauses); relaxed, like the failures. */
+     * pauses); relaxed, like the failures. Every worker reads it before each claim and it
+     * is seldom written: a line of its own, apart from published, which every update
+     * writes. */
     _Alignas(LEASH_CACHE_LINE) _Atomic int pause;
     /* Workers count updates in published; the one whose update makes it equal wake_at
      * wakes the main thread (leash_gate_wake). The main thread stores wake_at and then
@@ -71,7 +73,7 @@ typedef struct leash_counting {
      * is never missed. pause_at (the count at which the worker that reaches it pauses
      * the segment: checkpoint_every's, or a blocking round's) is written only while no
      * worker runs (the gate orders it). */
-    _Atomic uint64_t published;
+    _Alignas(LEASH_CACHE_LINE) _Atomic uint64_t published;
     _Atomic uint64_t wake_at;
     uint64_t pause_at;
     int wakeups; /* avg_every > 0: the averaging layer is woken by count */

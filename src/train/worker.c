@@ -325,11 +325,13 @@ static void add_relaxed(_Atomic double *sum, _Atomic uint64_t *n, double dsum, u
                           memory_order_relaxed);
 }
 
-int leash_workers_load(trainer *t, leash_rbuf *r, int from, int own, int bins)
+int leash_workers_load(trainer *t, leash_rbuf *r, int from, int own, int bins, const char **bad)
 {
     const int m = t->cfg->threads;
     uint32_t nworkers = leash_rbuf_u32(r);
+    *bad = "workers";
     if (r->bad || nworkers != (uint32_t)from) return LEASH_EFORMAT;
+    *bad = "workers' statistics";
     leash_worker_stats st = {.staleness = calloc((size_t)bins, sizeof *st.staleness)};
     if (!st.staleness) return leash_fail(LEASH_ENOMEM, "out of memory");
     for (int i = 0; i < from; ++i) {

@@ -60,8 +60,8 @@ void leash_count_update(void *arg);
 /* Checkpoints: every worker's sums and counters (histograms of `bins` bins). */
 void leash_workers_save(leash_wbuf *b, const trainer *t, int bins);
 /* The saved workers (`from` of them): saved worker i into this rank's worker i mod m;
- * own: this rank's (else read and dropped). Returns 0, LEASH_EFORMAT if malformed, or a
- * reported error. */
-int leash_workers_load(trainer *t, leash_rbuf *r, int from, int own, int bins);
+ * own: this rank's (else read and dropped). Returns 0, LEASH_EFORMAT with *bad naming
+ * the malformed part, or a reported error. */
+int leash_workers_load(trainer *t, leash_rbuf *r, int from, int own, int bins, const char **bad);
 
 #endif

@@ -112,4 +112,17 @@ mutant position-field-added plain src/train/epoch.c 'leash_wbuf_u64(b, pg->next_
     'leash_wbuf_u64(b, pg->next_ckpt_updates); leash_wbuf_u32(b, 0);' tests/test_pins.sh
 mutant attempt-bins-changed plain src/sync/strategy_internal.h '#define LEASH_ATTEMPT_BINS 64' \
     '#define LEASH_ATTEMPT_BINS 63' tests/test_pins.sh
+# Issue 20's structure: the ranks' vote by name, the gate's wake-up, the memory floor's
+# gradients, the program's names for the library's fields.
+mutant vote-swapped plain src/train/segment.c \
+    '.stop = leash_stop_asked(),
+                        .checkpoint_due = leash_checkpoint_due(t),' \
+    '.stop = leash_checkpoint_due(t),
+                        .checkpoint_due = leash_stop_asked(),' tests/test_checkpoint.sh
+mutant wake-ignored plain src/train/gate.c '!(until_woken && g->wake)' '!(until_woken && 0)' \
+    tests/test_averaging tests/test_mpi.sh
+mutant floor-without-gradients plain src/train/checks.c 'held + 1 + 2 * averaging + threads' \
+    'held + 1 + 2 * averaging' tests/test_train
+mutant field-unmapped plain src/cli/fields.c '{"threads", "-n"},' '{"threads", "-N"},' \
+    tests/test_cli.sh
 exit $survived

@@ -78,7 +78,7 @@ static void check_mix(leash_algorithm algo, int m)
     }
     leash_stepper *stepper;
     ASSERT_INT_EQ(leash_stepper_create(&stepper, LEASH_STEP_NONE, cfg.step, m, cfg.tau_max, 1.0), 0);
-    leash_strategy_args args = {&model, theta0, &cfg, stepper, 0};
+    leash_strategy_args args = {.model = &model, .theta0 = theta0, .cfg = &cfg, .stepper = stepper};
     shared sh = {.ops = leash_strategy_for(algo), .c = c};
     atomic_init(&sh.finished, 0);
     ASSERT_INT_EQ(sh.ops->create(&sh.s, &args), 0);

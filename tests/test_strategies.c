@@ -58,7 +58,7 @@ static int drive(leash_algorithm algo, int m, float *theta, uint64_t *timestamp,
     }
     leash_stepper *stepper;
     if (leash_stepper_create(&stepper, LEASH_STEP_NONE, cfg.step, m, cfg.tau_max, 1.0)) return -1;
-    leash_strategy_args args = {&model, theta0, &cfg, stepper, 0};
+    leash_strategy_args args = {.model = &model, .theta0 = theta0, .cfg = &cfg, .stepper = stepper};
     const leash_strategy_ops *ops = leash_strategy_for(algo);
     leash_strategy *s;
     if (ops->create(&s, &args)) return -1;

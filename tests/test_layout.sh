@@ -69,11 +69,12 @@ for dir in train data; do
 done
 
 # The fields the library's messages name: in its string literals, and the checkpoint's
-# settings (named by field_of in checkpoint.c).
+# settings (the field of each pair in checkpoint.c's describe_config; "ranks" is the
+# layout, never named).
 named=$( (grep -ho '"[^"]*leash_config\.[a-z_]*' "$SRC"/src/{core,nn,data,sync,mpi,topo,train}/*.c |
     grep -o 'leash_config\.[a-z_]\+' | sed 's/^leash_config\.//'
-    sed -n '/key_fields\[\] = {/,/^};/p' "$SRC/src/train/checkpoint.c" |
-        grep -o '{"-[-a-z]*", "[a-z_]*"}' | sed 's/.*, "\([a-z_]*\)"}/\1/') | sort -u)
+    grep -o 'pair\(_double\)\?(p, "[-a-zA-Z]*", "[a-z_]*"' "$SRC/src/train/checkpoint.c" |
+        sed 's/.*, "\([a-z_]*\)"$/\1/' | grep -v '^ranks$') | sort -u)
 known=$(grep -o '{"[a-z_]*", "-[-a-zA-Z]*"}' "$SRC/src/cli/fields.c" | sed 's/{"\([a-z_]*\)".*/\1/' | sort -u)
 unknown=$(comm -23 <(echo "$named") <(echo "$known") | tr '\n' ' ')
 if [ -z "$unknown" ] && [ "$(echo "$named" | wc -l)" -gt 10 ]; then

@@ -14,48 +14,29 @@
 
 /* --- what a resumed run must match ------------------------------------------------ */
 
-/* The settings that decide what training computes, as (key, value) text pairs, keyed by
- * leash's flags: a mismatch names the field (field_of), and the file lists them
- * readably. Epochs, the target loss and
+/* The settings that decide what training computes, as (key, value) text pairs: the file
+ * keys them by leash's flags (its format since the first checkpoints) and lists them
+ * readably, and a mismatch names the configuration's field. Epochs, the target loss and
  * the checkpoint schedule may change between a run and its resumption. */
 enum { MAX_PAIRS = 24, VALUE_LEN = 40, FLAG_LEN = 40 };
 typedef struct config_pairs {
     int n;
-    const char *flag[MAX_PAIRS];
+    const char *flag[MAX_PAIRS], *field[MAX_PAIRS];
     char value[MAX_PAIRS][VALUE_LEN];
     const char *layers; /* -A's value: the layer list, of any length */
 } config_pairs;
 
-static void pair(config_pairs *p, const char *flag, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void pair(config_pairs *p, const char *flag, const char *fmt, ...)
+static void pair(config_pairs *p, const char *flag, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void pair(config_pairs *p, const char *flag, const char *field, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     p->flag[p->n] = flag;
+    p->field[p->n] = field;
     vsnprintf(p->value[p->n], VALUE_LEN, fmt, ap);
     va_end(ap);
     ++p->n;
-}
-
-/* The file keeps the settings under the names of leash's flags (its format since the
- * first checkpoints); messages name them as the configuration's fields. */
-static const struct {
-    const char *key, *field;
-} key_fields[] = {
-    {"-a", "algorithm"},     {"-n", "threads"},        {"--init", "init"},
-    {"-B", "persistence"},   {"-r", "rounds"},         {"-b", "batch"},
-    {"-l", "step"},          {"-m", "momentum"},       {"-t", "step_policy"},
-    {"--tau-max", "tau_max"}, {"--tail-amplitude", "tail_amplitude"},
-    {"--seed", "seed"},      {"-D", "dataset"},        {"--avg-every", "avg_every"},
-    {"--avg-period", "avg_period"}, {"--avg-mode", "avg_blocking"},
-};
-
-static const char *field_of(const char *key)
-{
-    for (size_t i = 0; i < sizeof key_fields / sizeof *key_fields; ++i)
-        if (strcmp(key_fields[i].key, key) == 0) return key_fields[i].field;
-    return key;
 }
 
 /* The shortest text that reads back as v ("0.1", not "0.10000000000000001"). */
@@ -67,11 +48,11 @@ static void shortest(char *out, size_t size, double v)
     }
 }
 
-static void pair_double(config_pairs *p, const char *flag, double v)
+static void pair_double(config_pairs *p, const char *flag, const char *field, double v)
 {
     char text[VALUE_LEN];
     shortest(text, sizeof text, v);
-    pair(p, flag, "%s", text);
+    pair(p, flag, field, "%s", text);
 }
 
 /* The model is named by its layer list (the MLP preset's -L, -U and --activation are in
@@ -81,28 +62,29 @@ static void describe_config(config_pairs *p, const leash_config *c, const leash_
 {
     p->n = 0;
     p->layers = m->layers_text;
-    pair(p, "-a", "%s", leash_algorithm_name(c->algorithm));
-    pair(p, "-n", "%d", c->threads);
-    pair(p, "--init", "%s", leash_init_name(c->init));
+    pair(p, "-a", "algorithm", "%s", leash_algorithm_name(c->algorithm));
+    pair(p, "-n", "threads", "%d", c->threads);
+    pair(p, "--init", "init", "%s", leash_init_name(c->init));
     if (c->algorithm == LEASH_ALGO_LSH) {
         if (c->persistence == LEASH_PERSIST_INF)
-            pair(p, "-B", "inf");
+            pair(p, "-B", "persistence", "inf");
         else
-            pair(p, "-B", "%ld", c->persistence);
+            pair(p, "-B", "persistence", "%ld", c->persistence);
     }
-    pair(p, "-r", "%ld", c->rounds);
-    pair(p, "-b", "%d", c->batch);
-    pair_double(p, "-l", c->step);
-    pair_double(p, "-m", c->momentum);
-    pair(p, "-t", "%s", leash_step_policy_name(c->step_policy));
-    pair(p, "--tau-max", "%d", c->tau_max);
-    if (c->step_policy == LEASH_STEP_TAIL) pair_double(p, "--tail-amplitude", c->tail_amplitude);
-    pair(p, "--seed", "%llu", (unsigned long long)c->seed);
-    pair(p, "-D", "%s", leash_dataset_name(c->dataset));
-    pair(p, "--avg-every", "%ld", c->avg_every);
-    pair_double(p, "--avg-period", c->avg_period);
-    pair(p, "--avg-mode", "%s", c->avg_blocking ? "blocking" : "overlapped");
-    pair(p, "ranks", "%d", ranks);
+    pair(p, "-r", "rounds", "%ld", c->rounds);
+    pair(p, "-b", "batch", "%d", c->batch);
+    pair_double(p, "-l", "step", c->step);
+    pair_double(p, "-m", "momentum", c->momentum);
+    pair(p, "-t", "step_policy", "%s", leash_step_policy_name(c->step_policy));
+    pair(p, "--tau-max", "tau_max", "%d", c->tau_max);
+    if (c->step_policy == LEASH_STEP_TAIL)
+        pair_double(p, "--tail-amplitude", "tail_amplitude", c->tail_amplitude);
+    pair(p, "--seed", "seed", "%llu", (unsigned long long)c->seed);
+    pair(p, "-D", "dataset", "%s", leash_dataset_name(c->dataset));
+    pair(p, "--avg-every", "avg_every", "%ld", c->avg_every);
+    pair_double(p, "--avg-period", "avg_period", c->avg_period);
+    pair(p, "--avg-mode", "avg_blocking", "%s", c->avg_blocking ? "blocking" : "overlapped");
+    pair(p, "ranks", "ranks", "%d", ranks);
 }
 
 static void put_string(leash_wbuf *b, const char *s)
@@ -195,7 +177,7 @@ static int check_config(const leash_store *s, const leash_checkpoint_id *id, int
             return leash_fail(LEASH_EINVAL,
                               "checkpoint %s: written for leash_config.%s = %s, this run is "
                               "leash_config.%s = %s",
-                              path, field_of(flag), value, field_of(flag), mine.value[k]);
+                              path, mine.field[k], value, mine.field[k], mine.value[k]);
         }
     }
     if (r.bad) return leash_fail(LEASH_EFORMAT, "checkpoint %s: malformed CONF section", path);

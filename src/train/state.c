@@ -88,14 +88,22 @@ static int part_failed(const trainer *t, int rc, const char *what)
     return rc == LEASH_EFORMAT ? malformed(t, what) : rc;
 }
 
+/* A rank state's header: its rank, its shard's size and digest. */
+static uint32_t read_header(leash_rbuf *r, uint64_t *ntrain, uint32_t *digest)
+{
+    const uint32_t rank = leash_rbuf_u32(r);
+    *ntrain = leash_rbuf_u64(r);
+    *digest = leash_rbuf_u32(r);
+    return rank;
+}
+
 /* The rank, and its shard's identity when the shards are this run's. Sets *ntrain. */
 static int load_header(trainer *t, leash_resume *rs, uint64_t *ntrain)
 {
     leash_rbuf *r = &rs->rest;
     const int reshaped = rs->reshape.from_ranks > 0;
-    uint32_t rank = leash_rbuf_u32(r);
-    *ntrain = leash_rbuf_u64(r);
-    uint32_t digest = leash_rbuf_u32(r);
+    uint32_t digest;
+    const uint32_t rank = read_header(r, ntrain, &digest);
     if (r->bad || rank != (!reshaped || rs->reshape.own ? (uint32_t)leash_dist_rank() : 0))
         return malformed(t, "rank");
     /* Shards of another rank count hold other samples: rank 0 checked their total. */
@@ -215,9 +223,8 @@ int leash_state_skim(const trainer *t, leash_rbuf r, int j, float *theta, uint32
 {
     leash_result res = {0};
     leash_progress pg;
-    leash_rbuf_u32(&r);
-    out->ntrain = leash_rbuf_u64(&r);
-    leash_rbuf_u32(&r);
+    uint32_t digest;
+    read_header(&r, &out->ntrain, &digest);
     if (!(res.epochs = calloc((size_t)t->cfg->epochs + 1, sizeof *res.epochs)))
         return leash_fail(LEASH_ENOMEM, "out of memory");
     int rc = leash_results_load(&r, &res, t->cfg->epochs);

@@ -232,16 +232,14 @@ static int start_run(trainer *t, leash_resume *resume, int *gate, int *started)
 }
 
 /* Collective, once every rank has started: the timeline's tracks, handed to the workers
- * (parked at the gate, whose mutex orders these stores before their first segment) and
- * to the averaging layer. */
+ * (parked at the gate: its opening, under its mutex, orders these stores before their
+ * first segment) and to the averaging layer. */
 static int start_timeline(trainer *t)
 {
     const int m = t->cfg->threads;
     int rc = leash_tl_run_start(&t->timeline, t->cfg);
     if (rc) return rc;
-    pthread_mutex_lock(&t->gate.lock);
     for (int i = 0; i < m; ++i) t->workers[i].track = leash_tl_run_track(&t->timeline, i);
-    pthread_mutex_unlock(&t->gate.lock);
     if (t->averaging) t->av.track = leash_tl_run_track(&t->timeline, m);
     return 0;
 }

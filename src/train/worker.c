@@ -44,6 +44,16 @@ static void gather_round(worker *w, long r)
                          &t->map, w->idx, b);
 }
 
+/* Add to a worker's trace sums, the sum before the count (see worker): relaxed loads and
+ * stores, since only that worker writes them (or the main thread, before any runs). */
+static void add_relaxed(_Atomic double *sum, _Atomic uint64_t *n, double dsum, uint64_t dn)
+{
+    atomic_store_explicit(sum, atomic_load_explicit(sum, memory_order_relaxed) + dsum,
+                          memory_order_relaxed);
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + dn,
+                          memory_order_relaxed);
+}
+
 /* A computed loss: into the epoch's and the trace's sums if it is finite; otherwise the
  * run has diverged, on the earliest version any worker saw it on. Returns whether it
  * was finite. */
@@ -53,15 +63,7 @@ static int count_loss(worker *w, float loss, uint64_t ts)
     if (isfinite(loss)) {
         w->loss_sum += loss;
         ++w->losses;
-        if (t->trace.every) {
-            /* Sum before count (see worker). */
-            atomic_store_explicit(&w->trace_sum,
-                                  atomic_load_explicit(&w->trace_sum, memory_order_relaxed) + loss,
-                                  memory_order_relaxed);
-            atomic_store_explicit(&w->trace_n,
-                                  atomic_load_explicit(&w->trace_n, memory_order_relaxed) + 1,
-                                  memory_order_relaxed);
-        }
+        if (t->trace.every) add_relaxed(&w->trace_sum, &w->trace_n, loss, 1);
         return 1;
     }
     leash_failures *f = &t->failures;
@@ -314,15 +316,6 @@ void leash_workers_save(leash_wbuf *b, const trainer *t, int bins)
         leash_wbuf_u64(b, atomic_load_explicit(&w->trace_n, memory_order_relaxed));
         put_stats(b, &w->stats, bins);
     }
-}
-
-/* No worker runs yet: relaxed is enough. */
-static void add_relaxed(_Atomic double *sum, _Atomic uint64_t *n, double dsum, uint64_t dn)
-{
-    atomic_store_explicit(sum, atomic_load_explicit(sum, memory_order_relaxed) + dsum,
-                          memory_order_relaxed);
-    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + dn,
-                          memory_order_relaxed);
 }
 
 int leash_workers_load(trainer *t, leash_rbuf *r, int from, int own, int bins, const char **bad)
